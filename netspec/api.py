@@ -1,0 +1,82 @@
+"""The library API: load, generate, compile, init_weights, save_weights."""
+
+from __future__ import annotations
+
+import builtins
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from . import targets
+from .errors import SpecError
+from .ir import Graph
+from .lower import MAX_PARAMS, lower, spec_hash
+from .weights import Weights, init_weights, load_weights, write_weights
+from .yamlload import parse
+
+__all__ = ["compile", "generate", "init_weights", "load", "loads", "save_weights"]
+
+
+def loads(
+    text: str | bytes,
+    params: Mapping[str, Any] | None = None,
+    *,
+    file: str = "<spec>",
+    max_params: int = MAX_PARAMS,
+) -> Graph:
+    """Validate spec text and lower it to the IR; raises SpecError with file:line:col."""
+    doc = parse(text, file)
+    try:
+        graph = lower(doc.data, dict(params or {}), max_params, doc.where)
+    except SpecError as e:
+        raise doc.locate(e) from None
+    graph.source = file
+    graph.spec_hash = spec_hash(doc.text, graph.params)
+    return graph
+
+
+def load(
+    path: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    *,
+    max_params: int = MAX_PARAMS,
+) -> Graph:
+    """Read, validate and lower a spec file."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise SpecError(f"cannot read the spec: {e.strerror or e}", file=str(path)) from None
+    return loads(data, params, file=str(path), max_params=max_params)
+
+
+def generate(graph: Graph, target: str = "torch") -> str:
+    """The target's source for `graph` (Python for torch and keras)."""
+    return targets.get(target).generate(graph)
+
+
+def compile(  # noqa: A001 - the contract's name
+    graph: Graph,
+    target: str = "torch",
+    weights: str | os.PathLike | Mapping | None = None,
+    **options: Any,
+):
+    """Build a runnable model from exactly the source `generate` returns, weights loaded."""
+    w = load_weights(weights, graph)
+    return targets.get(target).compile(graph, w, **options)
+
+
+def export_weights(model: object, graph: Graph) -> Weights:
+    """A model's weights in canonical form."""
+    if isinstance(model, Mapping):
+        return load_weights(model, graph)
+    return targets.owner(model).export_weights(model, graph)
+
+
+def save_weights(model: object, graph: Graph, path: str | os.PathLike) -> None:
+    """Write a (trained) model's weights back to a canonical safetensors file."""
+    write_weights(export_weights(model, graph), graph, path)
+
+
+_ = builtins  # `compile` shadows the builtin here on purpose

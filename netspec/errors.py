@@ -1,0 +1,104 @@
+"""User-facing errors: location, path, what was expected, and a suggestion."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+PathPart = str | int
+Path = tuple[PathPart, ...]
+
+
+def path_str(path: Sequence[PathPart]) -> str:
+    """`('layers', 3, 'units')` -> `layers[3].units`."""
+    out = ""
+    for p in path:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
+    """The closest valid name, if one is close enough to be a likely typo."""
+    if not isinstance(word, str):
+        return None
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        if word.lower() in lowered:
+            return lowered[word.lower()]
+        return None
+    return close[0]
+
+
+class SpecError(Exception):
+    """An error in a spec, reported to the user without a traceback.
+
+    `path` locates the offending node in the YAML document; the loader attaches the file name
+    and the node's line and column (1-based) before the error reaches the user.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: Sequence[PathPart] = (),
+        *,
+        hint: str | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        file: str | None = None,
+        key: bool = False,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.path: Path = tuple(path)
+        self.hint = hint
+        self.line = line
+        self.col = col
+        self.file = file
+        self.key = key  # point at the mapping key rather than its value
+        self.source_line: str | None = None
+
+    def location(self) -> str:
+        where = self.file or "<spec>"
+        if self.line is not None:
+            where += f":{self.line}:{self.col or 1}"
+        return where
+
+    def __str__(self) -> str:
+        head = f"{self.location()}: error: "
+        if self.path:
+            head += f"{path_str(self.path)}: "
+        text = head + self.message
+        if self.source_line is not None and self.col is not None:
+            text += f"\n    {self.source_line}\n    {' ' * (self.col - 1)}^"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class SpecErrors(Exception):
+    """Several independent spec errors, reported together in document order."""
+
+    def __init__(self, errors: list[SpecError]):
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def unknown(kind: str, word: object, choices: Iterable[str], path: Sequence[PathPart], **kw):
+    """A SpecError for an unknown name, with a did-you-mean when one is close."""
+    choices = sorted(choices)
+    guess = did_you_mean(word, choices)
+    if guess is not None:
+        hint = f"did you mean '{guess}'?"
+    elif len(choices) <= 12:
+        hint = "expected one of: " + ", ".join(choices) if choices else None
+    else:
+        hint = None
+    return SpecError(f"unknown {kind} {word!r}", path, hint=hint, **kw)

@@ -1,0 +1,140 @@
+"""The intermediate representation: a typed, topologically ordered graph.
+
+Shapes are per-example (the batch axis is implicit) and channels-first. A dimension is an int,
+a str (a named dynamic axis shared by every value that has it) or None (dynamic, unnamed).
+Every node produces exactly one value, named by the node's dotted path (`basic_1.conv1`); spec
+inputs are values with no producing node.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+Dim = int | str | None
+Shape = tuple[Dim, ...]
+
+
+def dim_str(d: Dim) -> str:
+    return "?" if d is None else str(d)
+
+
+def shape_str(shape: Shape, batch: bool = True) -> str:
+    """`[N, 3, 224, 224]` style text; N is the implicit batch axis."""
+    dims = (["N"] if batch else []) + [dim_str(d) for d in shape]
+    return "[" + ", ".join(dims) + "]"
+
+
+@dataclass
+class Value:
+    name: str
+    shape: Shape
+    dtype: str = "float32"
+
+    @property
+    def rank(self) -> int:
+        """Per-example rank (the batch axis not counted)."""
+        return len(self.shape)
+
+
+@dataclass
+class Node:
+    """One layer. `attrs` holds every attribute of the op with defaults filled in and
+    normalized (see the op definitions in `netspec.ops`)."""
+
+    name: str  # dotted path, also the output value's name and the weights' key prefix
+    op: str
+    attrs: dict[str, Any]
+    inputs: list[str]  # value names
+    shape: Shape = ()
+    dtype: str = "float32"
+    params: dict[str, tuple[int, ...]] = field(default_factory=dict)  # trainable, canonical
+    buffers: dict[str, tuple[int, ...]] = field(default_factory=dict)  # e.g. running stats
+    macs: int = 0
+    scope: tuple[str, ...] = ()  # names of the enclosing block uses, outermost first
+    loc: tuple[int, int] | None = None  # (line, col) of the layer in the spec, 1-based
+
+    @property
+    def local_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def param_count(self) -> int:
+        return sum(math.prod(s) for s in self.params.values())
+
+    @property
+    def buffer_count(self) -> int:
+        return sum(math.prod(s) for s in self.buffers.values())
+
+    def weight_names(self) -> list[str]:
+        """Canonical keys of this node's arrays, parameters first, in a fixed order."""
+        return [f"{self.name}.{p}" for p in [*self.params, *self.buffers]]
+
+
+@dataclass
+class BlockUse:
+    """One use of a block: which nodes it expanded to, for targets that emit blocks as units."""
+
+    name: str  # dotted path of the use (`basic_1`, or `stage_1.basic_2` when nested)
+    block: str  # the block's name in the spec
+    params: dict[str, Any]  # the block's params as resolved for this use
+    inputs: list[str]  # outer value names bound to the block's inputs, in the block's order
+    input_names: list[str]  # the block's own names for those inputs
+    outputs: dict[str, str]  # block output name -> inner value name
+    nodes: list[str]  # names of the nodes directly inside (not inside nested uses)
+    uses: list[str] = field(default_factory=list)  # names of nested uses directly inside
+    scope: tuple[str, ...] = ()  # enclosing uses
+
+
+@dataclass
+class Graph:
+    name: str
+    inputs: dict[str, Value]  # spec input name -> value, in the spec's order
+    nodes: list[Node]  # topological order
+    outputs: dict[str, str]  # output name -> value name, in the spec's order
+    description: str = ""
+    uses: dict[str, BlockUse] = field(default_factory=dict)  # in spec order
+    params: dict[str, Any] = field(default_factory=dict)  # the spec's params as resolved
+    source: str = ""  # path of the spec file
+    spec_hash: str = ""  # sha256 of the spec text and the resolved params
+
+    def __post_init__(self) -> None:
+        self._by_name = {n.name: n for n in self.nodes}
+
+    def node(self, name: str) -> Node:
+        return self._by_name[name]
+
+    def value(self, name: str) -> Value:
+        """The value with that name: a spec input or a node's output."""
+        if name in self.inputs:
+            return self.inputs[name]
+        n = self._by_name[name]
+        return Value(n.name, n.shape, n.dtype)
+
+    def consumers(self, value_name: str) -> list[Node]:
+        return [n for n in self.nodes if value_name in n.inputs]
+
+    def top_nodes(self) -> list[Node]:
+        """Nodes outside any block use."""
+        return [n for n in self.nodes if not n.scope]
+
+    @property
+    def param_count(self) -> int:
+        return sum(n.param_count for n in self.nodes)
+
+    @property
+    def buffer_count(self) -> int:
+        return sum(n.buffer_count for n in self.nodes)
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs for n in self.nodes)
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every canonical weight key with its shape, in topological order."""
+        out: dict[str, tuple[int, ...]] = {}
+        for n in self.nodes:
+            for p, s in [*n.params.items(), *n.buffers.items()]:
+                out[f"{n.name}.{p}"] = s
+        return out

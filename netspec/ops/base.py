@@ -1,0 +1,333 @@
+"""How an op is defined: its attributes (type, default, docs) and its shape rule.
+
+Each attribute kind knows three things about itself: the JSON Schema fragment for editors, the
+check that validation runs on a value (after params are substituted), and how the value is
+normalized for the IR. The schema, the docs' op table and validation all come from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from ..errors import SpecError
+from ..ir import Dim, Shape, Value
+
+REQUIRED = object()
+PARAM_REF = {"type": "string", "pattern": r"^\$"}  # `$name` or `${expression}`
+ACTIVATIONS: list[str] = []  # filled by ops.activation; valid `activation:` names
+INITS = [
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_normal",
+    "normal",
+    "uniform",
+    "zeros",
+    "ones",
+]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+class Invalid(Exception):
+    """Raised by an attribute check; the caller adds the location."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass
+class Attr:
+    """One attribute of an op.
+
+    kind: int | float | bool | spatial | padding | activation | init | shape | dims | axis
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    doc: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_min: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def expected(self) -> str:
+        k = self.kind
+        if k == "int":
+            if self.minimum == 1:
+                return "a positive integer"
+            if self.minimum == 0:
+                return "a non-negative integer"
+            return "an integer"
+        if k == "float":
+            lo = self.minimum
+            if lo is not None and self.maximum is not None:
+                op = "<" if self.exclusive_min else "<="
+                return f"a number with {lo:g} {op} value <= {self.maximum:g}"
+            if lo is not None:
+                return f"a number {'>' if self.exclusive_min else '>='} {lo:g}"
+            return "a number"
+        return {
+            "bool": "true or false",
+            "spatial": "a positive integer or a list of one per spatial axis"
+            if self.minimum is None
+            else "a non-negative integer or a list of one per spatial axis",
+            "padding": "a non-negative integer, a list (one int or one [before, after] pair "
+            "per spatial axis), 'same' or 'valid'",
+            "activation": "an activation op's name or a mapping such as "
+            "{op: leaky_relu, alpha: 0.2}",
+            "init": "one of " + ", ".join(INITS),
+            "shape": "a list of positive integers with at most one -1",
+            "dims": "a list of axis numbers",
+            "axis": "an integer axis",
+        }[k]
+
+    def json_schema(self) -> dict:
+        k = self.kind
+        if k == "int":
+            s: dict = {"type": "integer"}
+            if self.minimum is not None:
+                s["minimum"] = int(self.minimum)
+        elif k == "float":
+            s = {"type": "number"}
+            if self.minimum is not None:
+                s["exclusiveMinimum" if self.exclusive_min else "minimum"] = self.minimum
+            if self.maximum is not None:
+                s["maximum"] = self.maximum
+        elif k == "bool":
+            s = {"type": "boolean"}
+        elif k == "spatial":
+            item = {"type": "integer", "minimum": 1 if self.minimum is None else self.minimum}
+            s = {"anyOf": [item, {"type": "array", "minItems": 1, "maxItems": 3,
+                                  "items": {"anyOf": [item, PARAM_REF]}}]}
+        elif k == "padding":
+            s = {"$ref": "#/$defs/padding"}
+        elif k == "activation":
+            s = {"$ref": "#/$defs/activation"}
+        elif k == "init":
+            s = {"enum": INITS}
+        elif k == "shape":
+            s = {"type": "array", "minItems": 1,
+                 "items": {"anyOf": [{"type": "integer", "minimum": -1}, PARAM_REF]}}
+        elif k == "dims":
+            s = {"type": "array", "minItems": 1,
+                 "items": {"anyOf": [{"type": "integer", "minimum": 1}, PARAM_REF]}}
+        elif k == "axis":
+            s = {"type": "integer"}
+        else:  # pragma: no cover - a definition error
+            raise AssertionError(k)
+        if self.doc:
+            s = {**s, "description": self.doc}
+        if self.default is not REQUIRED and self.default is not None:
+            s["default"] = self.default
+        return {"anyOf": [s, PARAM_REF]}
+
+    def check(self, v: Any) -> Any:
+        """Validate a substituted value; return it in a plain normalized form."""
+        k = self.kind
+        if k == "int":
+            if not _is_int(v):
+                if isinstance(v, float) and v.is_integer():
+                    v = int(v)
+                else:
+                    raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+            if self.minimum is not None and v < self.minimum:
+                raise Invalid(f"expected {self.expected()}, got {v}")
+            if self.maximum is not None and v > self.maximum:
+                raise Invalid(f"expected at most {int(self.maximum)}, got {v}")
+            return v
+        if k == "float":
+            if not _is_num(v):
+                raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+            lo = self.minimum
+            if lo is not None and (v <= lo if self.exclusive_min else v < lo):
+                raise Invalid(f"expected {self.expected()}, got {v}")
+            if self.maximum is not None and v > self.maximum:
+                raise Invalid(f"expected {self.expected()}, got {v}")
+            return float(v)
+        if k == "bool":
+            if not isinstance(v, bool):
+                hint = None
+                if isinstance(v, str) and v.lower() in ("yes", "no", "on", "off", "y", "n"):
+                    hint = "netspec reads YAML 1.2: write true or false"
+                raise Invalid(f"expected {self.expected()}, got {_show(v)}", hint)
+            return v
+        if k == "spatial":
+            lo = 1 if self.minimum is None else self.minimum
+            if _is_int(v) and v >= lo:
+                return v
+            if isinstance(v, list) and v and all(_is_int(x) and x >= lo for x in v):
+                return list(v)
+            raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+        if k == "padding":
+            if v in ("same", "valid"):
+                return v
+            if _is_int(v) and v >= 0:
+                return v
+            if isinstance(v, list) and v and all(
+                (_is_int(x) and x >= 0)
+                or (isinstance(x, list) and len(x) == 2 and all(_is_int(y) and y >= 0 for y in x))
+                for x in v
+            ):
+                return v
+            hint = "did you mean 'same'?" if isinstance(v, str) and v.lower() == "same" else None
+            raise Invalid(f"expected {self.expected()}, got {_show(v)}", hint)
+        if k == "init":
+            if v not in INITS:
+                from ..errors import did_you_mean
+
+                g = did_you_mean(v, INITS)
+                raise Invalid(
+                    f"expected {self.expected()}, got {_show(v)}",
+                    f"did you mean '{g}'?" if g else None,
+                )
+            return v
+        if k == "shape":
+            if not isinstance(v, list) or not v or not all(
+                _is_int(x) and (x >= 1 or x == -1) for x in v
+            ):
+                raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+            if v.count(-1) > 1:
+                raise Invalid("at most one -1 is allowed in a shape")
+            return list(v)
+        if k == "dims":
+            if not isinstance(v, list) or not v or not all(_is_int(x) for x in v):
+                raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+            return list(v)
+        if k == "axis":
+            if not _is_int(v):
+                raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+            return v
+        if k == "activation":  # checked by the loader, which knows the activation ops
+            return v
+        raise AssertionError(k)  # pragma: no cover
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, (list, dict)):
+        return f"a {'list' if isinstance(v, list) else 'mapping'} {v!r}"
+    return repr(v)
+
+
+class Ctx:
+    """What a shape rule sees and fills: attributes, input values, and the results."""
+
+    def __init__(self, name: str, op: str, attrs: dict, inputs: list[Value], path: tuple):
+        self.name = name
+        self.op = op
+        self.attrs = attrs
+        self.inputs = inputs
+        self.path = path
+        self.params: dict[str, tuple[int, ...]] = {}
+        self.buffers: dict[str, tuple[int, ...]] = {}
+        self.macs = 0
+        self.dtype = "float32"
+
+    @property
+    def x(self) -> Value:
+        return self.inputs[0]
+
+    def fail(self, message: str, attr: str | None = None, hint: str | None = None) -> NoReturn:
+        path = self.path + ((attr,) if attr else ())
+        raise SpecError(message, path, hint=hint)
+
+    def static(self, d: Dim, what: str) -> int:
+        """A dimension that must be known when the model is built (a weight's size)."""
+        if not isinstance(d, int):
+            self.fail(f"{what} must have a fixed size, but it is dynamic ({d or '?'})")
+        return d
+
+    def want_rank(self, lo: int, hi: int | None = None, what: str = "input") -> None:
+        r = self.x.rank
+        hi = lo if hi is None else hi
+        if not lo <= r <= hi:
+            need = f"{lo}" if lo == hi else f"{lo} to {hi}"
+            self.fail(
+                f"expects an {what} of per-example rank {need}, got shape "
+                f"{list(self.x.shape)} from '{self.x.name}' (rank {r})"
+            )
+
+
+ShapeRule = Callable[[Ctx], Shape]
+
+
+@dataclass
+class OpDef:
+    name: str
+    family: str
+    attrs: dict[str, Attr]
+    rule: ShapeRule
+    doc: str = ""
+    min_inputs: int = 1
+    max_inputs: int | None = 1
+    weighted: bool = False  # takes `init`
+    input_dtype: str = "float32"
+    notes: list[str] = field(default_factory=list)
+
+    def attr_names(self) -> list[str]:
+        return list(self.attrs)
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def op(
+    name: str,
+    family: str,
+    attrs: list[Attr] | None = None,
+    *,
+    doc: str = "",
+    min_inputs: int = 1,
+    max_inputs: int | None = 1,
+    weighted: bool = False,
+    input_dtype: str = "float32",
+):
+    """Register an op: `@op("dense", "linear", [Attr(...)], doc=...)` over its shape rule."""
+
+    def deco(rule: ShapeRule) -> ShapeRule:
+        table = {a.name: a for a in attrs or []}
+        if weighted:
+            table.setdefault(
+                "init", Attr("init", "init", "glorot_uniform", "weight initializer")
+            )
+        assert name not in OPS, name
+        OPS[name] = OpDef(name, family, table, rule, doc, min_inputs, max_inputs, weighted,
+                          input_dtype)
+        return rule
+
+    return deco
+
+
+def conv_out(size: Dim, k: int, s: int, d: int, pad: tuple[int, int]) -> Dim:
+    """Output length of a convolution or pool along one axis (rounding down)."""
+    if not isinstance(size, int):
+        return None
+    return (size + pad[0] + pad[1] - d * (k - 1) - 1) // s + 1
+
+
+def same_pad(size: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """TensorFlow's `same`: the extra pad goes after."""
+    total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2

@@ -1,0 +1,79 @@
+"""Helpers for parity tests and benchmarks: weights and inputs that exercise every path.
+
+`init_weights` gives batch_norm identity statistics and zero biases, which would hide layout
+and convention bugs; `random_weights` randomizes everything (variances stay positive).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import Graph
+
+ATOL = 1e-5
+RTOL = 1e-4
+
+
+def random_weights(graph: Graph, seed: int = 0, scale: float = 0.5) -> dict[str, np.ndarray]:
+    rng = np.random.Generator(np.random.PCG64(seed))
+    out: dict[str, np.ndarray] = {}
+    for key, shape in graph.weight_shapes().items():
+        if key.endswith("running_var"):
+            a = rng.uniform(0.5, 1.5, shape)
+        elif key.endswith("running_mean"):
+            a = rng.normal(0.0, 0.1, shape)
+        else:
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            a = rng.normal(0.0, scale / np.sqrt(max(fan_in, 1)), shape)
+            if len(shape) == 1 and key.endswith("weight"):  # norm scales, prelu slopes
+                a = 1.0 + a if not key.endswith(("prelu.weight",)) else a
+        out[key] = a.astype(np.float32)
+    return out
+
+
+def vocab_limit(graph: Graph, input_name: str) -> int:
+    """The smallest vocabulary of the embeddings that read an int64 input."""
+    sizes = [n.attrs["vocab"] for n in graph.nodes if n.op == "embedding"
+             and input_name in n.inputs]
+    return min(sizes) if sizes else 10
+
+
+def random_inputs(
+    graph: Graph, batch: int = 2, seed: int = 0, dynamic: int = 5
+) -> dict[str, np.ndarray]:
+    """Inputs in the logical (channels-first) layout; dynamic axes get size `dynamic`."""
+    rng = np.random.Generator(np.random.PCG64(seed + 1000))
+    out: dict[str, np.ndarray] = {}
+    for name, v in graph.inputs.items():
+        shape = (batch, *[d if isinstance(d, int) else dynamic for d in v.shape])
+        if v.dtype == "int64":
+            out[name] = rng.integers(0, vocab_limit(graph, name), shape, dtype=np.int64)
+        else:
+            out[name] = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    return out
+
+
+def max_violation(a: np.ndarray, b: np.ndarray) -> float:
+    """max(|a - b| - (ATOL + RTOL * |b|)): <= 0 means within the parity bound."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        raise AssertionError(f"shapes differ: {a.shape} vs {b.shape}")
+    return float(np.max(np.abs(a - b) - (ATOL + RTOL * np.abs(b)))) if a.size else 0.0
+
+
+def assert_close(a: np.ndarray, b: np.ndarray, what: str = "", atol: float = ATOL,
+                 rtol: float = RTOL) -> None:
+    """The design page's parity bound: |a - b| <= atol + rtol * |b| elementwise."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        raise AssertionError(f"{what}: shapes differ: {a.shape} vs {b.shape}")
+    bad = np.abs(a - b) > atol + rtol * np.abs(b)
+    if bad.any():
+        i = np.unravel_index(np.argmax(np.abs(a - b)), a.shape)
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {a.size} values differ; max abs diff "
+            f"{float(np.max(np.abs(a - b))):.3g} at {tuple(int(j) for j in i)} "
+            f"({a[i]!r} vs {b[i]!r})"
+        )
