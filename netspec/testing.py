@@ -17,17 +17,20 @@ RTOL = 1e-4
 def random_weights(graph: Graph, seed: int = 0, scale: float = 0.5) -> dict[str, np.ndarray]:
     rng = np.random.Generator(np.random.PCG64(seed))
     out: dict[str, np.ndarray] = {}
-    for key, shape in graph.weight_shapes().items():
-        if key.endswith("running_var"):
-            a = rng.uniform(0.5, 1.5, shape)
-        elif key.endswith("running_mean"):
-            a = rng.normal(0.0, 0.1, shape)
-        else:
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            a = rng.normal(0.0, scale / np.sqrt(max(fan_in, 1)), shape)
-            if len(shape) == 1 and key.endswith("weight"):  # norm scales, prelu slopes
-                a = 1.0 + a if not key.endswith(("prelu.weight",)) else a
-        out[key] = a.astype(np.float32)
+    for node in graph.nodes:
+        for p, shape in [*node.params.items(), *node.buffers.items()]:
+            if p == "running_var":
+                a = rng.uniform(0.5, 1.5, shape)
+            elif p == "running_mean":
+                a = rng.normal(0.0, 0.1, shape)
+            elif node.op in ("batch_norm", "layer_norm") and p == "weight":
+                a = rng.uniform(0.5, 1.5, shape)
+            elif node.op == "prelu":
+                a = rng.uniform(0.05, 0.5, shape)
+            else:
+                fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+                a = rng.normal(0.0, scale / np.sqrt(fan_in), shape)
+            out[f"{node.name}.{p}"] = a.astype(np.float32)
     return out
 
 

@@ -1,0 +1,73 @@
+"""`netspec build`: every requested target into one directory, all or nothing.
+
+Files are written into a fresh temporary directory inside the output directory, checked to be
+plain files inside it, and only then moved into place (`os.replace` replaces a symlink at the
+destination instead of writing through it). A failed build leaves the directory as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import targets
+from .errors import SpecError
+from .ir import Graph
+from .weights import load_weights, write_weights
+
+ALL = ["torch", "keras", "onnx"]
+
+
+def _confined(path: Path, root: Path) -> Path:
+    rel = path.relative_to(root)  # raises if outside
+    if ".." in rel.parts or path.is_symlink() or not path.is_file():
+        raise SpecError(f"refusing to write {rel}: not a plain file inside the output directory")
+    return rel
+
+
+def build(
+    graph: Graph,
+    target_names: list[str],
+    outdir: str | os.PathLike,
+    weights: str | os.PathLike | Mapping | None = None,
+    *,
+    options: dict[str, Any] | None = None,
+    step: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Build `graph` for each target into `outdir`; returns the files written."""
+    names = ALL if "all" in target_names else list(dict.fromkeys(target_names))
+    mods = {n: targets.get(n) for n in names}
+    w = load_weights(weights, graph)
+    out = Path(outdir)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    root = out.resolve()
+    tmp = Path(tempfile.mkdtemp(prefix=".netspec-build-", dir=root))
+    try:
+        for n, mod in mods.items():
+            if step:
+                step(n)
+            mod.write(graph, w, tmp, **(options or {}).get(n, {}))
+        if step:
+            step("weights")
+        write_weights(w, graph, tmp / f"{graph.name}.safetensors")
+        files = sorted(p for p in tmp.rglob("*") if not p.is_dir())
+        rels = [_confined(p, tmp) for p in files]
+        written = []
+        for p, rel in zip(files, rels, strict=True):
+            dest = root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, dest)
+            written.append(dest)
+        return written
+    except BaseException:
+        if created:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

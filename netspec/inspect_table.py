@@ -1,0 +1,57 @@
+"""`netspec inspect`: the per-layer table, plain text (stable for scripts and tests)."""
+
+from __future__ import annotations
+
+from .ir import Graph, shape_str
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def rows(graph: Graph) -> list[tuple[str, str, str, str]]:
+    out = [(name, "input", shape_str(v.shape), "0") for name, v in graph.inputs.items()]
+    for n in graph.nodes:
+        out.append((n.name, n.op, shape_str(n.shape), f"{n.param_count:,}"))
+    return out
+
+
+def totals(graph: Graph) -> dict[str, int]:
+    params = graph.param_count
+    buffers = graph.buffer_count
+    return {
+        "parameters": params,
+        "buffers": buffers,
+        "macs": graph.macs,
+        "weight_bytes": 4 * (params + buffers),
+    }
+
+
+def plain_inspect(graph: Graph) -> str:
+    head = ("name", "op", "output shape", "params")
+    body = rows(graph)
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
+    lines = [f"{graph.name}" + (f": {graph.description}" if graph.description else "")]
+
+    def fmt(r):
+        return "  ".join(
+            (c.rjust(widths[i]) if i == 3 else c.ljust(widths[i])) for i, c in enumerate(r)
+        ).rstrip()
+
+    lines.append(fmt(head))
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend(fmt(r) for r in body)
+    t = totals(graph)
+    lines.append("")
+    lines.append(f"parameters: {t['parameters']:,}")
+    lines.append(f"buffers: {t['buffers']:,}")
+    lines.append(f"MACs: {t['macs']:,} per example")
+    lines.append(f"weight bytes: {t['weight_bytes']:,} ({human_bytes(t['weight_bytes'])}, "
+                 "float32)")
+    outs = ", ".join(f"{k} {shape_str(graph.value(v).shape)}" for k, v in graph.outputs.items())
+    lines.append(f"outputs: {outs}")
+    return "\n".join(lines) + "\n"

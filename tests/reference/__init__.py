@@ -1,0 +1,1 @@
+"""Hand-written reference models that the example specs in `specs/` must match."""
