@@ -171,7 +171,12 @@ class Lowerer:
                                    f"{dim!r}", (*path, "shape", i))
                 elif isinstance(dim, str):
                     if expr.is_ref(dim):
-                        dim = self.resolve(dim, {}, (*path, "shape", i))
+                        dim = self.resolve(dim, self.spec_env, (*path, "shape", i))
+                        if isinstance(dim, float) and dim.is_integer():
+                            dim = int(dim)
+                        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+                            raise self.err(f"expected a positive size, got {dim!r}",
+                                           (*path, "shape", i))
                     elif not expr.NAME.match(dim):
                         raise self.err(f"{dim!r} is not a valid axis name", (*path, "shape", i))
                     dims.append(dim)
