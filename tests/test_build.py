@@ -1,0 +1,113 @@
+"""`netspec build`: files, all-or-nothing, confinement to the output directory."""
+
+from __future__ import annotations
+
+import io
+import os
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+import netspec
+from netspec.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+MLP = ROOT / "specs" / "mlp.yaml"
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(list(args))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_build_onnx_writes_model_and_weights(tmp_path):
+    rc, out, err = cli("build", str(MLP), "--target", "onnx", "-o", str(tmp_path / "o"))
+    assert rc == 0, err
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert names == ["mlp.onnx", "mlp.safetensors"]
+    graph = netspec.load(MLP)
+    w = load_file(str(tmp_path / "o" / "mlp.safetensors"))
+    ref = netspec.init_weights(graph, seed=0)
+    assert list(w) == sorted(ref) or set(w) == set(ref)
+    for k in ref:
+        np.testing.assert_array_equal(w[k], ref[k])
+
+
+def test_build_all_writes_every_target(tmp_path):
+    rc, out, err = cli("build", str(MLP), "--target", "all", "-o", str(tmp_path))
+    assert rc == 0, err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["mlp.onnx", "mlp.safetensors", "mlp_keras.py", "mlp_torch.py"]
+
+
+def test_failed_build_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MLP.read_text().replace("units: 4", "units: -4", 1))
+    out = tmp_path / "out"
+    rc, _, err = cli("build", str(bad), "--target", "all", "-o", str(out))
+    assert rc == 2 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_bad_weights_leave_existing_dir_untouched(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    wrong = tmp_path / "w.safetensors"
+    from safetensors.numpy import save_file
+
+    save_file({"nope.weight": np.zeros((2, 2), np.float32)}, str(wrong))
+    rc, _, err = cli("build", str(MLP), "--target", "onnx", "-o", str(out), "--weights",
+                     str(wrong))
+    assert rc == 2, err
+    assert "do not match" in err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_build_replaces_symlink_instead_of_writing_through_it(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("outside the output directory")
+    os.symlink(victim, out / "mlp.onnx")
+    rc, _, err = cli("build", str(MLP), "--target", "onnx", "-o", str(out))
+    assert rc == 0, err
+    assert victim.read_text() == "outside the output directory"
+    assert not (out / "mlp.onnx").is_symlink()
+
+
+def test_weights_round_trip_through_build(tmp_path):
+    graph = netspec.load(MLP)
+    from netspec.testing import random_weights
+    from netspec.weights import write_weights
+
+    w = random_weights(graph, seed=3)
+    wf = tmp_path / "w.safetensors"
+    write_weights(w, graph, wf)
+    rc, _, err = cli("build", str(MLP), "--target", "onnx", "-o", str(tmp_path / "o"),
+                     "--weights", str(wf))
+    assert rc == 0, err
+    back = load_file(str(tmp_path / "o" / "mlp.safetensors"))
+    for k in w:
+        np.testing.assert_array_equal(back[k], w[k])
+
+
+def test_opset_below_13_is_a_usage_error(tmp_path):
+    rc, _, err = cli("build", str(MLP), "--target", "onnx", "--opset", "11", "-o",
+                     str(tmp_path / "o"))
+    assert rc == 2 and "13" in err
+
+
+@pytest.mark.parametrize("spec", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_build_is_deterministic(tmp_path, spec):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        rc, _, err = cli("build", str(spec), "--target", "onnx", "-o", str(d), "-q")
+        assert rc == 0, err
+    for f in a.iterdir():
+        assert f.read_bytes() == (b / f.name).read_bytes(), f.name
