@@ -1,0 +1,798 @@
+"""The Keras target: emitter table, generated source, layouts, weights, per-op parity.
+
+Parity compares the Keras model (channels-last at its boundary; inputs and outputs are moved to
+the logical layout here) on the same random weights and inputs against:
+- a float64 reference written here with `torch.nn.functional` (independent of netspec's code;
+  padding, pooling and recurrent conventions spelled out from the design page),
+- ONNX Runtime (CPU) on netspec's ONNX model,
+- the PyTorch target,
+all within the design page's bound `|a - b| <= 1e-5 + 1e-4 |b|` (`assert_close`).
+
+One TensorFlow import per test session (module-scoped fixture); models are tiny.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import netspec
+from netspec.ops import OPS
+from netspec.testing import assert_close, random_inputs, random_weights
+from netspec.weights import write_weights
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+RUFF = Path(sys.executable).parent / "ruff"
+
+
+# -- helpers ------------------------------------------------------------------------------
+def spec(inputs: str, layers: str, outputs: str = "", blocks: str = "", name: str = "t",
+         params: str = "") -> netspec.Graph:
+    text = f"netspec: 1\nname: {name}\n"
+    if params:
+        text += f"params: {params}\n"
+    text += f"inputs:\n{textwrap.indent(textwrap.dedent(inputs).strip(), '  ')}\n"
+    if blocks:
+        text += f"blocks:\n{textwrap.indent(textwrap.dedent(blocks).strip(), '  ')}\n"
+    text += f"layers:\n{textwrap.indent(textwrap.dedent(layers).strip(), '  ')}\n"
+    if outputs:
+        text += f"outputs: {outputs}\n"
+    return netspec.loads(text, file=f"<{name}>")
+
+
+def to_keras(a: np.ndarray) -> np.ndarray:
+    """Logical (channels-first) -> the Keras boundary layout (channels-last from rank 3)."""
+    return np.moveaxis(a, 1, -1) if a.ndim >= 4 else a
+
+
+def from_keras(a) -> np.ndarray:
+    a = np.asarray(a)
+    return np.moveaxis(a, -1, 1) if a.ndim >= 4 else a
+
+
+def run_keras(model, graph, inputs) -> list[np.ndarray]:
+    ins = [to_keras(inputs[k]) for k in graph.inputs]
+    out = model(ins if len(ins) > 1 else ins[0], training=False)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    return [from_keras(o) for o in outs]
+
+
+@pytest.fixture(scope="module")
+def keras():
+    keras = pytest.importorskip("keras")
+    import tensorflow as tf
+
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    assert keras.config.floatx() == "float32"
+    return keras
+
+
+@pytest.fixture(scope="module")
+def K(keras):
+    from netspec.targets import keras as target
+
+    return target
+
+
+# -- an independent reference: torch.nn.functional in float64 -----------------------------
+def torch_reference(graph, w, inputs) -> list[np.ndarray]:
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    d = torch.float64
+    env = {k: torch.tensor(v) if v.dtype == np.int64 else torch.tensor(v, dtype=d)
+           for k, v in inputs.items()}
+
+    def W(n, p):
+        return torch.tensor(w[f"{n.name}.{p}"], dtype=d)
+
+    def act(y, a):
+        return y if a is None else activation(a["op"], a, y, None)
+
+    def activation(op, a, y, n):
+        if op == "softmax" or op == "log_softmax":
+            f = F.softmax if op == "softmax" else F.log_softmax
+            return f(y, dim=a["axis"])
+        if op == "prelu":
+            shape = [1, -1] + [1] * (y.ndim - 2)
+            return torch.where(y > 0, y, W(n, "weight").reshape(shape) * y)
+        return {
+            "relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+            "relu6": lambda v: v.clamp(0, 6), "selu": F.selu, "gelu": F.gelu, "silu": F.silu,
+            "softplus": F.softplus, "identity": lambda v: v,
+            "hard_sigmoid": lambda v: (v / 6 + 0.5).clamp(0, 1),
+            "leaky_relu": lambda v: F.leaky_relu(v, a["alpha"]),
+            "elu": lambda v: F.elu(v, a["alpha"]),
+        }[op](y)
+
+    def pad(x, pads, value=0.0):
+        flat = [p for pair in reversed(pads) for p in pair]
+        return F.pad(x, flat, value=value)
+
+    for n in graph.nodes:
+        xs = [env[i] for i in n.inputs]
+        x, a, op = xs[0], n.attrs, n.op
+        bias = W(n, "bias") if a.get("bias") else None
+        if op == "dense":
+            y = act(F.linear(x, W(n, "weight"), bias), a["activation"])
+        elif op in ("conv1d", "conv2d"):
+            f = F.conv1d if op == "conv1d" else F.conv2d
+            y = f(pad(x, a["padding"]), W(n, "weight"), bias, a["stride"], 0, a["dilation"],
+                  a["groups"])
+            y = act(y, a["activation"])
+        elif op == "conv_transpose2d":
+            y = F.conv_transpose2d(x, W(n, "weight"), bias, a["stride"],
+                                   tuple(p for p, _ in a["padding"]), a["output_padding"])
+            y = act(y, a["activation"])
+        elif op.startswith("max_pool"):
+            f = F.max_pool1d if op.endswith("1d") else F.max_pool2d
+            y = f(pad(x, a["padding"], -math.inf), a["size"], a["stride"])
+        elif op.startswith("avg_pool"):
+            f = F.avg_pool1d if op.endswith("1d") else F.avg_pool2d
+            total = f(pad(x, a["padding"]), a["size"], a["stride"])
+            count = f(pad(torch.ones_like(x[:, :1]), a["padding"]), a["size"], a["stride"])
+            y = total / count
+        elif op == "global_avg_pool":
+            y = x.mean(dim=tuple(range(2, x.ndim)))
+        elif op == "global_max_pool":
+            y = x.amax(dim=tuple(range(2, x.ndim)))
+        elif op == "batch_norm":
+            y = F.batch_norm(x, W(n, "running_mean"), W(n, "running_var"), W(n, "weight"),
+                             W(n, "bias"), False, 0.0, a["eps"])
+        elif op == "layer_norm":
+            y = F.layer_norm(x, (x.shape[-1],), W(n, "weight"), W(n, "bias"), a["eps"])
+        elif op == "dropout":
+            y = x
+        elif op == "flatten":
+            y = x.flatten(1)
+        elif op == "reshape":
+            y = x.reshape(x.shape[0], *a["shape"])
+        elif op == "permute":
+            y = x.permute(0, *a["dims"])
+        elif op == "add":
+            y = sum(xs[1:], xs[0])
+        elif op == "subtract":
+            y = xs[0] - xs[1]
+        elif op == "multiply":
+            y = xs[0]
+            for v in xs[1:]:
+                y = y * v
+        elif op == "concat":
+            y = torch.cat(xs, a["axis"])
+        elif op == "embedding":
+            y = F.embedding(x, W(n, "weight"))
+        elif op in ("lstm", "gru", "rnn"):
+            cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[op]
+            m = cls(x.shape[-1], a["units"], a["num_layers"], batch_first=True,
+                    bidirectional=a["bidirectional"]).to(d)
+            m.load_state_dict({p: W(n, p) for p in n.params})
+            seq, h = m(x)
+            h = h[0] if op == "lstm" else h
+            if a["return_sequences"]:
+                y = seq
+            elif a["bidirectional"]:
+                y = torch.cat([h[-2], h[-1]], -1)
+            else:
+                y = h[-1]
+        else:
+            y = activation(op, a, x, n)
+        env[n.name] = y.detach()
+    return [env[v].numpy() for v in graph.outputs.values()]
+
+
+def onnx_outputs(graph, w, inputs):
+    ort = pytest.importorskip("onnxruntime")
+    proto = netspec.compile(graph, "onnx", w)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(proto.SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+    return sess.run(None, inputs)
+
+
+def torch_target_outputs(graph, w, inputs):
+    if importlib.util.find_spec("netspec.targets.torch") is None:
+        pytest.skip("the PyTorch target (netspec.targets.torch) does not exist yet")
+    torch = pytest.importorskip("torch")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    module = netspec.compile(graph, "torch", w)
+    args = [torch.tensor(inputs[k]) for k in graph.inputs]
+    with torch.no_grad():
+        out = module(*args)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    return [o.detach().cpu().numpy() for o in outs]
+
+
+def check_parity(K, graph, seed: int = 0, batch: int = 2):
+    """Keras against the float64 reference and ONNX Runtime (and the PyTorch target when it
+    exists), on random weights and inputs."""
+    w = random_weights(graph, seed)
+    x = random_inputs(graph, batch=batch, seed=seed)
+    model = K.compile(graph, w)
+    got = run_keras(model, graph, x)
+    ref = torch_reference(graph, w, x)
+    names = list(graph.outputs)
+    for name, a, b in zip(names, got, ref, strict=True):
+        assert_close(a, b, f"{graph.name}.{name}: keras vs float64 reference")
+    for name, a, b in zip(names, got, onnx_outputs(graph, w, x), strict=True):
+        assert_close(a, b, f"{graph.name}.{name}: keras vs onnxruntime")
+    return model, w, x, got
+
+
+# -- per-op cases -------------------------------------------------------------------------
+IMG = "x: {shape: [3, 9, 11]}"
+CASES = {
+    # convolution
+    "conv_same_s2_odd": (IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: same}"),
+    "conv_same_even_kernel": (IMG, "- {op: conv2d, filters: 4, kernel: 4, stride: 2, "
+                              "padding: same}"),
+    "conv_same_mixed": (IMG, "- {op: conv2d, filters: 4, kernel: [3, 5], stride: [2, 3], "
+                        "padding: same}"),
+    "conv_pad1_s2": (IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: 1}"),
+    "conv_asym": (IMG, "- {op: conv2d, filters: 4, kernel: 3, padding: [[0, 1], [2, 0]]}"),
+    "conv_valid_nobias": (IMG, "- {op: conv2d, filters: 5, kernel: 2, padding: valid, "
+                          "bias: false}"),
+    "conv_dilation_same": (IMG, "- {op: conv2d, filters: 4, kernel: 3, dilation: 2, "
+                           "padding: same}"),
+    "conv_dilation_stride": (IMG, "- {op: conv2d, filters: 4, kernel: 3, dilation: [2, 1], "
+                             "stride: 2, padding: 1}"),
+    "conv_groups": ("x: {shape: [6, 8, 8]}",
+                    "- {op: conv2d, filters: 9, kernel: 3, groups: 3, padding: 1}"),
+    "conv_depthwise": ("x: {shape: [4, 8, 9]}",
+                       "- {op: conv2d, filters: 8, kernel: 3, groups: 4, stride: 2, "
+                       "padding: same}"),
+    "conv_depthwise_mult1": ("x: {shape: [4, 8, 9]}",
+                             "- {op: conv2d, filters: 4, kernel: 3, groups: 4, padding: 1, "
+                             "bias: false, activation: relu6}"),
+    "conv_depthwise_dilated_stride": ("x: {shape: [4, 9, 9]}",
+                                      "- {op: conv2d, filters: 4, kernel: 3, groups: 4, "
+                                      "stride: 2, dilation: 2, padding: 2}"),
+    "conv_act_leaky": (IMG, "- {op: conv2d, filters: 4, kernel: 3, activation: "
+                       "{op: leaky_relu, alpha: 0.2}}"),
+    "conv_act_elu": (IMG, "- {op: conv2d, filters: 4, kernel: 3, activation: "
+                     "{op: elu, alpha: 0.5}}"),
+    "conv_act_hard_sigmoid": (IMG, "- {op: conv2d, filters: 4, kernel: 3, "
+                              "activation: hard_sigmoid}"),
+    "conv_act_gelu": (IMG, "- {op: conv2d, filters: 4, kernel: 3, activation: gelu}"),
+    "conv1d_same_s2": ("x: {shape: [4, 11]}",
+                       "- {op: conv1d, filters: 3, kernel: 4, stride: 2, padding: same}"),
+    "conv1d_asym_dilated": ("x: {shape: [4, 11]}",
+                            "- {op: conv1d, filters: 3, kernel: 3, dilation: 2, "
+                            "padding: [[1, 2]]}"),
+    "conv1d_depthwise": ("x: {shape: [4, 11]}",
+                         "- {op: conv1d, filters: 8, kernel: 3, groups: 4, padding: 1}"),
+    "conv1d_dynamic": ("x: {shape: [4, null]}",
+                       "- {op: conv1d, filters: 3, kernel: 3, padding: same}"),
+    "conv_transpose_op": ("x: {shape: [3, 5, 6]}",
+                          "- {op: conv_transpose2d, filters: 4, kernel: 3, stride: 2, "
+                          "padding: 1, output_padding: 1}"),
+    "conv_transpose_mixed": ("x: {shape: [3, 5, 6]}",
+                             "- {op: conv_transpose2d, filters: 2, kernel: [3, 4], "
+                             "stride: [2, 3], padding: [0, 1], output_padding: [1, 2]}"),
+    "conv_transpose_k_lt_s": ("x: {shape: [3, 4, 4]}",
+                              "- {op: conv_transpose2d, filters: 2, kernel: 2, stride: 3, "
+                              "bias: false, activation: relu}"),
+    # pooling
+    "max_pool_pad": (IMG, "- {op: max_pool2d, size: 3, stride: 2, padding: 1}"),
+    "max_pool_same": (IMG, "- {op: max_pool2d, size: 3, stride: 2, padding: same}"),
+    "max_pool_plain": (IMG, "- {op: max_pool2d, size: 2}"),
+    "max_pool_asym": (IMG, "- {op: max_pool2d, size: [2, 3], stride: [1, 2], "
+                      "padding: [[1, 0], [0, 1]]}"),
+    "avg_pool_pad": (IMG, "- {op: avg_pool2d, size: 3, stride: 2, padding: 1}"),
+    "avg_pool_same": (IMG, "- {op: avg_pool2d, size: 3, stride: 2, padding: same}"),
+    "avg_pool_asym": (IMG, "- {op: avg_pool2d, size: 3, stride: [2, 1], "
+                      "padding: [[0, 1], [1, 0]]}"),
+    "avg_pool_plain": (IMG, "- {op: avg_pool2d, size: [2, 3]}"),
+    "pool1d": ("x: {shape: [4, 11]}", """
+        - {op: max_pool1d, size: 3, stride: 2, padding: 1}
+        - {op: avg_pool1d, size: 3, padding: 1}"""),
+    "global_pools": ("x: {shape: [3, 9, 11]}", """
+        - {op: global_avg_pool, name: a, inputs: [x]}
+        - {op: global_max_pool, name: m, inputs: [x]}
+        - {op: concat, inputs: [a, m]}"""),
+    "global_pool_rank2": ("x: {shape: [4, 7]}", "- global_max_pool"),
+    "global_pool_rank4": ("x: {shape: [2, 3, 4, 5]}", "- global_avg_pool"),
+    # normalization
+    "batch_norm_image": (IMG, "- {op: batch_norm, eps: 0.001, momentum: 0.01}"),
+    "batch_norm_vector": ("x: {shape: [6]}", "- batch_norm"),
+    "batch_norm_seq": ("x: {shape: [4, 7]}", "- batch_norm"),
+    "layer_norm_image": (IMG, """
+        - {op: conv2d, filters: 4, kernel: 3}
+        - {op: layer_norm, eps: 0.001}"""),
+    "layer_norm_vector": ("x: {shape: [6]}", "- layer_norm\n- dropout"),
+    # shape ops
+    "flatten_after_conv": (IMG, """
+        - {op: conv2d, filters: 4, kernel: 3, stride: 2}
+        - flatten
+        - {op: dense, units: 5}"""),
+    "flatten_unit_spatial": (IMG, """
+        - {op: conv2d, filters: 4, kernel: [9, 11]}
+        - flatten"""),
+    "reshape_after_conv": (IMG, """
+        - {op: conv2d, filters: 4, kernel: 3, padding: 1}
+        - {op: reshape, shape: [12, -1]}
+        - {op: dense, units: 5}"""),
+    "reshape_to_image": ("x: {shape: [48]}", """
+        - {op: reshape, shape: [3, 4, 4]}
+        - {op: conv2d, filters: 2, kernel: 3}"""),
+    "reshape_to_unit_image": ("x: {shape: [6]}", """
+        - {op: reshape, shape: [-1, 1, 1]}
+        - {op: conv_transpose2d, filters: 2, kernel: 3}"""),
+    "permute_flatten": (IMG, """
+        - {op: conv2d, filters: 4, kernel: 3}
+        - {op: permute, dims: [2, 3, 1]}
+        - flatten"""),
+    "permute_dense": (IMG, """
+        - {op: conv2d, filters: 4, kernel: 3}
+        - {op: permute, dims: [3, 1, 2]}
+        - {op: dense, units: 5}"""),
+    "permute_conv": ("x: {shape: [9, 11, 3]}", """
+        - {op: permute, dims: [3, 1, 2]}
+        - {op: conv2d, filters: 4, kernel: 3}"""),
+    "permute_output": (IMG, "- {op: permute, dims: [2, 1, 3]}"),
+    "dense_on_image": (IMG, """
+        - {op: conv2d, filters: 4, kernel: 3}
+        - {op: dense, units: 6, activation: tanh}"""),
+    "dense_softmax_act": ("x: {shape: [5, 7]}", """
+        - {op: dense, units: 6, activation: softmax}
+        - {op: dense, units: 3, activation: {op: log_softmax, axis: 2}}"""),
+    "dense_softmax_axis1": ("x: {shape: [5, 7]}",
+                            "- {op: dense, units: 6, activation: {op: softmax, axis: 1}}"),
+    # merges
+    "add_broadcast": (IMG, """
+        - {op: conv2d, name: c, filters: 4, kernel: 3, inputs: [x]}
+        - {op: global_avg_pool, name: g}
+        - {op: reshape, name: r, shape: [4, 1, 1]}
+        - {op: add, name: s, inputs: [c, r]}
+        - {op: multiply, name: m, inputs: [s, r, c]}
+        - {op: subtract, inputs: [m, c]}"""),
+    "multiply_broadcast_rows": (IMG, """
+        - {op: conv2d, name: c, filters: 4, kernel: 3, inputs: [x]}
+        - {op: conv2d, name: d, filters: 1, kernel: 3, inputs: [x]}
+        - {op: multiply, inputs: [c, d]}"""),
+    "merge_mixed_layouts": (IMG, """
+        - {op: conv2d, name: c, filters: 3, kernel: 1, inputs: [x]}
+        - {op: permute, name: p, dims: [1, 3, 2], inputs: [x]}
+        - {op: permute, name: q, dims: [1, 3, 2], inputs: [p]}
+        - {op: add, inputs: [q, c]}"""),
+    "concat_channels": (IMG, """
+        - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
+        - {op: conv2d, name: b, filters: 2, kernel: 3, inputs: [x]}
+        - {op: concat, inputs: [a, b]}"""),
+    "concat_height": (IMG, """
+        - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
+        - {op: conv2d, name: b, filters: 4, kernel: [1, 3], inputs: [x]}
+        - {op: concat, axis: 2, inputs: [a, b]}"""),
+    "concat_last": (IMG, """
+        - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
+        - {op: conv2d, name: b, filters: 4, kernel: [3, 1], inputs: [x]}
+        - {op: concat, axis: -1, inputs: [a, b]}"""),
+    "concat_vectors": ("x: {shape: [6]}", """
+        - {op: dense, name: a, units: 3, inputs: [x]}
+        - {op: concat, inputs: [a, x]}
+        - {op: add, inputs: [concat_1, concat_1]}"""),
+    "concat_time": ("x: {shape: [4, 3]}", """
+        - {op: dense, name: a, units: 3, inputs: [x]}
+        - {op: concat, axis: 1, inputs: [a, x]}"""),
+    # softmax axes
+    "softmax_channels": (IMG, "- {op: softmax, axis: 1}"),
+    "softmax_height": (IMG, "- {op: softmax, axis: 2}"),
+    "softmax_last": (IMG, "- {op: softmax, axis: -1}"),
+    "log_softmax_channels": (IMG, "- {op: log_softmax, axis: 1}"),
+    "log_softmax_last": (IMG, "- {op: log_softmax}"),
+    "log_softmax_vector": ("x: {shape: [6]}", "- log_softmax"),
+    # embedding
+    "embedding_lstm": ("x: {shape: [null], dtype: int64}", """
+        - {op: embedding, vocab: 11, dim: 4}
+        - {op: lstm, units: 3}"""),
+}
+ACTS = ["relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus", "hard_sigmoid",
+        "identity", "prelu", "elu", "{op: elu, alpha: 0.3}", "leaky_relu",
+        "{op: leaky_relu, alpha: 0.2}"]
+for i, act in enumerate(ACTS):
+    op = act if "{" in act else f"{{op: {act}}}"
+    CASES[f"act_{i}_image"] = (IMG, f"- {op}")
+    CASES[f"act_{i}_vector"] = ("x: {shape: [6]}", f"- {op}")
+CASES["prelu_seq"] = ("x: {shape: [4, 7]}", "- prelu")
+for op in ("lstm", "gru", "rnn"):
+    CASES[f"{op}_last"] = ("x: {shape: [null, 3]}", f"- {{op: {op}, units: 4}}")
+    CASES[f"{op}_seq"] = ("x: {shape: [6, 3]}",
+                          f"- {{op: {op}, units: 4, return_sequences: true}}")
+    CASES[f"{op}_bi_last_2"] = ("x: {shape: [null, 3]}",
+                                f"- {{op: {op}, units: 4, bidirectional: true, num_layers: 2}}")
+    CASES[f"{op}_bi_seq"] = ("x: {shape: [6, 3]}", f"- {{op: {op}, units: 4, bidirectional: "
+                             "true, return_sequences: true}")
+    CASES[f"{op}_stack_seq"] = ("x: {shape: [null, 3]}", f"- {{op: {op}, units: 4, "
+                                "num_layers: 3, return_sequences: true}")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_op_parity(K, case):
+    inputs, layers = CASES[case]
+    graph = spec(inputs, layers, name=case)
+    check_parity(K, graph)
+
+
+def test_every_op_has_one_emitter():
+    from netspec.targets.keras import EMITTERS
+
+    assert set(EMITTERS) == set(OPS)
+
+
+def test_every_op_is_exercised():
+    used = {n.op for inputs, layers in CASES.values() for n in spec(inputs, layers).nodes}
+    assert used == set(OPS), sorted(set(OPS) - used)
+
+
+# -- graphs with blocks, several inputs and outputs ----------------------------------------
+BLOCKS = """
+unit:
+  params: {filters: null, stride: 1}
+  inputs: [x]
+  layers:
+    - {op: conv2d, name: conv, filters: $filters, kernel: 3, stride: $stride, padding: same,
+       bias: false}
+    - {op: batch_norm, name: bn}
+    - {op: relu, name: act}
+bottleneck:
+  params: {filters: null, stride: 1}
+  inputs: [x]
+  layers:
+    - {block: unit, name: a, filters: $filters, stride: $stride}
+    - {op: conv2d, name: expand, filters: "${filters * 4}", kernel: 1}
+    - {op: conv2d, name: skip, inputs: [x], filters: "${filters * 4}", kernel: 1,
+       stride: $stride}
+    - {op: add, name: sum, inputs: [expand, skip]}
+pair:
+  inputs: [a, b]
+  layers:
+    - {op: add, name: s, inputs: [a, b]}
+    - {op: multiply, name: p, inputs: [a, b]}
+  outputs: [s, p]
+"""
+
+
+def blocks_graph():
+    return spec(
+        "image: {shape: [3, 12, 12]}\nside: {shape: [5]}",
+        """
+        - {block: bottleneck, name: b1, filters: 2, inputs: [image]}
+        - {block: bottleneck, name: b2, filters: 3, stride: 2}
+        - {block: bottleneck, name: b3, filters: 3}
+        - {op: global_avg_pool, name: pool}
+        - {op: dense, name: proj, units: 12, inputs: [side]}
+        - {block: pair, name: pr, inputs: [pool, proj]}
+        - {op: concat, name: both, inputs: [pr.s, pr.p]}
+        - {op: dense, name: head, units: 4}
+        """,
+        outputs="{scores: head, features: b3, summed: pr.s}",
+        blocks=BLOCKS,
+        name="blocks",
+    )
+
+
+def test_blocks_several_inputs_and_outputs(K, keras):
+    graph = blocks_graph()
+    model, *_ = check_parity(K, graph)
+    assert [t.name for t in model.inputs] == ["image", "side"] or model.input_names == [
+        "image", "side"]
+    assert model.output_names == ["scores", "features", "summed"]
+    src = K.generate(graph)
+    # one function per block; the uses of `bottleneck` differ in filters and stride, which
+    # become arguments (the expansion `filters * 4` is recognized)
+    assert "def bottleneck(x, name, filters, stride):" in src
+    assert "def unit(x, name, filters, stride):" in src
+    assert "filters * 4" in src
+    assert src.count("def pair(") == 1 and "return s, p" in src
+    assert 'b1 = bottleneck(image, "b1", filters=2, stride=1)' in src
+
+
+def test_block_variants_with_other_structure(K):
+    """Uses of one block whose Keras layers differ become separate functions: padding 1 with
+    stride 2 is Keras' `same` on an odd size but needs a ZeroPadding layer on an even one.
+    Values that differ within one structure become arguments (`c_padding` here)."""
+    graph = spec(
+        "x: {shape: [3, 9, 9]}\ny: {shape: [3, 8, 8]}",
+        """
+        - {block: b, name: u1, pad: 1, inputs: [x]}
+        - {block: b, name: u2, pad: 1, inputs: [y]}
+        - {block: b, name: u3, pad: 0, inputs: [x]}
+        """,
+        blocks="""
+        b:
+          params: {pad: null}
+          inputs: [x]
+          layers:
+            - {op: conv2d, name: c, filters: 3, kernel: 3, stride: 2, padding: $pad}
+        """,
+        outputs="[u1, u2, u3]",
+    )
+    src = K.generate(graph)
+    assert "def b(x, name, c_padding):" in src and "def b_2(x, name):" in src
+    assert 'u3 = b(x, "u3", c_padding="valid")' in src
+    check_parity(K, graph)
+
+
+# -- the example specs ---------------------------------------------------------------------
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_spec_parity(K, path):
+    check_parity(K, netspec.load(path), batch=1)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_spec_parity_torch_target(K, path):
+    graph = netspec.load(path)
+    w = random_weights(graph, 0)
+    x = random_inputs(graph, batch=1)
+    want = torch_target_outputs(graph, w, x)
+    got = run_keras(K.compile(graph, w), graph, x)
+    for name, a, b in zip(graph.outputs, got, want, strict=True):
+        assert_close(a, b, f"{graph.name}.{name}: keras vs the PyTorch target")
+
+
+def test_torch_target_parity_on_variants(K):
+    """A few of the per-op graphs against the PyTorch target as well."""
+    for case in ["conv_same_s2_odd", "conv_asym", "conv_depthwise", "conv_transpose_mixed",
+                 "max_pool_pad", "avg_pool_asym", "flatten_after_conv", "permute_dense",
+                 "gru_bi_last_2", "lstm_bi_seq", "rnn_stack_seq", "softmax_channels"]:
+        graph = spec(*CASES[case], name=case)
+        w = random_weights(graph, 1)
+        x = random_inputs(graph, seed=1)
+        got = run_keras(K.compile(graph, w), graph, x)
+        for name, a, b in zip(graph.outputs, got, torch_target_outputs(graph, w, x),
+                              strict=True):
+            assert_close(a, b, f"{case}.{name}: keras vs the PyTorch target")
+
+
+# -- generated source ----------------------------------------------------------------------
+def all_graphs():
+    graphs = [netspec.load(p) for p in SPECS]
+    graphs += [spec(i, layer, name=c) for c, (i, layer) in CASES.items()]
+    return graphs + [blocks_graph()]
+
+
+def test_source_is_standalone_and_ruff_clean(K):
+    if not RUFF.exists():
+        pytest.skip("ruff is not installed next to this Python")
+    for g in all_graphs():
+        src = K.generate(g)
+        assert "netspec" not in [line.split()[1].split(".")[0] for line in src.splitlines()
+                                 if line.startswith(("import ", "from "))], g.name
+        assert "Lambda" not in src, g.name
+        for args in (["check", "--quiet"], ["format", "--check", "--quiet"]):
+            r = subprocess.run([str(RUFF), *args, "--stdin-filename", "model_keras.py", "-"],
+                               input=src, capture_output=True, text=True, cwd=ROOT)
+            assert r.returncode == 0, f"{g.name}: ruff {args[0]}\n{r.stdout}{r.stderr}"
+
+
+def test_generate_needs_no_framework():
+    code = ("import sys, netspec; g = netspec.load(sys.argv[1]); "
+            "netspec.generate(g, 'keras'); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "specs" / "resnet18.yaml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_layer_names_are_node_paths(K):
+    graph = netspec.load(ROOT / "specs" / "resnet18.yaml")
+    src = K.generate(graph)
+    for n in graph.nodes:
+        if n.params:
+            assert f'"{n.name}"' in src  # in the weights table
+    assert 'name=f"{name}.conv1"' in src and 'layer2_1 = basic_down(layer1_2, "layer2_1"' in src
+
+
+def test_transposes_only_where_needed(K):
+    # an image network that stays channels-last: no transpose at all
+    assert "Permute" not in K.generate(netspec.load(ROOT / "specs" / "resnet18.yaml"))
+    assert "Permute" not in K.generate(netspec.load(ROOT / "specs" / "dcgan_generator.yaml"))
+    # flatten of a channels-last tensor: one transpose to logical order before Flatten
+    src = K.generate(spec(*CASES["flatten_after_conv"]))
+    assert src.count("keras.layers.Permute((3, 1, 2)") == 1
+    # flatten of [C, 1, 1]: the same element order, no transpose
+    assert "Permute" not in K.generate(spec(*CASES["flatten_unit_spatial"]))
+    # permute to [H, W, C] of a channels-last tensor moves no data
+    assert "Permute" not in K.generate(spec(*CASES["permute_flatten"]))
+
+
+def test_boundary_layouts(K, keras):
+    model = K.compile(spec(*CASES["conv1d_same_s2"]), random_weights(spec(*CASES[
+        "conv1d_same_s2"])))
+    assert tuple(model.inputs[0].shape) == (None, 4, 11)  # rank 2 keeps the logical order
+    assert tuple(model.outputs[0].shape) == (None, 3, 6)
+    graph = netspec.load(ROOT / "specs" / "resnet18.yaml")
+    src = K.generate(graph)
+    assert 'keras.Input(shape=(224, 224, 3), name="image")' in src
+
+
+# -- weights --------------------------------------------------------------------------------
+def test_weights_round_trip(K, keras):
+    """canonical -> Keras -> canonical is exact; for LSTM and SimpleRNN the one Keras bias comes
+    back as bias_ih (the sum) with a zero bias_hh, and that form round-trips exactly again."""
+    graphs = [blocks_graph()] + [spec(*CASES[c], name=c) for c in [
+        "conv_depthwise", "conv1d_depthwise", "conv_transpose_mixed", "conv_groups",
+        "embedding_lstm", "gru_bi_last_2", "rnn_stack_seq", "lstm_bi_seq", "act_10_image",
+        "prelu_seq", "layer_norm_image", "batch_norm_vector"]]
+    for g in graphs:
+        w = random_weights(g, 3)
+        model = K.compile(g, w)
+        back = K.export_weights(model, g)
+        assert list(back) == list(g.weight_shapes())
+        for k, a in w.items():
+            node = g.node(k.rpartition(".")[0])
+            if node.op in ("lstm", "rnn") and "bias_" in k:
+                continue
+            np.testing.assert_array_equal(back[k], a, err_msg=f"{g.name}: {k}")
+        for n in g.nodes:
+            if n.op in ("lstm", "rnn"):
+                for p in n.params:
+                    if p.startswith("bias_ih"):
+                        hh = p.replace("bias_ih", "bias_hh")
+                        k, kh = f"{n.name}.{p}", f"{n.name}.{hh}"
+                        np.testing.assert_allclose(back[k], w[k] + w[kh], rtol=1e-6)
+                        assert not back[kh].any()
+        again = K.export_weights(K.compile(g, back), g)
+        for k in back:
+            np.testing.assert_array_equal(again[k], back[k], err_msg=f"{g.name}: {k}")
+
+
+def test_export_then_compile_same_function(K, keras):
+    g = spec(*CASES["lstm_bi_seq"])
+    w = random_weights(g, 5)
+    x = random_inputs(g)
+    a = run_keras(K.compile(g, w), g, x)[0]
+    b = run_keras(K.compile(g, K.export_weights(K.compile(g, w), g)), g, x)[0]
+    assert_close(a, b)
+
+
+def test_save_weights_api_and_owns(K, keras, tmp_path):
+    g = spec(*CASES["conv_depthwise"])
+    w = random_weights(g, 2)
+    model = netspec.compile(g, "keras", w)
+    assert K.owns(model) and not K.owns(object()) and not K.owns(w)
+    netspec.save_weights(model, g, tmp_path / "w.safetensors")
+    from safetensors.numpy import load_file
+
+    got = load_file(str(tmp_path / "w.safetensors"))
+    for k in w:
+        np.testing.assert_array_equal(got[k], w[k])
+
+
+def test_written_module_runs_standalone(K, keras, tmp_path):
+    """`write` gives a module a user can import on its own; its load_weights reads netspec's
+    safetensors file, and the model saves and reloads in Keras' safe mode (no Lambda)."""
+    graph = spec(IMG, """
+        - {op: conv2d, filters: 4, kernel: 3, activation: hard_sigmoid}
+        - {op: max_pool2d, size: 3, stride: 2, padding: 1}
+        - {op: avg_pool2d, size: 2, stride: 1, padding: [[0, 1], [1, 0]]}
+        - {op: log_softmax, axis: 1}
+        """, name="customs")
+    for g in [graph]:
+        w = random_weights(g, 4)
+        x = random_inputs(g)
+        paths = K.write(g, w, tmp_path)
+        assert [p.name for p in paths] == [f"{g.name}_keras.py"]
+        write_weights(w, g, tmp_path / "w.safetensors")
+        spec_ = importlib.util.spec_from_file_location("user_model", paths[0])
+        mod = importlib.util.module_from_spec(spec_)
+        spec_.loader.exec_module(mod)
+        model = mod.build_model()
+        mod.load_weights(model, tmp_path / "w.safetensors")
+        want = run_keras(K.compile(g, w), g, x)[0]
+        assert_close(run_keras(model, g, x)[0], want)
+        model.save(tmp_path / "m.keras")
+        again = keras.models.load_model(tmp_path / "m.keras")  # safe_mode=True
+        assert_close(run_keras(again, g, x)[0], want)
+        mod.save_weights(model, tmp_path / "back.safetensors")
+        from safetensors.numpy import load_file
+
+        back = load_file(str(tmp_path / "back.safetensors"))
+        for k in w:
+            np.testing.assert_array_equal(back[k], w[k])
+
+
+def test_compile_runs_the_generated_text(K, keras, monkeypatch):
+    """compile executes exactly what generate returns."""
+    g = spec(*CASES["act_0_image"])
+    seen = []
+    real = K.generate
+
+    def spy(graph):
+        seen.append(real(graph))
+        return seen[-1].replace('name="t"', 'name="from_generate"')
+
+    monkeypatch.setattr(K, "generate", spy)
+    model = K.compile(g, random_weights(g))
+    assert seen and model.name == "from_generate"
+
+
+def test_keras_momentum_and_eps_spelled_out(K):
+    src = K.generate(spec(*CASES["batch_norm_image"]))
+    assert "momentum=0.99, epsilon=0.001" in src
+    src = K.generate(spec(*CASES["batch_norm_vector"]))
+    assert "momentum=0.9, epsilon=1e-05" in src
+
+
+def test_same_padding_uses_keras_same_only_when_exact(K):
+    same = K.generate(spec(*CASES["conv_same_s2_odd"]))
+    assert 'padding="same"' in same and "ZeroPadding" not in same
+    # padding 1, stride 2: TensorFlow's `same` pads (1, 1) on an odd size, (0, 1) on an even one
+    odd = K.generate(spec(IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: 1}"))
+    assert 'padding="same"' in odd and "ZeroPadding" not in odd
+    even = "x: {shape: [3, 8, 8]}"
+    torch_style = K.generate(spec(even, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, "
+                                        "padding: 1}"))
+    assert "ZeroPadding2D(padding=1" in torch_style and 'padding="same"' not in torch_style
+
+
+def test_names_that_collide(K, keras):
+    """Names that would shadow module names are renamed in the source (never in the model):
+    an input called `keras`, a block called `build_model`, a node called like a second variant
+    of a block. An output that needs a boundary transpose and whose name is a node's keeps the
+    node's name on the node's layer; the transpose is `<name>-to_cl`."""
+    graph = spec("keras: {shape: [3, 8, 8]}", """
+        - {block: unit, name: u0, filters: 2}
+        - {block: build_model, name: bm, np: 3}
+        - {op: conv2d, name: unit_2, filters: 3, kernel: 1}
+        - {block: unit, name: u9, filters: 4, stride: 2}
+        - {op: permute, name: p, dims: [2, 3, 1]}
+        """, blocks="""
+        unit:
+          params: {filters: null, stride: 1}
+          inputs: [x]
+          layers:
+            - {op: conv2d, name: conv, filters: $filters, kernel: 3, stride: $stride, padding: 1}
+            - {op: relu, name: act}
+        build_model:
+          params: {np: null}
+          inputs: [x]
+          layers:
+            - {block: unit, name: inner, filters: $np}
+            - {op: conv2d, name: c, filters: $np, kernel: 1}
+        """, outputs="{unit_2: p, out2: u9, keras_out: unit_2}")
+    src = K.generate(graph)
+    assert "def build_model_block(x, name):" in src and "def unit_2_2(x, name):" in src
+    assert 'keras_ = keras.Input(shape=(8, 8, 3), name="keras")' in src
+    model, *_ = check_parity(K, graph)
+    assert model.output_names == ["unit_2-to_cl", "out2", "keras_out"]
+    assert [t.name for t in model.inputs] == ["keras"]
+
+
+def test_weights_from_a_file_and_options(K, keras, tmp_path):
+    g = spec(*CASES["gru_bi_seq"])
+    w = random_weights(g, 6)
+    write_weights(w, g, tmp_path / "w.safetensors")
+    x = random_inputs(g)
+    a = run_keras(netspec.compile(g, "keras", tmp_path / "w.safetensors"), g, x)[0]
+    assert_close(a, run_keras(K.compile(g, w), g, x)[0], atol=0, rtol=0)
+    with pytest.raises(netspec.errors.SpecError):
+        netspec.compile(g, "keras", w, opset=13)
+
+
+def test_layout_rules():
+    from netspec.targets.keras import layout as L
+
+    assert L.boundary(3) == (1, 2, 0) and L.boundary(2) == (0, 1) and L.boundary(1) == (0,)
+    assert L.transpose((1, 2, 0), (0, 1, 2)) == (3, 1, 2)  # channels-last -> logical
+    assert L.transpose((0, 1, 2), (1, 2, 0)) == (2, 3, 1)
+    assert L.axis((1, 2, 0), 1) == -1 and L.axis((1, 2, 0), 2) == 1 and L.axis((0, 1), 2) == -1
+    assert L.shared_axes((1, 2, 0)) == [1, 2] and L.shared_axes((0,)) == []
+    # permute [H, W, C] of a channels-last [C, H, W] tensor relabels it as logical order
+    assert L.permuted((1, 2, 0), (2, 3, 1)) == (0, 1, 2)
+    assert L.order_equivalent((4, 1, 1), (1, 2, 0), (0, 1, 2))
+    assert not L.order_equivalent((4, 2, 1), (1, 2, 0), (0, 1, 2))
+    assert L.reshape_output((6, 1, 1)) == (1, 2, 0) and L.reshape_output((3, 4, 4)) == (0, 1, 2)
+    assert L.last_axis_last((1, 2, 0)) == (1, 0, 2)
+    assert L.common([(0, 1, 2), (1, 2, 0), (1, 2, 0)]) == (1, 2, 0)
