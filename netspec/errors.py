@@ -9,8 +9,12 @@ PathPart = str | int
 Path = tuple[PathPart, ...]
 
 
-def path_str(path: Sequence[PathPart]) -> str:
-    """`('layers', 3, 'units')` -> `layers[3].units`."""
+def path_str(path: Sequence[PathPart], limit: int | None = None) -> str:
+    """`('layers', 3, 'units')` -> `layers[3].units`; with `limit`, a path of more parts keeps
+    its first and last parts around `...`."""
+    if limit is not None and len(path) > limit:
+        keep = limit // 2
+        return path_str(path[:keep]) + "..." + path_str(path[-keep:]).lstrip(".")
     out = ""
     for p in path:
         if isinstance(p, int):
@@ -61,6 +65,7 @@ class SpecError(Exception):
         self.file = file
         self.key = key  # point at the mapping key rather than its value
         self.source_line: str | None = None
+        self.note: str | None = None  # a second remark, printed after the hint
 
     def location(self) -> str:
         where = self.file or "<spec>"
@@ -71,13 +76,35 @@ class SpecError(Exception):
     def __str__(self) -> str:
         head = f"{self.location()}: error: "
         if self.path:
-            head += f"{path_str(self.path)}: "
-        text = head + self.message
+            head += f"{path_str(self.path, limit=16)}: "
+        text = head + _cap(self.message)
         if self.source_line is not None and self.col is not None:
-            text += f"\n    {self.source_line}\n    {' ' * (self.col - 1)}^"
+            line, col = _window(self.source_line, self.col)
+            text += f"\n    {line}\n    {' ' * (col - 1)}^"
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {_cap(self.hint)}"
+        if self.note:
+            text += f"\n  note: {self.note}"
         return text
+
+
+def _cap(text: str, limit: int = 600) -> str:
+    """Messages quote user values; a huge value is cut so that the error stays readable."""
+    return text if len(text) <= limit else text[: limit - 5] + " ..."
+
+
+def _window(line: str, col: int, width: int = 100) -> tuple[str, int]:
+    """A long source line cut to `width` characters around `col` (tabs shown as spaces)."""
+    line = "".join(c if c.isprintable() else " " if c == "\t" else "?" for c in line)
+    if len(line) <= width:
+        return line, col
+    start = max(0, min(col - 1 - width // 2, len(line) - width))
+    cut = line[start : start + width]
+    if start > 0:
+        cut, col = "..." + cut[3:], col - start
+    if start + width < len(line):
+        cut = cut[:-3] + "..."
+    return cut, col
 
 
 class SpecErrors(Exception):

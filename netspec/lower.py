@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import expr
-from .errors import Path, SpecError, path_str, unknown
+from .errors import Path, SpecError, did_you_mean, path_str, unknown
 from .ir import BlockUse, Graph, Node, Value
-from .names import check_identifier
+from .names import check_identifier, name_hint
 from .ops import ACTIVATIONS, OPS, Ctx, Invalid
 
 TOP_KEYS = ["netspec", "name", "description", "params", "inputs", "blocks", "layers", "outputs"]
@@ -24,6 +24,7 @@ USE_KEYS = ["block", "name", "inputs", "repeat"]
 BLOCK_KEYS = ["params", "inputs", "layers", "outputs", "description"]
 DTYPES = ["float32", "int64"]
 MAX_NODES = 100_000
+MAX_BLOCK_DEPTH = 32  # blocks using blocks: deeper nesting is refused (and would overflow)
 MAX_PARAMS = 1_000_000_000  # refused above this unless raised (4 GB of float32 weights)
 NO_CONV_ACT = {"softmax", "log_softmax"}
 
@@ -36,7 +37,8 @@ class Scope:
     env: dict[str, Any]  # params visible here
     names: dict[str, str] = field(default_factory=dict)  # local name -> value name
     multi: dict[str, list[str]] = field(default_factory=dict)  # use with several outputs
-    later: set[str] = field(default_factory=set)  # names defined further down (for messages)
+    later: dict[str, Path] = field(default_factory=dict)  # names defined further down
+    defined: dict[str, tuple[Path, bool]] = field(default_factory=dict)  # name -> (path, key)
     counters: dict[str, int] = field(default_factory=dict)
     prev: str | None = None
     context: str = ""  # " (in block use 'basic_2')" for errors inside block bodies
@@ -46,9 +48,8 @@ class Scope:
 
 
 class Lowerer:
-    def __init__(self, data: Any, overrides: dict[str, Any] | None, max_params: int,
-                 where=None):
-        self.where = where or (lambda path: None)
+    def __init__(self, data: Any, overrides: dict[str, Any] | None, max_params: int, where=None):
+        self.where = where or (lambda path, key=False: None)
         self.data = data
         self.overrides = overrides or {}
         self.max_params = max_params
@@ -60,6 +61,8 @@ class Lowerer:
         self.node_paths: dict[str, Path] = {}
         self.spec_env: dict[str, Any] = {}
         self.blocks: dict[str, Any] = {}
+        self.fresh: set[str] = set()  # axis names made up for `null` input dims
+        self.used_blocks: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------
     def err(self, msg: str, path: Path, hint: str | None = None, key: bool = False) -> SpecError:
@@ -67,13 +70,36 @@ class Lowerer:
 
     def mapping(self, v: Any, path: Path, what: str) -> dict:
         if not isinstance(v, dict):
-            raise self.err(f"expected {what} (a mapping), got {_kind(v)}", path)
+            hint = None
+            if v is None and path and isinstance(path[-1], str):
+                hint = f"fill in '{path[-1]}:', or remove it"
+            raise self.err(f"expected {what} (a mapping), got {_kind(v)}", path, hint)
         return v
 
     def keys(self, m: dict, allowed: list[str], path: Path, what: str) -> None:
         for k in m:
             if k not in allowed:
-                raise unknown(f"key in {what}", k, allowed, (*path, k), key=True)
+                guess = did_you_mean(k, allowed)
+                hint = (
+                    f"did you mean '{guess}'?" if guess else f"{what} takes: " + ", ".join(allowed)
+                )
+                raise self.err(f"unknown key {k!r} in {what}", (*path, k), hint, key=True)
+
+    def attr_keys(self, raw: dict, opname: str, lpath: Path) -> None:
+        attrs = list(OPS[opname].attrs)
+        for k in raw:
+            if k in LAYER_KEYS or k in attrs:
+                continue
+            guess = did_you_mean(k, [*attrs, *LAYER_KEYS])
+            if guess:
+                hint = f"did you mean '{guess}'?"
+            else:
+                takes = ", ".join(attrs) if attrs else "no attributes"
+                hint = f"{opname} takes {takes} (besides {', '.join(LAYER_KEYS)})"
+                owners = [o for o, d in OPS.items() if k in d.attrs]
+                if owners:
+                    hint = f"'{k}' is an attribute of {', '.join(owners)}; " + hint
+            raise self.err(f"unknown attribute {k!r} for op {opname}", (*lpath, k), hint, key=True)
 
     def resolve(self, v: Any, env: dict, path: Path) -> Any:
         try:
@@ -85,59 +111,104 @@ class Lowerer:
     def run(self) -> Graph:
         d = self.data
         if not isinstance(d, dict):
-            raise self.err(f"a spec is a mapping with netspec, name, inputs and layers; got "
-                           f"{_kind(d)}", ())
+            raise self.err(
+                f"a spec is a mapping with netspec, name, inputs and layers; got {_kind(d)}", ()
+            )
         self.keys(d, TOP_KEYS, (), "the spec")
         for k in ("netspec", "name", "inputs", "layers"):
             if k not in d:
                 raise self.err(f"missing required key '{k}'", (), _TOP_HINTS[k])
-        if d["netspec"] != 1:
-            raise self.err(f"unsupported format version {d['netspec']!r}; this netspec reads "
-                           "version 1", ("netspec",), "write netspec: 1")
+        version = d["netspec"]
+        if not (isinstance(version, int) and not isinstance(version, bool) and version == 1):
+            if isinstance(version, int) and not isinstance(version, bool):
+                msg = f"unsupported format version {version}; this netspec reads version 1"
+            else:
+                msg = f"expected the format version 1, got {_kind(version)}"
+            raise self.err(msg, ("netspec",), "write netspec: 1")
         name = d["name"]
         why = check_identifier(name)
         if why:
             raise self.err(why, ("name",), "the name becomes the class and model name")
         desc = d.get("description", "")
-        if desc is None:
-            desc = ""
         if not isinstance(desc, str):
             raise self.err(f"expected a string, got {_kind(desc)}", ("description",))
-        env = self.spec_env = self.params(d.get("params"))
+        env = self.spec_env = self.params(d.get("params", {}))
         inputs = self.inputs(d["inputs"])
         self.values.update(inputs)
-        self.blocks = self.mapping(d.get("blocks") or {}, ("blocks",), "blocks")
+        self.blocks = self.mapping(d.get("blocks", {}), ("blocks",), "blocks")
         for bname, b in self.blocks.items():
             why = check_identifier(bname)
             if why:
                 raise self.err(why, ("blocks", bname), key=True)
             if bname in OPS:
-                raise self.err(f"block name {bname!r} is also an op", ("blocks", bname),
-                               key=True)
+                raise self.err(
+                    f"block name {bname!r} is also an op",
+                    ("blocks", bname),
+                    "rename the block; a layer refers to it with block: NAME",
+                    key=True,
+                )
             self.check_block(bname, b)
         scope = Scope((), env)
-        for iname, v in inputs.items():
+        for iname in inputs:
             scope.names[iname] = iname
+            scope.defined[iname] = (("inputs", iname), True)
         if len(inputs) == 1:
             scope.prev = next(iter(inputs))
         layers = d["layers"]
         self.lower_layers(layers, ("layers",), scope)
-        outputs = self.outputs(d.get("outputs"), scope)
+        outputs = self.outputs(d["outputs"] if "outputs" in d else _ABSENT, scope)
+        for bname in self.blocks:
+            if bname not in self.used_blocks:
+                raise self.err(
+                    f"block '{bname}' is not used by any layer",
+                    ("blocks", bname),
+                    f"remove it, or use it: {{block: {bname}}}",
+                    key=True,
+                )
         graph = Graph(name, inputs, self.nodes, outputs, desc, self.uses, env)
         self.check_used(graph)
         return graph
 
     def params(self, raw: Any) -> dict[str, Any]:
-        raw = self.mapping(raw or {}, ("params",), "params")
-        for k in self.overrides:
+        raw = self.mapping(raw, ("params",), "params")
+        for k, v in self.overrides.items():
             if k not in raw:
-                raise unknown("param in --set", k, raw, ("params",))
+                guess = did_you_mean(k, raw)
+                if guess:
+                    hint = f"did you mean '{guess}'?"
+                elif raw:
+                    hint = "the spec's params: " + ", ".join(raw)
+                else:
+                    hint = "the spec declares no params"
+                raise self.err(
+                    f"--set {k}=...: the spec has no param {k!r}",
+                    ("params",),
+                    hint,
+                    key="params" in self.data,
+                )
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > expr.MAX_INT:
+                raise self.err(f"--set {k}=...: the integer is out of range", ("params", k))
         env: dict[str, Any] = {}
         for k, v in raw.items():
-            if not isinstance(k, str) or not expr.NAME.match(k):
-                raise self.err(f"{k!r} is not a valid param name", ("params", k), key=True)
+            if not expr.NAME.match(k):
+                raise self.err(
+                    f"{k!r} is not a valid param name",
+                    ("params", k),
+                    "param names are [A-Za-z_][A-Za-z0-9_]*",
+                    key=True,
+                )
             v = self.overrides.get(k, v)
-            env[k] = self.resolve(v, env, ("params", k))
+            try:
+                env[k] = expr.resolve(v, env)
+            except expr.ExprError as e:
+                hint = e.hint
+                if e.name is not None and e.name in raw:
+                    e.message = (
+                        f"param {e.name!r} is declared below {k!r}; a param can only "
+                        "use the params above it"
+                    )
+                    hint = f"move '{e.name}' above '{k}'"
+                raise self.err(e.message, ("params", k), hint) from None
         return env
 
     def inputs(self, raw: Any) -> dict[str, Value]:
@@ -150,40 +221,49 @@ class Lowerer:
             path = ("inputs", iname)
             why = check_identifier(iname)
             if why:
-                raise self.err(why, path, key=True)
+                raise self.err(why, path, name_hint(iname), key=True)
             spec = self.mapping(spec, path, "an input such as {shape: [3, 32, 32]}")
             self.keys(spec, ["shape", "dtype"], path, "an input")
             if "shape" not in spec:
                 raise self.err("missing 'shape'", path, "per-example shape, e.g. shape: [8]")
             shape = spec["shape"]
             if not isinstance(shape, list) or not shape:
-                raise self.err(f"expected a list of per-example sizes, got {_kind(shape)}",
-                               (*path, "shape"), "e.g. [3, 224, 224]; null for a dynamic axis")
+                raise self.err(
+                    f"expected a list of per-example sizes, got {_kind(shape)}",
+                    (*path, "shape"),
+                    "e.g. [3, 224, 224]; null for a dynamic axis",
+                )
             dims: list = []
             for i, dim in enumerate(shape):
                 if dim is None:
                     fresh += 1
                     dims.append(f"{iname}_{i + 1}")
-                elif isinstance(dim, bool) or not isinstance(dim, (int, str)) or (
-                    isinstance(dim, int) and dim < 1
+                    self.fresh.add(dims[-1])
+                elif (
+                    isinstance(dim, bool)
+                    or not isinstance(dim, (int, str))
+                    or (isinstance(dim, int) and dim < 1)
                 ):
-                    raise self.err(f"expected a positive size, null or an axis name, got "
-                                   f"{dim!r}", (*path, "shape", i))
+                    raise self.err(
+                        f"expected a positive size, null or an axis name, got {dim!r}",
+                        (*path, "shape", i),
+                    )
                 elif isinstance(dim, str):
                     if expr.is_ref(dim):
                         dim = self.resolve(dim, self.spec_env, (*path, "shape", i))
                         if isinstance(dim, float) and dim.is_integer():
                             dim = int(dim)
                         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-                            raise self.err(f"expected a positive size, got {dim!r}",
-                                           (*path, "shape", i))
+                            raise self.err(
+                                f"expected a positive size, got {dim!r}", (*path, "shape", i)
+                            )
                     elif not expr.NAME.match(dim):
                         raise self.err(f"{dim!r} is not a valid axis name", (*path, "shape", i))
                     dims.append(dim)
                 else:
                     dims.append(dim)
             dtype = spec.get("dtype", "float32")
-            if dtype not in DTYPES:
+            if not isinstance(dtype, str) or dtype not in DTYPES:
                 raise unknown("dtype", dtype, DTYPES, (*path, "dtype"))
             out[iname] = Value(iname, tuple(dims), dtype)
         return out
@@ -194,83 +274,169 @@ class Lowerer:
         self.keys(b, BLOCK_KEYS, path, "a block")
         if "layers" not in b:
             raise self.err("missing 'layers'", path)
-        params = self.mapping(b.get("params") or {}, (*path, "params"), "block params")
+        params = self.mapping(b.get("params", {}), (*path, "params"), "block params")
         for p in params:
             if p in USE_KEYS:
-                raise self.err(f"a block param cannot be called {p!r} (it is a key of every "
-                               "block use)", (*path, "params", p), key=True)
+                raise self.err(
+                    f"a block param cannot be called {p!r} (it is a key of every block use)",
+                    (*path, "params", p),
+                    f"rename it, e.g. '{p}s'",
+                    key=True,
+                )
             if not isinstance(p, str) or not expr.NAME.match(p):
-                raise self.err(f"{p!r} is not a valid param name", (*path, "params", p),
-                               key=True)
+                raise self.err(f"{p!r} is not a valid param name", (*path, "params", p), key=True)
         ins = b.get("inputs", ["x"])
         if not isinstance(ins, list) or not ins:
             raise self.err("expected a list of input names", (*path, "inputs"))
         for i, n in enumerate(ins):
             why = check_identifier(n)
             if why:
-                raise self.err(why, (*path, "inputs", i))
+                raise self.err(why, (*path, "inputs", i), name_hint(n))
         if len(set(ins)) != len(ins):
             raise self.err("block input names must be unique", (*path, "inputs"))
         if not isinstance(b["layers"], list) or not b["layers"]:
-            raise self.err("expected a non-empty list of layers", (*path, "layers"))
+            raise self.err(
+                f"expected a non-empty list of layers, got {_kind(b['layers'])}", (*path, "layers")
+            )
+        if not isinstance(b.get("description", ""), str):
+            raise self.err(
+                f"expected a string, got {_kind(b['description'])}", (*path, "description")
+            )
+        if "outputs" in b:
+            outs = b["outputs"]
+            if not isinstance(outs, list) or not outs:
+                raise self.err(
+                    f"expected a list of layer names, got {_kind(outs)}", (*path, "outputs")
+                )
+            for j, o in enumerate(outs):
+                if not isinstance(o, str):
+                    raise self.err(
+                        f"expected a layer name, got {_kind(o)}",
+                        (*path, "outputs", j),
+                        "list names of the block's layers, e.g. outputs: [conv2, skip]",
+                    )
 
     # -- layers --------------------------------------------------------------------------
     def lower_layers(self, layers: Any, path: Path, scope: Scope) -> None:
         if not isinstance(layers, list) or not layers:
-            raise self.err(f"expected a non-empty list of layers, got {_kind(layers)}", path)
+            raise self.err(
+                f"expected a non-empty list of layers, got {_kind(layers)}",
+                path,
+                "layers is a list: start each layer with '- ', e.g. - {op: dense, units: 8}",
+            )
         for i, layer in enumerate(layers):
             if isinstance(layer, dict) and isinstance(layer.get("name"), str):
-                scope.later.add(layer["name"])
+                scope.later.setdefault(layer["name"], (*path, i))
         for i, raw in enumerate(layers):
             lpath = (*path, i)
             if isinstance(raw, str):
                 raw = {"op": raw}
             elif not isinstance(raw, dict):
-                raise self.err(f"a layer is an op name or a mapping, got {_kind(raw)}", lpath)
+                raise self.err(
+                    f"a layer is an op name or a mapping, got {_kind(raw)}",
+                    lpath,
+                    "e.g. - {op: dense, units: 8} or - relu",
+                )
             if "block" in raw and "op" in raw:
                 raise self.err("a layer has either 'op' or 'block', not both", lpath)
             if "block" not in raw and "op" not in raw:
-                raise self.err("a layer needs 'op' (or 'block' for a block use)", lpath,
-                               "e.g. {op: dense, units: 8}")
+                raise self.err(
+                    "a layer needs 'op' (or 'block' for a block use)",
+                    lpath,
+                    "e.g. {op: dense, units: 8}",
+                )
+            kkey = "block" if "block" in raw else "op"
+            kind = raw[kkey]
+            if not isinstance(kind, str):
+                what = "an op name" if kkey == "op" else "a block name"
+                raise self.err(
+                    f"expected {what}, got {_kind(kind)}",
+                    (*lpath, kkey),
+                    "e.g. op: dense" if kkey == "op" else "e.g. block: basic",
+                )
             repeat = self.resolve(raw.get("repeat", 1), scope.env, (*lpath, "repeat"))
             if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-                raise self.err(f"expected a positive integer, got {repeat!r}",
-                               (*lpath, "repeat"))
+                raise self.err(
+                    f"expected a positive integer, got {_show(repeat)}", (*lpath, "repeat")
+                )
+            if len(self.nodes) + repeat > MAX_NODES:  # each copy is at least one layer
+                raise self.too_many(lpath, scope, f" (repeat: {repeat})")
             name = raw.get("name")
-            if name is not None:
+            if raw.get("inputs", ()) is None:
+                raise self.err(
+                    "expected a list of layer or input names, got nothing (null)",
+                    (*lpath, "inputs"),
+                    "remove 'inputs:' to take the layer above",
+                )
+            if "name" in raw:
                 why = check_identifier(name)
                 if why:
-                    raise self.err(why, (*lpath, "name"))
-            kind = raw.get("block") if "block" in raw else raw["op"]
+                    raise self.err(why, (*lpath, "name"), name_hint(name))
+                if repeat > 1:
+                    self.check_free(name, lpath, scope, f"'{name}' (the last copy)")
             for copy in range(1, repeat + 1):
                 kk = scope.counters[kind] = scope.counters.get(kind, 0) + 1
                 if name is None:
                     local = f"{kind}_{kk}"
+                    what = (
+                        f"'{local}' (the default name of {kind} number {kk} in this scope, "
+                        "counting named ones too)"
+                    )
                 else:
                     local = name if repeat == 1 else f"{name}_{copy}"
-                if local in scope.names or local in scope.multi:
-                    raise self.err(f"duplicate name {local!r} in this scope", (*lpath, "name"),
-                                   "every input and layer needs its own name")
+                    what = f"'{local}'" + (f" (copy {copy} of {repeat})" if repeat > 1 else "")
+                self.check_free(local, lpath, scope, what, name is not None)
                 refs = raw.get("inputs") if copy == 1 else None
-                if "block" in raw:
+                if kkey == "block":
                     self.use(raw, lpath, local, refs, scope)
                 else:
                     self.layer(raw, lpath, local, refs, scope)
+                scope.defined[local] = (lpath, False)
                 if len(self.nodes) > MAX_NODES:
-                    raise self.err(f"the spec expands to more than {MAX_NODES:,} layers",
-                                   lpath, "check repeat counts and nested blocks")
+                    raise self.too_many(lpath, scope, "")
             if name is not None and repeat > 1:
                 scope.names[name] = scope.names[f"{name}_{repeat}"]
+                scope.defined[name] = (lpath, False)
+
+    def too_many(self, lpath: Path, scope: Scope, why: str) -> SpecError:
+        return self.err(
+            f"the spec expands to more than {MAX_NODES:,} layers{why}{scope.context}",
+            lpath,
+            "check repeat counts and nested blocks",
+        )
+
+    def check_free(
+        self, local: str, lpath: Path, scope: Scope, what: str, named: bool = True
+    ) -> None:
+        """Refuse a second definition of a name in one scope, pointing at the first."""
+        if local not in scope.names and local not in scope.multi:
+            return
+        first, key = scope.defined.get(local, ((), False))
+        pos = self.where(first, key) if first else None
+        at = f" at line {pos[0]}, column {pos[1]}" if pos else ""
+        kind = "input" if key else "layer"
+        if named:
+            npath, hint = (*lpath, "name"), "every input and layer in a scope needs its own name"
+        else:
+            npath, hint = lpath, "give this layer a name of its own with name:"
+        raise self.err(
+            f"duplicate name: {what} is already the name of the {kind}{at} "
+            f"({path_str(first)})" + scope.context,
+            npath,
+            hint,
+        )
 
     def refs(self, refs: Any, lpath: Path, scope: Scope, want: int | None) -> list[str]:
         """Resolve a layer's `inputs` (or the default: the layer above) to value names."""
         if refs is None:
             if scope.prev is None:
                 if not self.nodes and scope.prefix == ():
-                    raise self.err("the spec has several inputs, so the first layer needs "
-                                   "'inputs:'", lpath, "e.g. inputs: [a, b]")
-                raise self.err("this layer needs 'inputs:' (there is no single layer above)",
-                               lpath)
+                    raise self.err(
+                        "the spec has several inputs, so the first layer needs 'inputs:'",
+                        lpath,
+                        "e.g. inputs: [a, b]",
+                    )
+                raise self.err("this layer needs 'inputs:' (there is no single layer above)", lpath)
             return [scope.prev]
         if isinstance(refs, str):
             refs = [refs]
@@ -280,7 +446,7 @@ class Lowerer:
         for j, r in enumerate(refs):
             rpath = (*lpath, "inputs", j)
             if not isinstance(r, str):
-                raise self.err(f"expected a name, got {r!r}", rpath)
+                raise self.err(f"expected a layer or input name, got {_kind(r)}", rpath)
             if r in scope.names:
                 out.append(scope.names[r])
             elif r in scope.multi:
@@ -289,40 +455,63 @@ class Lowerer:
                     rpath,
                     "write " + " or ".join(f"'{r}.{o}'" for o in scope.multi[r]),
                 )
-            elif r in scope.later:
+            elif r in scope.later and scope.later[r] == lpath:
                 raise self.err(
-                    f"{r!r} is defined below this layer: a layer can only take earlier layers "
-                    "(this would be a cycle or a forward reference)",
+                    f"this layer takes its own output {r!r}: a layer can only take the layers "
+                    "above it (a network spec has no cycles)",
                     rpath,
+                    "for a recurrence use rnn, lstm or gru; otherwise name an earlier layer",
+                )
+            elif r in scope.later:
+                pos = self.where(scope.later[r])
+                at = f" (line {pos[0]})" if pos else ""
+                raise self.err(
+                    f"{r!r} is defined below this layer{at}: a layer can only take the layers "
+                    "above it, so a forward reference or a cycle cannot be written",
+                    rpath,
+                    f"move this layer below '{r}', or take an earlier layer",
                 )
             else:
-                raise unknown("reference", r, list(scope.names), rpath)
+                hint = None
+                head = r.split(".", 1)[0]
+                if "." in r and head in scope.names and f"{head}.out" not in scope.names:
+                    hint = (
+                        f"'{head}' is a block use: only its block's outputs are visible "
+                        "outside it (list them under the block's outputs:)"
+                    )
+                err = unknown("layer or input", r, list(scope.names), rpath)
+                if hint and not (err.hint or "").startswith("did you mean"):
+                    err.hint = hint
+                raise err
         return out
 
     def layer(self, raw: dict, lpath: Path, local: str, refs: Any, scope: Scope) -> None:
         opname = raw["op"]
         if opname not in OPS:
-            if isinstance(opname, str) and opname in self.blocks:
-                raise self.err(f"{opname!r} is a block, not an op", (*lpath, "op"),
-                               f"write block: {opname}")
+            if opname in self.blocks:
+                raise self.err(
+                    f"{opname!r} is a block, not an op", (*lpath, "op"), f"write block: {opname}"
+                )
             raise unknown("op", opname, OPS, (*lpath, "op"))
         d = OPS[opname]
-        allowed = [*LAYER_KEYS, *d.attrs]
-        self.keys(raw, allowed, lpath, f"a {opname} layer")
+        self.attr_keys(raw, opname, lpath)
         attrs: dict[str, Any] = {}
         for a in d.attrs.values():
             apath = (*lpath, a.name)
             if a.name not in raw:
                 if a.required:
-                    raise self.err(f"missing required attribute '{a.name}' ({a.expected()})",
-                                   lpath, f"e.g. {{op: {opname}, {a.name}: ...}}")
+                    raise self.err(
+                        f"missing required attribute '{a.name}' ({a.expected()})",
+                        lpath,
+                        f"e.g. {{op: {opname}, {a.name}: ...}}",
+                    )
                 attrs[a.name] = a.default
                 continue
             v = self.resolve(raw[a.name], scope.env, apath)
             try:
                 attrs[a.name] = a.check(v)
             except Invalid as e:
-                raise self.err(e.message, apath, e.hint) from None
+                raise self.err(e.message, apath, e.hint or _slash_hint(raw[a.name], v)) from None
             if a.kind == "activation":
                 attrs[a.name] = self.activation(v, apath, scope, conv=opname != "dense")
         if attrs.get("activation") is not None and isinstance(attrs["activation"], str):
@@ -337,8 +526,9 @@ class Lowerer:
             else:
                 need = f"{d.min_inputs} to {d.max_inputs}"
             ipath = (*lpath, "inputs") if "inputs" in raw else lpath
-            raise self.err(f"{opname} takes {need} input{'s' if need != 'exactly 1' else ''}, "
-                           f"got {n}", ipath)
+            raise self.err(
+                f"{opname} takes {need} input{'s' if need != 'exactly 1' else ''}, got {n}", ipath
+            )
         values = [self.values[v] for v in ins]
         for v in values:
             if v.dtype != d.input_dtype:
@@ -351,6 +541,7 @@ class Lowerer:
                 )
         full = scope.full(local)
         ctx = Ctx(full, opname, attrs, values, lpath)
+        ctx.fresh = self.fresh
         try:
             shape = d.rule(ctx)
         except SpecError as e:
@@ -362,11 +553,25 @@ class Lowerer:
             rank = len(shape)
             ax = act["axis"] + rank + 1 if act["axis"] < 0 else act["axis"]
             if not 1 <= ax <= rank:
-                raise self.err(f"axis {act['axis']} is out of range for an output of "
-                               f"per-example rank {rank}", (*lpath, "activation"))
+                raise self.err(
+                    f"axis {act['axis']} is out of range for an output of "
+                    f"per-example rank {rank} (axis 0 is the batch; valid: "
+                    f"1..{rank} or -{rank}..-1)",
+                    (*lpath, "activation"),
+                )
             act["axis"] = ax
-        node = Node(full, opname, attrs, ins, tuple(shape), ctx.dtype, ctx.params, ctx.buffers,
-                    ctx.macs, scope.prefix)
+        node = Node(
+            full,
+            opname,
+            attrs,
+            ins,
+            tuple(shape),
+            ctx.dtype,
+            ctx.params,
+            ctx.buffers,
+            ctx.macs,
+            scope.prefix,
+        )
         self.add(node, lpath)
         scope.names[local] = full
         scope.prev = full
@@ -374,12 +579,13 @@ class Lowerer:
     def add(self, node: Node, lpath: Path) -> None:
         self.total_params += node.param_count + node.buffer_count
         if self.total_params > self.max_params:
-            gb = self.total_params * 4 / 1e9
             raise self.err(
-                f"the weights would need {self.total_params:,} numbers ({gb:.1f} GB of float32), "
-                f"more than the limit of {self.max_params:,}",
+                f"the weights would need {self.total_params:,} numbers "
+                f"({_gb(self.total_params)} of float32), more than the limit of "
+                f"{self.max_params:,} ({_gb(self.max_params)})",
                 lpath,
-                "raise the limit with --max-params if this is intended",
+                "make the layers smaller, or raise the limit with --max-params N if this is "
+                "intended",
             )
         node.loc = self.where(lpath)
         self.nodes.append(node)
@@ -393,16 +599,30 @@ class Lowerer:
         if isinstance(v, str):
             v = {"op": v}
         if not isinstance(v, dict) or "op" not in v:
-            raise self.err("expected an activation op's name or a mapping with 'op'", path)
+            raise self.err(
+                f"expected an activation op's name or a mapping with 'op', got {_kind(v)}",
+                path,
+                "e.g. activation: relu, or activation: {op: leaky_relu, alpha: 0.2}",
+            )
         name = v["op"]
         if name == "prelu":
-            raise self.err("prelu has weights, so it cannot be an activation attribute",
-                           path, "write a prelu layer after this one")
+            raise self.err(
+                "prelu has weights, so it cannot be an activation attribute",
+                path,
+                "write a prelu layer after this one",
+            )
         if name not in ACTIVATIONS:
-            raise unknown("activation", name, ACTIVATIONS, path)
+            err = unknown("activation", name, ACTIVATIONS, path)
+            if err.hint is None:
+                err.hint = "activations: " + ", ".join(ACTIVATIONS)
+            raise err
         if conv and name in NO_CONV_ACT:
-            raise self.err(f"{name} is not allowed as a conv activation", path,
-                           f"write a {name} layer with its axis")
+            raise self.err(
+                f"{name} is not allowed as a conv activation (which axis it "
+                "normalizes would be ambiguous)",
+                path,
+                f"remove it and add a {name} layer with its axis, e.g. {{op: {name}, axis: 1}}",
+            )
         d = OPS[name]
         self.keys(v, ["op", *d.attrs], path, f"a {name} activation")
         out: dict[str, Any] = {"op": name}
@@ -421,53 +641,85 @@ class Lowerer:
     def use(self, raw: dict, lpath: Path, local: str, refs: Any, scope: Scope) -> None:
         bname = raw["block"]
         if bname not in self.blocks:
-            hint_ops = isinstance(bname, str) and bname in OPS
-            if hint_ops:
-                raise self.err(f"{bname!r} is an op, not a block", (*lpath, "block"),
-                               f"write op: {bname}")
+            if bname in OPS:
+                raise self.err(
+                    f"{bname!r} is an op, not a block", (*lpath, "block"), f"write op: {bname}"
+                )
             raise unknown("block", bname, self.blocks, (*lpath, "block"))
         if bname in self.block_stack:
             chain = " -> ".join([*self.block_stack, bname])
-            raise self.err(f"block {bname!r} uses itself ({chain})", (*lpath, "block"))
+            raise self.err(
+                f"block {bname!r} uses itself ({chain}), which would never end",
+                (*lpath, "block"),
+                "a block can use other blocks, but not itself",
+            )
+        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
+            raise self.err(
+                f"blocks nested more than {MAX_BLOCK_DEPTH} levels deep "
+                f"({' -> '.join(self.block_stack[:3])} -> ...)",
+                (*lpath, "block"),
+                "flatten some of the blocks into their users",
+            )
         b = self.blocks[bname]
         bpath = ("blocks", bname)
-        declared = b.get("params") or {}
+        declared = b.get("params", {})
+        self.used_blocks.add(bname)
         for k in raw:
             if k not in USE_KEYS and k not in declared:
-                raise unknown(f"param of block '{bname}'", k, declared, (*lpath, k), key=True)
+                guess = did_you_mean(k, [*declared, *USE_KEYS])
+                if guess:
+                    hint = f"did you mean '{guess}'?"
+                elif declared:
+                    hint = f"block '{bname}' takes: " + ", ".join(declared)
+                else:
+                    hint = f"block '{bname}' has no params"
+                raise self.err(f"block '{bname}' has no param {k!r}", (*lpath, k), hint, key=True)
         params: dict[str, Any] = {}
         benv = {**self.spec_env}
         for p, default in declared.items():
             if p in raw:
                 params[p] = self.resolve(raw[p], scope.env, (*lpath, p))
             elif default is None:
-                raise self.err(f"missing block param '{p}' (block '{bname}' requires it)",
-                               lpath, f"e.g. {{block: {bname}, {p}: ...}}")
+                pos = self.where((*bpath, "params", p), True)
+                at = f" at line {pos[0]}" if pos else ""
+                raise self.err(
+                    f"missing block param '{p}': block '{bname}' declares it "
+                    f"null{at}, so every use must give it",
+                    lpath,
+                    f"e.g. {{block: {bname}, {p}: ...}}",
+                )
             else:
-                params[p] = self.resolve(default, {**benv, **params},
-                                         (*bpath, "params", p))
+                params[p] = self.resolve(default, {**benv, **params}, (*bpath, "params", p))
         inames = b.get("inputs", ["x"])
         if refs is None and len(inames) > 1:
-            raise self.err(f"block '{bname}' takes {len(inames)} inputs ({', '.join(inames)}); "
-                           "give them with 'inputs:'", lpath)
+            raise self.err(
+                f"block '{bname}' takes {len(inames)} inputs ({', '.join(inames)}); "
+                "give them with 'inputs:'",
+                lpath,
+            )
         ins = self.refs(refs, lpath, scope, None)
         if len(ins) != len(inames):
-            raise self.err(f"block '{bname}' takes {len(inames)} input(s) "
-                           f"({', '.join(inames)}), got {len(ins)}", (*lpath, "inputs"))
+            raise self.err(
+                f"block '{bname}' takes {len(inames)} input(s) "
+                f"({', '.join(inames)}), got {len(ins)}",
+                (*lpath, "inputs"),
+            )
         full = scope.full(local)
         inner = Scope((*scope.prefix, local), {**benv, **params})
         inner.context = f" (in block use '{full}' at {path_str(lpath)})"
-        for iname, v in zip(inames, ins, strict=True):
+        for j, (iname, v) in enumerate(zip(inames, ins, strict=True)):
             inner.names[iname] = v
+            inner.defined[iname] = ((*bpath, "inputs", j) if "inputs" in b else bpath, False)
         inner.prev = ins[0] if len(ins) == 1 else None
         start_nodes = len(self.nodes)
         use = BlockUse(full, bname, params, ins, list(inames), {}, [], [], scope.prefix)
         self.uses[full] = use
+        if scope.prefix:  # nested: the enclosing use lists it (in spec order)
+            self.uses[".".join(scope.prefix)].uses.append(full)
         self.block_stack.append(bname)
         self.lower_layers(b["layers"], (*bpath, "layers"), inner)
         self.block_stack.pop()
         use.nodes = [n.name for n in self.nodes[start_nodes:] if n.scope == inner.prefix]
-        use.uses = [u for u in self.uses if self.uses[u].scope == inner.prefix]
         outs = b.get("outputs")
         if outs is None:
             last = inner.prev
@@ -476,8 +728,6 @@ class Lowerer:
             use.outputs = {"out": last}
             scope.names[local] = last
         else:
-            if not isinstance(outs, list) or not outs:
-                raise self.err("expected a list of layer names", (*bpath, "outputs"))
             for j, o in enumerate(outs):
                 if o not in inner.names:
                     raise unknown("block output", o, list(inner.names), (*bpath, "outputs", j))
@@ -492,7 +742,7 @@ class Lowerer:
 
     # -- outputs and reachability --------------------------------------------------------
     def outputs(self, raw: Any, scope: Scope) -> dict[str, str]:
-        if raw is None:
+        if raw is _ABSENT:
             if scope.prev is None:
                 last = self.data["layers"][-1]
                 nm = last.get("name") if isinstance(last, dict) else None
@@ -511,21 +761,35 @@ class Lowerer:
         elif isinstance(raw, str):
             items = [(raw, raw, ("outputs",))]
         else:
-            raise self.err(f"expected a list of layer names or a mapping, got {_kind(raw)}",
-                           ("outputs",))
+            raise self.err(
+                f"expected a list of layer names or a mapping, got {_kind(raw)}",
+                ("outputs",),
+                "remove 'outputs:' to output the last layer"
+                if raw is None
+                else "e.g. outputs: [logits] or outputs: {probs: softmax_1}",
+            )
+        if not items:
+            raise self.err(
+                "expected at least one output",
+                ("outputs",),
+                "name at least one layer, or leave out 'outputs:' for the last layer",
+            )
         out: dict[str, str] = {}
         for oname, ref, opath in items:
             if not isinstance(ref, str):
-                raise self.err(f"expected a layer name, got {ref!r}", opath)
+                raise self.err(f"expected a layer name, got {_kind(ref)}", opath)
             if isinstance(raw, dict):
                 why = check_identifier(oname)
                 if why:
-                    raise self.err(why, opath, key=True)
+                    raise self.err(why, opath, name_hint(oname), key=True)
             if ref in scope.multi:
-                raise self.err(f"{ref!r} has several outputs; name one of them", opath,
-                               "write " + " or ".join(f"'{ref}.{o}'" for o in scope.multi[ref]))
+                raise self.err(
+                    f"{ref!r} has several outputs; name one of them",
+                    opath,
+                    "write " + " or ".join(f"'{ref}.{o}'" for o in scope.multi[ref]),
+                )
             if ref not in scope.names:
-                raise unknown("output", ref, list(scope.names), opath)
+                raise unknown("layer or input", ref, list(scope.names), opath)
             if oname in out:
                 raise self.err(f"duplicate output {oname!r}", opath)
             out[oname] = scope.names[ref]
@@ -538,8 +802,12 @@ class Lowerer:
                 needed.update(n.inputs)
         for iname in graph.inputs:
             if iname not in needed:
-                raise self.err(f"input '{iname}' is not used by any output", ("inputs", iname),
-                               "remove it, or feed it to a layer", key=True)
+                raise self.err(
+                    f"input '{iname}' is not used by any output",
+                    ("inputs", iname),
+                    "remove it, or feed it to a layer",
+                    key=True,
+                )
         for n in graph.nodes:
             if n.name not in needed:
                 raise SpecError(
@@ -563,6 +831,28 @@ def spec_hash(text: str, params: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+def _gb(numbers: int) -> str:
+    if numbers.bit_length() > 1000:  # a float cannot hold it
+        return "over 1e290 GB"
+    gb = numbers * 4 / 1e9
+    return f"{gb:.1f} GB" if gb < 1e4 else f"{gb:.3g} GB"
+
+
+_ABSENT = object()  # an optional key that is not there (null is a value, and wrong)
+
+
+def _slash_hint(raw: Any, v: Any) -> str | None:
+    if isinstance(v, float) and isinstance(raw, str) and "/" in raw and "//" not in raw:
+        return "'/' gives a float; use '//' for integer division"
+    return None
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    return _kind(v).replace("the number ", "")
+
+
 def _kind(v: Any) -> str:
     if v is None:
         return "nothing (null)"
@@ -573,7 +863,8 @@ def _kind(v: Any) -> str:
     if isinstance(v, list):
         return "a list"
     if isinstance(v, str):
-        return f"the string {v!r}"
+        text = repr(v)
+        return f"the string {text if len(text) <= 60 else text[:56] + '...'}"
     return f"the number {v!r}"
 
 

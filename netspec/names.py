@@ -37,7 +37,13 @@ MODULE_PRIVATE = frozenset(
 def check_identifier(name: object) -> str | None:
     """Why `name` cannot name a layer, input or block; None if it can."""
     if not isinstance(name, str):
-        return f"expected a name, got {name!r}"
+        if isinstance(name, (list, dict)):
+            what = "a list" if isinstance(name, list) else "a mapping"
+        elif name is None or isinstance(name, bool):
+            what = {None: "null", True: "true", False: "false"}[name]
+        else:
+            what = f"the number {name!r}"
+        return f"expected a name, got {what}"
     if not IDENT.match(name):
         return f"{name!r} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
@@ -47,3 +53,17 @@ def check_identifier(name: object) -> str | None:
     if name in MODULE_ATTRS or name in MODULE_PRIVATE:
         return f"{name!r} is an attribute of every torch.nn.Module and cannot name a layer"
     return None
+
+
+def name_hint(name: object) -> str:
+    """How to fix a name that `check_identifier` refused."""
+    if isinstance(name, bool) or name is None or not isinstance(name, str | int | float):
+        return "names are identifiers: a letter or '_', then letters, digits or '_'"
+    if not isinstance(name, str):
+        return "names start with a letter or '_'; YAML reads this value as a number"
+    if IDENT.match(name) and not name.startswith("__"):
+        return f"rename it, e.g. '{name}_'"
+    fixed = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not IDENT.match(fixed) or fixed.startswith("__"):
+        fixed = "x_" + fixed.lstrip("_")
+    return f"names are identifiers ([A-Za-z_][A-Za-z0-9_]*), e.g. '{fixed}'"

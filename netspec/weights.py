@@ -6,6 +6,7 @@ Nothing here imports a framework; safetensors' numpy API writes the files (no pi
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -137,5 +138,7 @@ def write_weights(weights: Mapping[str, np.ndarray], graph: Graph, path: str | o
     from . import __version__
 
     ordered = {k: np.ascontiguousarray(weights[k], np.float32) for k in graph.weight_shapes()}
-    meta = {"format": "netspec", "model": graph.name, "netspec_version": __version__}
+    # One metadata key: safetensors writes several in arbitrary order, which would make two
+    # builds of the same spec differ byte for byte.
+    meta = {"netspec": json.dumps({"model": graph.name, "version": __version__}, sort_keys=True)}
     save_file(ordered, str(path), metadata=meta)

@@ -20,5 +20,14 @@ FAMILY_ORDER = [
     "activation",
 ]
 
-__all__ = ["ACTIVATIONS", "FAMILY_ORDER", "INITS", "OPS", "REQUIRED", "Attr", "Ctx", "Invalid",
-           "OpDef"]
+__all__ = [
+    "ACTIVATIONS",
+    "FAMILY_ORDER",
+    "INITS",
+    "OPS",
+    "REQUIRED",
+    "Attr",
+    "Ctx",
+    "Invalid",
+    "OpDef",
+]

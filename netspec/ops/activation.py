@@ -43,15 +43,27 @@ for _name, _formula in SIMPLE.items():
 AXIS = Attr("axis", "axis", -1, "logical axis (negative counts from the end)")
 op("softmax", "activation", [AXIS], doc="`exp(x) / sum(exp(x))` along `axis`")(_axis)
 op("log_softmax", "activation", [AXIS], doc="`log(softmax(x))` along `axis`")(_axis)
-op("leaky_relu", "activation", [Attr("alpha", "float", 0.01, "slope for x < 0")],
-   doc="`x if x > 0 else alpha * x`")(_same)
-op("elu", "activation", [Attr("alpha", "float", 1.0, "scale of the negative part")],
-   doc="`x if x > 0 else alpha * (exp(x) - 1)`")(_same)
+op(
+    "leaky_relu",
+    "activation",
+    [Attr("alpha", "float", 0.01, "slope for x < 0")],
+    doc="`x if x > 0 else alpha * x`",
+)(_same)
+op(
+    "elu",
+    "activation",
+    [Attr("alpha", "float", 1.0, "scale of the negative part")],
+    doc="`x if x > 0 else alpha * (exp(x) - 1)`",
+)(_same)
 ACTIVATIONS.extend(["softmax", "log_softmax", "leaky_relu", "elu"])
 
 
-@op("prelu", "activation", weighted=False,
-    doc="`x if x > 0 else a * x` with one learned slope per channel (axis 1), starting at 0.25")
+@op(
+    "prelu",
+    "activation",
+    weighted=False,
+    doc="`x if x > 0 else a * x` with one learned slope per channel (axis 1), starting at 0.25",
+)
 def prelu(ctx: Ctx):
     ctx.want_rank(1, 4)
     ctx.params["weight"] = (ctx.static(ctx.x.shape[0], f"the channel axis of '{ctx.x.name}'"),)

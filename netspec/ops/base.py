@@ -62,6 +62,8 @@ class Attr:
     minimum: float | None = None
     maximum: float | None = None
     exclusive_min: bool = False
+    exclusive_max: bool = False
+    hint: str | None = None  # shown when a value is out of range
 
     @property
     def required(self) -> bool:
@@ -79,7 +81,8 @@ class Attr:
             lo = self.minimum
             if lo is not None and self.maximum is not None:
                 op = "<" if self.exclusive_min else "<="
-                return f"a number with {lo:g} {op} value <= {self.maximum:g}"
+                op2 = "<" if self.exclusive_max else "<="
+                return f"a number with {lo:g} {op} value {op2} {self.maximum:g}"
             if lo is not None:
                 return f"a number {'>' if self.exclusive_min else '>='} {lo:g}"
             return "a number"
@@ -109,13 +112,22 @@ class Attr:
             if self.minimum is not None:
                 s["exclusiveMinimum" if self.exclusive_min else "minimum"] = self.minimum
             if self.maximum is not None:
-                s["maximum"] = self.maximum
+                s["exclusiveMaximum" if self.exclusive_max else "maximum"] = self.maximum
         elif k == "bool":
             s = {"type": "boolean"}
         elif k == "spatial":
             item = {"type": "integer", "minimum": 1 if self.minimum is None else self.minimum}
-            s = {"anyOf": [item, {"type": "array", "minItems": 1, "maxItems": 3,
-                                  "items": {"anyOf": [item, PARAM_REF]}}]}
+            s = {
+                "anyOf": [
+                    item,
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 3,
+                        "items": {"anyOf": [item, PARAM_REF]},
+                    },
+                ]
+            }
         elif k == "padding":
             s = {"$ref": "#/$defs/padding"}
         elif k == "activation":
@@ -123,11 +135,17 @@ class Attr:
         elif k == "init":
             s = {"enum": INITS}
         elif k == "shape":
-            s = {"type": "array", "minItems": 1,
-                 "items": {"anyOf": [{"type": "integer", "minimum": -1}, PARAM_REF]}}
+            s = {
+                "type": "array",
+                "minItems": 1,
+                "items": {"anyOf": [{"type": "integer", "minimum": -1}, PARAM_REF]},
+            }
         elif k == "dims":
-            s = {"type": "array", "minItems": 1,
-                 "items": {"anyOf": [{"type": "integer", "minimum": 1}, PARAM_REF]}}
+            s = {
+                "type": "array",
+                "minItems": 1,
+                "items": {"anyOf": [{"type": "integer", "minimum": 1}, PARAM_REF]},
+            }
         elif k == "axis":
             s = {"type": "integer"}
         else:  # pragma: no cover - a definition error
@@ -146,26 +164,38 @@ class Attr:
                 if isinstance(v, float) and v.is_integer():
                     v = int(v)
                 else:
-                    raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+                    hint = None
+                    if isinstance(v, str) and not v.strip().lstrip("-").isdigit():
+                        hint = "write a number, a $param or a ${expression}"
+                    elif isinstance(v, str):
+                        hint = "write the number without quotes"
+                    raise Invalid(f"expected {self.expected()}, got {_show(v)}", hint)
             if self.minimum is not None and v < self.minimum:
                 raise Invalid(f"expected {self.expected()}, got {v}")
             if self.maximum is not None and v > self.maximum:
                 raise Invalid(f"expected at most {int(self.maximum)}, got {v}")
             return v
         if k == "float":
-            if not _is_num(v):
+            if not _is_num(v) or not math.isfinite(v):
                 raise Invalid(f"expected {self.expected()}, got {_show(v)}")
             lo = self.minimum
             if lo is not None and (v <= lo if self.exclusive_min else v < lo):
                 raise Invalid(f"expected {self.expected()}, got {v}")
-            if self.maximum is not None and v > self.maximum:
-                raise Invalid(f"expected {self.expected()}, got {v}")
+            hi = self.maximum
+            if hi is not None and (v >= hi if self.exclusive_max else v > hi):
+                raise Invalid(f"expected {self.expected()}, got {v}", self.hint)
             return float(v)
         if k == "bool":
             if not isinstance(v, bool):
                 hint = None
                 if isinstance(v, str) and v.lower() in ("yes", "no", "on", "off", "y", "n"):
-                    hint = "netspec reads YAML 1.2: write true or false"
+                    meant = "true" if v.lower() in ("yes", "on", "y") else "false"
+                    hint = (
+                        f"netspec reads YAML 1.2, where {v} is a string, not a boolean "
+                        f"(as it was in YAML 1.1): write {meant}"
+                    )
+                elif v in (0, 1):
+                    hint = f"write {'true' if v else 'false'}"
                 raise Invalid(f"expected {self.expected()}, got {_show(v)}", hint)
             return v
         if k == "spatial":
@@ -180,10 +210,18 @@ class Attr:
                 return v
             if _is_int(v) and v >= 0:
                 return v
-            if isinstance(v, list) and v and all(
-                (_is_int(x) and x >= 0)
-                or (isinstance(x, list) and len(x) == 2 and all(_is_int(y) and y >= 0 for y in x))
-                for x in v
+            if (
+                isinstance(v, list)
+                and v
+                and all(
+                    (_is_int(x) and x >= 0)
+                    or (
+                        isinstance(x, list)
+                        and len(x) == 2
+                        and all(_is_int(y) and y >= 0 for y in x)
+                    )
+                    for x in v
+                )
             ):
                 return v
             hint = "did you mean 'same'?" if isinstance(v, str) and v.lower() == "same" else None
@@ -199,8 +237,10 @@ class Attr:
                 )
             return v
         if k == "shape":
-            if not isinstance(v, list) or not v or not all(
-                _is_int(x) and (x >= 1 or x == -1) for x in v
+            if (
+                not isinstance(v, list)
+                or not v
+                or not all(_is_int(x) and (x >= 1 or x == -1) for x in v)
             ):
                 raise Invalid(f"expected {self.expected()}, got {_show(v)}")
             if v.count(-1) > 1:
@@ -224,11 +264,12 @@ def _show(v: Any) -> str:
         return "true" if v else "false"
     if v is None:
         return "null"
-    if isinstance(v, str):
-        return repr(v)
+    text = repr(v)
+    if len(text) > 60:
+        text = text[:57] + "..."
     if isinstance(v, (list, dict)):
-        return f"a {'list' if isinstance(v, list) else 'mapping'} {v!r}"
-    return repr(v)
+        return f"a {'list' if isinstance(v, list) else 'mapping'} {text}"
+    return text
 
 
 class Ctx:
@@ -244,6 +285,7 @@ class Ctx:
         self.buffers: dict[str, tuple[int, ...]] = {}
         self.macs = 0
         self.dtype = "float32"
+        self.fresh: set[str] = set()  # axis names the loader made up for `null` dims
 
     @property
     def x(self) -> Value:
@@ -253,10 +295,22 @@ class Ctx:
         path = self.path + ((attr,) if attr else ())
         raise SpecError(message, path, hint=hint)
 
+    def shape(self, v: Value | None = None) -> str:
+        """A value's per-example shape as a user wrote it: `[16, null]`, `[seq, 8]`."""
+        v = v or self.x
+        dims = ["null" if d is None or d in self.fresh else str(d) for d in v.shape]
+        return "[" + ", ".join(dims) + "]"
+
     def static(self, d: Dim, what: str) -> int:
         """A dimension that must be known when the model is built (a weight's size)."""
         if not isinstance(d, int):
-            self.fail(f"{what} must have a fixed size, but it is dynamic ({d or '?'})")
+            axis = "a dynamic axis" if d is None or d in self.fresh else f"the dynamic axis {d!r}"
+            self.fail(
+                f"{self.op} needs a fixed size on {what}, because its weights depend on it, but "
+                f"it is {axis} ('{self.x.name}' has shape {self.shape()})",
+                hint="give that axis a size in the input's shape, or reduce it first (e.g. "
+                "with a recurrent layer or a global pool)",
+            )
         return d
 
     def want_rank(self, lo: int, hi: int | None = None, what: str = "input") -> None:
@@ -265,8 +319,9 @@ class Ctx:
         if not lo <= r <= hi:
             need = f"{lo}" if lo == hi else f"{lo} to {hi}"
             self.fail(
-                f"expects an {what} of per-example rank {need}, got shape "
-                f"{list(self.x.shape)} from '{self.x.name}' (rank {r})"
+                f"{self.op} expects an {what} of per-example rank {need}, got shape "
+                f"{self.shape()} from '{self.x.name}' (rank {r})",
+                hint="reshape, flatten or permute the input first",
             )
 
 
@@ -309,12 +364,11 @@ def op(
     def deco(rule: ShapeRule) -> ShapeRule:
         table = {a.name: a for a in attrs or []}
         if weighted:
-            table.setdefault(
-                "init", Attr("init", "init", "glorot_uniform", "weight initializer")
-            )
+            table.setdefault("init", Attr("init", "init", "glorot_uniform", "weight initializer"))
         assert name not in OPS, name
-        OPS[name] = OpDef(name, family, table, rule, doc, min_inputs, max_inputs, weighted,
-                          input_dtype)
+        OPS[name] = OpDef(
+            name, family, table, rule, doc, min_inputs, max_inputs, weighted, input_dtype
+        )
         return rule
 
     return deco

@@ -36,8 +36,11 @@ def padding(
                 if not isinstance(size, int):
                     ctx.fail(
                         f"padding 'same' with stride {stride[i]} needs a fixed size on spatial "
-                        f"axis {i + 1}, but it is dynamic",
+                        f"axis {i + 1}, but it is dynamic ('{ctx.x.name}' has shape "
+                        f"{ctx.shape()}): the padding depends on the size",
                         "padding",
+                        hint="give the axis a size in the input's shape, use stride 1, or "
+                        "give explicit padding",
                     )
                 pads.append(same_pad(size, kernel[i], stride[i], dilation[i]))
         return tuple(pads)

@@ -28,18 +28,30 @@ def _conv(ctx: Ctx, n: int):
     d = a["dilation"] = spatial(ctx, "dilation", n)
     a["padding"] = pads = padding(ctx, n, k, s, d)
     g, f = a["groups"], a["filters"]
-    if c % g:
-        ctx.fail(f"groups ({g}) must divide the input channels ({c})", "groups")
-    if f % g:
-        ctx.fail(f"groups ({g}) must divide filters ({f})", "groups")
+    if c % g or f % g:
+        what = f"the input channels ({c})" if c % g else f"filters ({f})"
+        ok = [q for q in range(1, math.gcd(c, f) + 1) if c % q == 0 and f % q == 0]
+        ctx.fail(
+            f"groups ({g}) must divide {what}: each group convolves channels / groups inputs "
+            "to filters / groups outputs",
+            "groups",
+            hint="groups that divide both here: "
+            + ", ".join(map(str, ok[:12]))
+            + (", ..." if len(ok) > 12 else ""),
+        )
     out = []
     for i in range(n):
         o = conv_out(ctx.x.shape[1 + i], k[i], s[i], d[i], pads[i])
         if o is not None and o < 1:
+            span = d[i] * (k[i] - 1) + 1
+            spans = f"{k[i]}" if d[i] == 1 else f"{k[i]} with dilation {d[i]}, spanning {span},"
             ctx.fail(
-                f"the kernel ({k[i]}, dilation {d[i]}) is larger than the padded input "
-                f"({ctx.x.shape[1 + i]} + {pads[i][0]} + {pads[i][1]}) on spatial axis {i + 1}",
+                f"the kernel ({spans}) is larger than spatial axis {i + 1} of "
+                f"'{ctx.x.name}': size {ctx.x.shape[1 + i]}, padded {pads[i][0]} + "
+                f"{pads[i][1]} (input shape {ctx.shape()})",
                 "kernel",
+                hint="use a smaller kernel, add padding (padding: same keeps the size), or "
+                "downsample less before this layer",
             )
         out.append(o)
     ctx.params["weight"] = (f, c // g, *k)
@@ -49,14 +61,24 @@ def _conv(ctx: Ctx, n: int):
     return (f, *out)
 
 
-@op("conv1d", "convolution", CONV_ATTRS, weighted=True,
-    doc="1-D convolution over `[channels, length]`.")
+@op(
+    "conv1d",
+    "convolution",
+    CONV_ATTRS,
+    weighted=True,
+    doc="1-D convolution over `[channels, length]`.",
+)
 def conv1d(ctx: Ctx):
     return _conv(ctx, 1)
 
 
-@op("conv2d", "convolution", CONV_ATTRS, weighted=True,
-    doc="2-D convolution over `[channels, height, width]`.")
+@op(
+    "conv2d",
+    "convolution",
+    CONV_ATTRS,
+    weighted=True,
+    doc="2-D convolution over `[channels, height, width]`.",
+)
 def conv2d(ctx: Ctx):
     return _conv(ctx, 2)
 
@@ -69,8 +91,9 @@ def conv2d(ctx: Ctx):
         Attr("kernel", "spatial", doc="kernel size"),
         Attr("stride", "spatial", 1, "stride"),
         Attr("padding", "padding", 0, "rows/columns removed from each side of the output"),
-        Attr("output_padding", "spatial", 0, "extra rows/columns added after (< stride)",
-             minimum=0),
+        Attr(
+            "output_padding", "spatial", 0, "extra rows/columns added after (< stride)", minimum=0
+        ),
         Attr("bias", "bool", True, "add a learned bias"),
         Attr("activation", "activation", None, "activation applied to the output"),
     ],
@@ -118,8 +141,7 @@ def conv_transpose2d(ctx: Ctx):
         if isinstance(size, int):
             o = (size - 1) * s[i] - 2 * pads[i] + k[i] + a["output_padding"][i]
             if o < 1:
-                ctx.fail(f"padding {pads[i]} leaves no output on spatial axis {i + 1}",
-                         "padding")
+                ctx.fail(f"padding {pads[i]} leaves no output on spatial axis {i + 1}", "padding")
         out.append(o)
     f = a["filters"]
     ctx.params["weight"] = (c, f, *k)

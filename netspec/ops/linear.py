@@ -44,7 +44,7 @@ def dense(ctx: Ctx):
 def embedding(ctx: Ctx):
     if ctx.x.dtype != "int64":
         ctx.fail(
-            f"expects int64 token ids, but '{ctx.x.name}' is {ctx.x.dtype}",
+            f"embedding expects int64 token ids, but '{ctx.x.name}' is {ctx.x.dtype}",
             hint="declare the input with dtype: int64",
         )
     ctx.params["weight"] = (ctx.attrs["vocab"], ctx.attrs["dim"])

@@ -11,8 +11,8 @@ def broadcast(ctx: Ctx):
     for v in ctx.inputs[1:]:
         if v.rank != rank:
             ctx.fail(
-                f"inputs must have the same rank: '{ctx.x.name}' is {list(ctx.x.shape)}, "
-                f"'{v.name}' is {list(v.shape)}",
+                f"inputs must have the same rank: '{ctx.x.name}' is {ctx.shape()}, "
+                f"'{v.name}' is {ctx.shape(v)}",
                 "inputs",
             )
     out: list[Dim] = []
@@ -20,10 +20,11 @@ def broadcast(ctx: Ctx):
         dims = [v.shape[axis] for v in ctx.inputs]
         real = {d for d in dims if d != 1}
         if len(real) > 1 and all(isinstance(d, int) for d in real):
-            shapes = ", ".join(f"'{v.name}' {list(v.shape)}" for v in ctx.inputs)
+            shapes = ", ".join(f"'{v.name}' {ctx.shape(v)}" for v in ctx.inputs)
             ctx.fail(
                 f"shapes do not match on axis {axis + 1} (sizes must be equal or 1): {shapes}",
                 "inputs",
+                hint="a dense or 1x1 conv layer can project one input to the other's size",
             )
         ints = [d for d in real if isinstance(d, int)]
         out.append(ints[0] if ints else (next(iter(real)) if real else 1))
@@ -38,8 +39,13 @@ def add(ctx: Ctx):
     return broadcast(ctx)
 
 
-@op("subtract", "merge", doc=MERGE_DOC.format("difference (first minus second)"),
-    min_inputs=2, max_inputs=2)
+@op(
+    "subtract",
+    "merge",
+    doc=MERGE_DOC.format("difference (first minus second)"),
+    min_inputs=2,
+    max_inputs=2,
+)
 def subtract(ctx: Ctx):
     return broadcast(ctx)
 
@@ -71,14 +77,17 @@ def concat(ctx: Ctx):
     total: Dim = 0
     for v in ctx.inputs:
         if v.rank != rank:
-            ctx.fail(f"inputs must have the same rank: '{ctx.x.name}' is {list(ctx.x.shape)}, "
-                     f"'{v.name}' is {list(v.shape)}", "inputs")
+            ctx.fail(
+                f"inputs must have the same rank: '{ctx.x.name}' is {ctx.shape()}, "
+                f"'{v.name}' is {ctx.shape(v)}",
+                "inputs",
+            )
         for i in range(rank):
             a, b = ctx.x.shape[i], v.shape[i]
             if i != ax - 1 and a != b and isinstance(a, int) and isinstance(b, int):
                 ctx.fail(
                     f"shapes must match except on axis {ax}: '{ctx.x.name}' is "
-                    f"{list(ctx.x.shape)}, '{v.name}' is {list(v.shape)}",
+                    f"{ctx.shape()}, '{v.name}' is {ctx.shape(v)}",
                     "inputs",
                 )
         d = v.shape[ax - 1]

@@ -29,6 +29,7 @@ def _pool(ctx: Ctx, n: int):
                 f"padding {list(pads[i])} on spatial axis {i + 1} is more than half the window "
                 f"({k[i]} // 2 = {k[i] // 2})",
                 "padding",
+                hint=f"use padding {k[i] // 2} or less, or padding: same",
             )
         o = conv_out(ctx.x.shape[1 + i], k[i], s[i], 1, pads[i])
         if o is not None and o < 1:
@@ -43,26 +44,42 @@ def _pool(ctx: Ctx, n: int):
     return (c, *out)
 
 
-@op("max_pool1d", "pooling", POOL_ATTRS, doc="Max over windows of `[channels, length]`; "
-    "padding is never the maximum.")
+@op(
+    "max_pool1d",
+    "pooling",
+    POOL_ATTRS,
+    doc="Max over windows of `[channels, length]`; padding is never the maximum.",
+)
 def max_pool1d(ctx: Ctx):
     return _pool(ctx, 1)
 
 
-@op("max_pool2d", "pooling", POOL_ATTRS, doc="Max over windows of `[channels, h, w]`; "
-    "padding is never the maximum.")
+@op(
+    "max_pool2d",
+    "pooling",
+    POOL_ATTRS,
+    doc="Max over windows of `[channels, h, w]`; padding is never the maximum.",
+)
 def max_pool2d(ctx: Ctx):
     return _pool(ctx, 2)
 
 
-@op("avg_pool1d", "pooling", POOL_ATTRS, doc="Mean over windows of `[channels, length]`, "
-    "counting only real (unpadded) elements.")
+@op(
+    "avg_pool1d",
+    "pooling",
+    POOL_ATTRS,
+    doc="Mean over windows of `[channels, length]`, counting only real (unpadded) elements.",
+)
 def avg_pool1d(ctx: Ctx):
     return _pool(ctx, 1)
 
 
-@op("avg_pool2d", "pooling", POOL_ATTRS, doc="Mean over windows of `[channels, h, w]`, "
-    "counting only real (unpadded) elements.")
+@op(
+    "avg_pool2d",
+    "pooling",
+    POOL_ATTRS,
+    doc="Mean over windows of `[channels, h, w]`, counting only real (unpadded) elements.",
+)
 def avg_pool2d(ctx: Ctx):
     return _pool(ctx, 2)
 
@@ -73,13 +90,17 @@ def _global(ctx: Ctx):
     return (ctx.x.shape[0],)
 
 
-@op("global_avg_pool", "pooling", doc="Mean over every axis after the channels: output "
-    "`[channels]`.")
+@op(
+    "global_avg_pool",
+    "pooling",
+    doc="Mean over every axis after the channels: output `[channels]`.",
+)
 def global_avg_pool(ctx: Ctx):
     return _global(ctx)
 
 
-@op("global_max_pool", "pooling", doc="Max over every axis after the channels: output "
-    "`[channels]`.")
+@op(
+    "global_max_pool", "pooling", doc="Max over every axis after the channels: output `[channels]`."
+)
 def global_max_pool(ctx: Ctx):
     return _global(ctx)

@@ -33,8 +33,10 @@ def _recurrent(ctx: Ctx, gates: int):
     return (h * dirs,)
 
 
-DOC = ("{} over `[time, features]` (batch first), PyTorch's equations and gate order; "
-       "`return_sequences: false` gives the final hidden state of each direction.")
+DOC = (
+    "{} over `[time, features]` (batch first), PyTorch's equations and gate order; "
+    "`return_sequences: false` gives the final hidden state of each direction."
+)
 
 
 @op("rnn", "recurrent", RNN_ATTRS, weighted=True, doc=DOC.format("Elman RNN with tanh"))
@@ -42,13 +44,23 @@ def rnn(ctx: Ctx):
     return _recurrent(ctx, 1)
 
 
-@op("lstm", "recurrent", RNN_ATTRS, weighted=True,
-    doc=DOC.format("LSTM (gates i, f, g, o; no peepholes)"))
+@op(
+    "lstm",
+    "recurrent",
+    RNN_ATTRS,
+    weighted=True,
+    doc=DOC.format("LSTM (gates i, f, g, o; no peepholes)"),
+)
 def lstm(ctx: Ctx):
     return _recurrent(ctx, 4)
 
 
-@op("gru", "recurrent", RNN_ATTRS, weighted=True,
-    doc=DOC.format("GRU (gates r, z, n; reset applied after the recurrent product)"))
+@op(
+    "gru",
+    "recurrent",
+    RNN_ATTRS,
+    weighted=True,
+    doc=DOC.format("GRU (gates r, z, n; reset applied after the recurrent product)"),
+)
 def gru(ctx: Ctx):
     return _recurrent(ctx, 3)

@@ -7,8 +7,11 @@ import math
 from .base import Attr, Ctx, op
 
 
-@op("flatten", "shape", doc="Flattens the per-example axes in channels-first order, as "
-    "PyTorch does.")
+@op(
+    "flatten",
+    "shape",
+    doc="Flattens the per-example axes in channels-first order, as PyTorch does.",
+)
 def flatten(ctx: Ctx):
     dims = ctx.x.shape
     if all(isinstance(d, int) for d in dims):
@@ -26,17 +29,25 @@ def reshape(ctx: Ctx):
     target = list(ctx.attrs["shape"])
     dims = ctx.x.shape
     if not all(isinstance(d, int) for d in dims):
-        ctx.fail(f"reshape needs a fixed input shape, got {list(dims)}")
+        ctx.fail(
+            f"reshape needs a fixed input shape, but '{ctx.x.name}' has shape {ctx.shape()}",
+            hint="give every axis of the input a size",
+        )
     total = math.prod(dims)
     known = math.prod(d for d in target if d != -1)
     if -1 in target:
         if total % known:
-            ctx.fail(f"cannot reshape {list(dims)} ({total} elements) to {target}", "shape")
+            ctx.fail(
+                f"cannot reshape {ctx.shape()} ({total} elements) to {target}: {total} is "
+                f"not a multiple of {known}",
+                "shape",
+            )
         target[target.index(-1)] = total // known
     elif known != total:
         ctx.fail(
-            f"cannot reshape {list(dims)} ({total} elements) to {target} ({known} elements)",
+            f"cannot reshape {ctx.shape()} ({total} elements) to {target} ({known} elements)",
             "shape",
+            hint="the sizes must multiply to the same number; one -1 is inferred",
         )
     ctx.attrs["shape"] = tuple(target)
     return tuple(target)

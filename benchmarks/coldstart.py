@@ -1,0 +1,81 @@
+"""Cold start: `netspec validate` as a whole process vs `python -c pass`.
+
+Contenders (interleaved, same environment, warm page cache after one discarded round):
+`python -c pass`, the `netspec` console script validating `specs/mlp.yaml` and
+`benchmarks/specs/resnet50.yaml`, and `python -c "import numpy"` for scale. Which modules
+`netspec validate` imports is read from `python -X importtime` (the biggest ones listed).
+Goal: no framework (torch, tensorflow, keras, jax, onnx, onnxruntime) is imported.
+"""
+
+from __future__ import annotations
+
+import re
+
+from common import (
+    PY,
+    ROOT,
+    SPECS,
+    Context,
+    Table,
+    fmt_ratio,
+    fmt_s,
+    fmt_sample,
+    goal,
+    netspec_cmd,
+    run_process,
+    time_processes,
+)
+
+FRAMEWORKS = ("torch", "tensorflow", "keras", "jax", "onnx", "onnxruntime", "tf_keras")
+
+
+def imports(argv: list[str]) -> tuple[set[str], list[tuple[int, str]]]:
+    """Top-level packages imported by a command, and the import time of each (the sum of its
+    modules' self times, us), biggest first."""
+    p = run_process([PY, "-X", "importtime", *argv])
+    per: dict[str, int] = {}
+    for line in p.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)", line)
+        if m:
+            top = m[3].split(".")[0]
+            per[top] = per.get(top, 0) + int(m[1])
+    return set(per), sorted(((us, top) for top, us in per.items()), reverse=True)
+
+
+def run(ctx: Context) -> list[Table]:
+    ns = netspec_cmd()
+    repeat = max(ctx.repeat, 10)  # these are cheap: more runs, steadier medians
+    contenders = {
+        "python -c pass": [PY, "-c", "pass"],
+        'python -c "import numpy"': [PY, "-c", "import numpy"],
+        "netspec validate specs/mlp.yaml": [*ns, "validate", str(SPECS["mlp"])],
+        "netspec validate resnet50.yaml": [*ns, "validate", str(SPECS["resnet50"])],
+    }
+    s = time_processes(contenders, repeat, warmup=1, log=lambda m: None)
+    base = s["python -c pass"]
+    t = Table(f"Cold start: whole process (median, min over {repeat} runs)",
+              ["command", "time", "minus python -c pass", "/ python -c pass", "peak RSS"])
+    for k, v in s.items():
+        t.add(k, fmt_sample(v), fmt_s(v.median - base.median) if v.ok else "-",
+              fmt_ratio(v.median / base.median if v.ok else float("nan"), 1),
+              f"{v.peak_kb / 1024:.0f} MiB")
+    # what validate imports (the module that is the console script's target, as it runs it)
+    tops, cum = imports(["-c", "import sys; from netspec.cli import main; "
+                         f"sys.exit(main(['validate', {str(SPECS['resnet50'])!r}]))"])
+    fw = sorted(tops & set(FRAMEWORKS))
+    heavy = ", ".join(f"{name} {us / 1e3:.0f} ms" for us, name in cum[:6])
+    ok = not fw
+    t.notes.append(f"frameworks imported by `netspec validate`: {', '.join(fw) or 'none'} "
+                   f"({goal(ok)})")
+    t.notes.append(f"import time by package (self times summed, -X importtime, one run): "
+                   f"{heavy}")
+    t.notes.append("numpy imported: " + ("yes" if "numpy" in tops else "no")
+                   + "; yaml: " + ("yes" if "yaml" in tops else "no")
+                   + "; jsonschema: " + ("yes" if "jsonschema" in tops else "no"))
+    ctx.findings.append(f"coldstart: netspec validate imports no framework: {goal(ok)}"
+                        + (f" ({', '.join(fw)})" if fw else ""))
+    v = s["netspec validate specs/mlp.yaml"]
+    ctx.findings.append(f"coldstart: netspec validate mlp = {fmt_s(v.median)}, "
+                        f"{fmt_ratio(v.median / base.median, 1)} python -c pass")
+    _ = ROOT
+    return [t]

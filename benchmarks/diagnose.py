@@ -1,0 +1,190 @@
+"""Where `netspec build --target onnx` spends its time and memory, step by step.
+
+    python benchmarks/diagnose.py SPEC [--json]
+
+Runs the same code path as the command (`netspec.cli.main(["build", SPEC, "--target", "onnx",
+...])`) in this process, with the steps it goes through wrapped from the outside (nothing in
+netspec is changed): reading + validating + lowering, drawing the weights, the emitters
+(`numpy_helper.from_array` per initializer), `helper.make_graph` / `helper.make_model`, the
+size check (`_too_big`, which calls `ModelProto.ByteSize`), serializing + writing the .onnx, and
+writing the .safetensors. For each step: wall time, resident set before and after, and the peak
+resident set during the step (VmHWM, reset before each step through /proc/self/clear_refs).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return -1
+
+
+def _reset_hwm() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class Recorder:
+    def __init__(self):
+        self.steps: dict[str, dict] = {}
+        self.stack: list[list[int]] = []  # per open step: [peak seen in finished children]
+        self.can_reset = _reset_hwm()
+
+    def wrap(self, name: str, fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            rss0 = _status("VmRSS")
+            self.stack.append([0])
+            _reset_hwm()
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                dt = time.perf_counter() - t0
+                peak = max(_status("VmHWM"), self.stack.pop()[0])
+                if self.stack:
+                    self.stack[-1][0] = max(self.stack[-1][0], peak)
+                _reset_hwm()
+                s = self.steps.setdefault(name, {"calls": 0, "seconds": 0.0, "rss_before": rss0,
+                                                 "peak": 0, "rss_after": 0})
+                s["calls"] += 1
+                s["seconds"] += dt
+                s["peak"] = max(s["peak"], peak)
+                s["rss_after"] = _status("VmRSS")
+        return wrapper
+
+
+def diagnose(spec: str) -> dict:
+    t_start = time.perf_counter()
+    import onnx
+    from onnx import helper, numpy_helper
+
+    import netspec
+    import netspec.api
+    import netspec.build
+    import netspec.cli
+    import netspec.targets.onnx as tonnx
+    import netspec.targets.onnx.builder as tbuilder
+    import netspec.weights
+
+    t_import = time.perf_counter() - t_start
+    rec = Recorder()
+    base = _status("VmRSS")
+    # wrap from the outside, where the callers look the functions up at call time
+    netspec.cli._load = rec.wrap("load: read + validate + IR", netspec.cli._load)
+    netspec.build.load_weights = rec.wrap("init_weights (PCG64 draws)",
+                                          netspec.build.load_weights)
+    tonnx.write = rec.wrap("onnx target write (total)", tonnx.write)
+    tonnx.compile = rec.wrap("onnx compile (ModelProto, total)", tonnx.compile)
+    tbuilder.numpy_helper = type(sys)("numpy_helper_wrapped")
+    tbuilder.numpy_helper.from_array = rec.wrap("  numpy_helper.from_array (emitters)",
+                                                numpy_helper.from_array)
+    tonnx.helper = type(sys)("helper_wrapped")
+    for k in dir(helper):
+        if not k.startswith("__"):
+            setattr(tonnx.helper, k, getattr(helper, k))
+    tonnx.helper.make_graph = rec.wrap("  helper.make_graph (copies initializers in)",
+                                       helper.make_graph)
+    tonnx.helper.make_model = rec.wrap("  helper.make_model (copies the graph)",
+                                       helper.make_model)
+    tonnx._name_output_dims = rec.wrap("  _name_output_dims", tonnx._name_output_dims)
+    tonnx._too_big = rec.wrap("_too_big (ModelProto.ByteSize)", tonnx._too_big)
+    real_write_bytes = Path.write_bytes
+
+    def write_bytes(self, data):
+        return real_write_bytes(self, data)
+
+    Path.write_bytes = rec.wrap("Path.write_bytes (.onnx)", write_bytes)
+
+    netspec.build.write_weights = rec.wrap("write_weights (.safetensors)",
+                                           netspec.build.write_weights)
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        rc = netspec.cli.main(["build", spec, "--target", "onnx", "-o", d, "-q"])
+        total = time.perf_counter() - t0
+    Path.write_bytes = real_write_bytes
+    graph = netspec.load(spec)
+    _ = (onnx, netspec.api, netspec.weights)
+    st = rec.steps
+    parts = ["onnx compile (ModelProto, total)", "_too_big (ModelProto.ByteSize)",
+             "Path.write_bytes (.onnx)"]
+    if "onnx target write (total)" in st and all(p in st for p in parts):
+        w = st["onnx target write (total)"]
+        st["SerializeToString (write total - the steps above)"] = {
+            "calls": 1, "seconds": w["seconds"] - sum(st[p]["seconds"] for p in parts),
+            "rss_before": st["Path.write_bytes (.onnx)"]["rss_before"],
+            "peak": st["Path.write_bytes (.onnx)"]["rss_before"], "rss_after": 0, "derived": 1}
+    return {"spec": spec, "rc": rc, "import_s": t_import, "build_s": total, "base_rss": base,
+            "weight_bytes": 4 * (graph.param_count + graph.buffer_count),
+            "hwm_reset": rec.can_reset, "steps": rec.steps}
+
+
+def table(d: dict):
+    from common import Table, fmt_mb, fmt_s
+
+    wb = d["weight_bytes"]
+    t = Table(f"Diagnosis: netspec build --target onnx {Path(d['spec']).name}, in-process, "
+              f"steps wrapped from outside (weights {fmt_mb(wb)})",
+              ["step", "calls", "time", "RSS before", "peak during",
+               "peak / weights"])
+    order = [("load: read + validate + IR", 0), ("init_weights (PCG64 draws)", 0),
+             ("onnx target write (total)", 0), ("onnx compile (ModelProto, total)", 1),
+             ("  numpy_helper.from_array (emitters)", 2),
+             ("  helper.make_graph (copies initializers in)", 2),
+             ("  helper.make_model (copies the graph)", 2), ("  _name_output_dims", 2),
+             ("_too_big (ModelProto.ByteSize)", 1),
+             ("SerializeToString (write total - the steps above)", 1),
+             ("Path.write_bytes (.onnx)", 1), ("write_weights (.safetensors)", 0)]
+    for key, depth in order:
+        s = d["steps"].get(key)
+        if s is None:
+            continue
+        name = "  " * depth + key.strip()
+        peak = "-" if s.get("derived") else fmt_mb(s["peak"] - d["base_rss"])
+        rel = "-" if s.get("derived") else f"{(s['peak'] - d['base_rss']) / wb:.2f}x"
+        t.add(name, s["calls"], fmt_s(s["seconds"]), fmt_mb(s["rss_before"] - d["base_rss"]),
+              peak, rel)
+    t.notes.append(f"imports {fmt_s(d['import_s'])}; build (after imports) {fmt_s(d['build_s'])};"
+                   " RSS and peaks are relative to the resident set after the imports; a step's "
+                   "peak includes what was resident before it; SerializeToString (a C method, "
+                   "not wrappable) is the write total minus its wrapped steps")
+    if not d["hwm_reset"]:
+        t.notes.append("/proc/self/clear_refs not writable: peaks are cumulative")
+    return t
+
+
+def main() -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    d = diagnose(sys.argv[1])
+    if "--json" in sys.argv:
+        print(json.dumps(d))
+    else:
+        print(table(d).text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run_table(spec) -> object:
+    """The diagnosis of `spec` in a fresh process, as a Table (or a one-row failure table)."""
+    from common import BENCH, PY, Table, run_process
+
+    p = run_process([PY, str(BENCH / "diagnose.py"), str(spec), "--json"])
+    if p.rc != 0:
+        tail = (p.stderr.strip().splitlines() or ["?"])[-1]
+        return Table(f"Diagnosis of {Path(spec).name} failed", ["error"], [[tail[:200]]])
+    return table(json.loads(p.stdout.strip().splitlines()[-1]))

@@ -1,0 +1,427 @@
+"""One emitter per op: a small function that appends the ONNX nodes of one layer.
+
+`@emitter("conv1d", "conv2d")` registers `fn(b, node, xs, out) -> str`: `b` is the `Builder`,
+`node` the IR node (attributes normalized by the op table), `xs` the ONNX tensor names of its
+inputs, `out` the name its result should get. It returns the tensor that holds the result:
+`out`, or an input's name for ops that are the identity at inference (no node is emitted).
+
+`unpack(node, inits) -> {canonical key: array}` turns a layer's initializers back into canonical
+weights; the default takes the initializers named by the canonical keys, reshaped to the
+canonical shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...ir import Node
+from .builder import Builder
+
+Emit = Callable[[Builder, Node, list[str], str], str]
+Unpack = Callable[[Node, dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def default_unpack(node: Node, inits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    shapes = {**node.params, **node.buffers}
+    return {f"{node.name}.{p}": inits[f"{node.name}.{p}"].reshape(s) for p, s in shapes.items()}
+
+
+@dataclass(frozen=True)
+class Emitter:
+    op: str
+    emit: Emit
+    unpack: Unpack = default_unpack
+
+    def __call__(self, b: Builder, node: Node, xs: list[str], out: str) -> str:
+        return self.emit(b, node, xs, out)
+
+
+EMITTERS: dict[str, Emitter] = {}
+
+
+def emitter(*ops: str, unpack: Unpack = default_unpack):
+    def deco(fn: Emit) -> Emit:
+        for name in ops:
+            assert name not in EMITTERS, name
+            EMITTERS[name] = Emitter(name, fn, unpack)
+        return fn
+
+    return deco
+
+
+def emit_node(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    prev, b.current = b.current, node
+    try:
+        return EMITTERS[node.op].emit(b, node, xs, out)
+    finally:
+        b.current = prev
+
+
+def activate(b: Builder, node: Node, y: str, out: str) -> str:
+    """Apply a layer's `activation` attribute ({op, **attrs} or None) to `y`."""
+    act = node.attrs.get("activation")
+    if act is None or act["op"] == "identity":
+        return y
+    attrs = {k: v for k, v in act.items() if k != "op"}
+    pseudo = Node(node.name, act["op"], attrs, [node.name], node.shape)
+    return EMITTERS[act["op"]].emit(b, pseudo, [y], out)
+
+
+def _pads(pairs) -> list[int]:
+    """((b1, a1), (b2, a2)) -> ONNX [b1, b2, a1, a2]."""
+    return [p[0] for p in pairs] + [p[1] for p in pairs]
+
+
+# -- linear -------------------------------------------------------------------------------
+def _dense_unpack(node: Node, inits):
+    out = {}
+    if node.shape and len(node.shape) > 1:  # MatMul form: weight stored [in, out]
+        out[f"{node.name}.weight"] = np.ascontiguousarray(inits[f"{node.name}/weight_t"].T)
+    else:
+        out[f"{node.name}.weight"] = inits[f"{node.name}.weight"]
+    if "bias" in node.params:
+        out[f"{node.name}.bias"] = inits[f"{node.name}.bias"]
+    return out
+
+
+@emitter("dense", unpack=_dense_unpack)
+def dense(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    y = b.tmp("linear") if _has_act(node) else out
+    if len(node.shape) == 1:  # [N, in]: one Gemm with the canonical [out, in] weight
+        w = b.param(node, "weight")
+        bias = [b.param(node, "bias")] if node.attrs["bias"] else []
+        b.op("Gemm", [xs[0], w, *bias], y, transB=1)
+    else:  # [N, ..., in]: MatMul against the transposed weight, then the bias
+        wt = b.initializer(f"{node.name}/weight_t", b.weight(f"{node.name}.weight").T)
+        bias = [b.param(node, "bias")] if node.attrs["bias"] else []
+        if bias:
+            b.op("Add", [b.op("MatMul", [xs[0], wt], what="matmul"), bias[0]], y)
+        else:
+            b.op("MatMul", [xs[0], wt], y)
+    return activate(b, node, y, out)
+
+
+@emitter("embedding")
+def embedding(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("Gather", [b.param(node, "weight"), xs[0]], out, axis=0)
+
+
+# -- convolution --------------------------------------------------------------------------
+def _has_act(node: Node) -> bool:
+    act = node.attrs.get("activation")
+    return act is not None and act["op"] != "identity"
+
+
+@emitter("conv1d", "conv2d")
+def conv(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    a = node.attrs
+    y = b.tmp("conv") if _has_act(node) else out
+    w = b.param(node, "weight")
+    bias = [b.param(node, "bias")] if a["bias"] else []
+    b.op(
+        "Conv",
+        [xs[0], w, *bias],
+        y,
+        kernel_shape=list(a["kernel"]),
+        strides=list(a["stride"]),
+        dilations=list(a["dilation"]),
+        pads=_pads(a["padding"]),
+        group=a["groups"],
+    )
+    return activate(b, node, y, out)
+
+
+@emitter("conv_transpose2d")
+def conv_transpose(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    a = node.attrs
+    y = b.tmp("conv_transpose") if _has_act(node) else out
+    w = b.param(node, "weight")
+    bias = [b.param(node, "bias")] if a["bias"] else []
+    b.op(
+        "ConvTranspose",
+        [xs[0], w, *bias],
+        y,
+        kernel_shape=list(a["kernel"]),
+        strides=list(a["stride"]),
+        pads=_pads(a["padding"]),
+        output_padding=list(a["output_padding"]),
+    )
+    return activate(b, node, y, out)
+
+
+# -- pooling ------------------------------------------------------------------------------
+@emitter("max_pool1d", "max_pool2d")
+def max_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    a = node.attrs  # ONNX MaxPool never takes a padded position as the maximum
+    return b.op(
+        "MaxPool",
+        xs[:1],
+        out,
+        kernel_shape=list(a["size"]),
+        strides=list(a["stride"]),
+        pads=_pads(a["padding"]),
+    )
+
+
+@emitter("avg_pool1d", "avg_pool2d")
+def avg_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    a = node.attrs
+    return b.op(
+        "AveragePool",
+        xs[:1],
+        out,
+        kernel_shape=list(a["size"]),
+        strides=list(a["stride"]),
+        pads=_pads(a["padding"]),
+        count_include_pad=0,
+    )
+
+
+@emitter("global_avg_pool", "global_max_pool")
+def global_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    op_type = "GlobalAveragePool" if node.op == "global_avg_pool" else "GlobalMaxPool"
+    return b.op("Flatten", [b.op(op_type, xs[:1], what="pool")], out, axis=1)
+
+
+# -- normalization ------------------------------------------------------------------------
+@emitter("batch_norm")
+def batch_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    ins = [xs[0], *(b.param(node, p) for p in ("weight", "bias", "running_mean", "running_var"))]
+    # ONNX's momentum weighs the running value (PyTorch's weighs the new batch)
+    return b.op(
+        "BatchNormalization",
+        ins,
+        out,
+        epsilon=node.attrs["eps"],
+        momentum=1.0 - node.attrs["momentum"],
+    )
+
+
+@emitter("layer_norm")
+def layer_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    eps = node.attrs["eps"]
+    w, bias = b.param(node, "weight"), b.param(node, "bias")
+    if b.opset >= 17:
+        return b.op("LayerNormalization", [xs[0], w, bias], out, axis=-1, epsilon=eps)
+    # before opset 17: (x - mean) / sqrt(var + eps) * w + b, statistics over the last axis
+    mean = b.reduce("ReduceMean", xs[0], [-1], True, what="mean")
+    d = b.op("Sub", [xs[0], mean], what="centered")
+    var = b.reduce("ReduceMean", b.op("Mul", [d, d], what="square"), [-1], True, what="var")
+    std = b.op(
+        "Sqrt", [b.op("Add", [var, b.const(eps, np.float32, "eps")], what="var_eps")], what="std"
+    )
+    y = b.op("Mul", [b.op("Div", [d, std], what="normalized"), w], what="scaled")
+    return b.op("Add", [y, bias], out)
+
+
+@emitter("dropout", "identity")
+def identity(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return xs[0]  # the identity at inference: no node
+
+
+# -- shape --------------------------------------------------------------------------------
+@emitter("flatten")
+def flatten(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("Flatten", xs[:1], out, axis=1)
+
+
+@emitter("reshape")
+def reshape(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.reshape(xs[0], [0, *node.attrs["shape"]], out)  # 0 keeps the batch axis
+
+
+@emitter("permute")
+def permute(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("Transpose", xs[:1], out, perm=[0, *node.attrs["dims"]])
+
+
+# -- merge --------------------------------------------------------------------------------
+def _chain(b: Builder, op_type: str, xs: list[str], out: str) -> str:
+    y = xs[0]
+    for i, x in enumerate(xs[1:], start=2):
+        y = b.op(op_type, [y, x], out if i == len(xs) else None, what=op_type.lower())
+    return y
+
+
+@emitter("add")
+def add(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return _chain(b, "Add", xs, out)
+
+
+@emitter("subtract")
+def subtract(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("Sub", xs, out)
+
+
+@emitter("multiply")
+def multiply(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return _chain(b, "Mul", xs, out)
+
+
+@emitter("concat")
+def concat(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("Concat", xs, out, axis=node.attrs["axis"])
+
+
+# -- recurrent ----------------------------------------------------------------------------
+# Gate blocks: ONNX's order taken from PyTorch's. LSTM: PyTorch i f g o -> ONNX i o f c;
+# GRU: PyTorch r z n -> ONNX z r h; RNN: one block.
+GATE_ORDER = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn": [0]}
+ONNX_OP = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+
+
+def _reorder(a: np.ndarray, order: list[int]) -> np.ndarray:
+    blocks = np.split(a, len(order), axis=0)
+    return np.concatenate([blocks[i] for i in order], axis=0)
+
+
+def _suffixes(node: Node) -> list[str]:
+    return ["", "_reverse"] if node.attrs["bidirectional"] else [""]
+
+
+def _rnn_unpack(node: Node, inits):
+    order = GATE_ORDER[node.op]
+    inverse = [order.index(i) for i in range(len(order))]
+    out = {}
+    for layer in range(node.attrs["num_layers"]):
+        w, r, bias = (inits[f"{node.name}/{k}_l{layer}"] for k in "WRB")
+        for d, sfx in enumerate(_suffixes(node)):
+            wb, rb = np.split(bias[d], 2)
+            out[f"{node.name}.weight_ih_l{layer}{sfx}"] = _reorder(w[d], inverse)
+            out[f"{node.name}.weight_hh_l{layer}{sfx}"] = _reorder(r[d], inverse)
+            out[f"{node.name}.bias_ih_l{layer}{sfx}"] = _reorder(wb, inverse)
+            out[f"{node.name}.bias_hh_l{layer}{sfx}"] = _reorder(rb, inverse)
+    return out
+
+
+@emitter("rnn", "lstm", "gru", unpack=_rnn_unpack)
+def recurrent(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """One fused ONNX node per layer, sequence-first ([T, N, F]) as ONNX Runtime requires."""
+    a = node.attrs
+    h, layers, seq = a["units"], a["num_layers"], a["return_sequences"]
+    sfx = _suffixes(node)
+    dirs = len(sfx)
+    order = GATE_ORDER[node.op]
+    x = b.op("Transpose", xs[:1], what="time_first", perm=[1, 0, 2])  # [N, T, F] -> [T, N, F]
+    for layer in range(layers):
+
+        def canon(p: str, layer: int = layer) -> list[np.ndarray]:
+            return [b.weight(f"{node.name}.{p}_l{layer}{s}") for s in sfx]
+
+        w = np.stack([_reorder(m, order) for m in canon("weight_ih")])
+        r = np.stack([_reorder(m, order) for m in canon("weight_hh")])
+        bias = np.stack(
+            [
+                np.concatenate([_reorder(i, order), _reorder(j, order)])
+                for i, j in zip(canon("bias_ih"), canon("bias_hh"), strict=True)
+            ]
+        )
+        ins = [
+            x,
+            *(
+                b.initializer(f"{node.name}/{k}_l{layer}", v)
+                for k, v in zip("WRB", (w, r, bias), strict=True)
+            ),
+        ]
+        last = layer == layers - 1
+        if last and not seq:
+            outputs = ["", b.tmp(f"h_l{layer}")]  # only Y_h: [dirs, N, H]
+        else:
+            outputs = [b.tmp(f"y_l{layer}")]  # Y: [T, dirs, N, H]
+        b.op(
+            ONNX_OP[node.op],
+            ins,
+            outputs=outputs,
+            hidden_size=h,
+            direction="bidirectional" if dirs == 2 else "forward",
+            linear_before_reset=1 if node.op == "gru" else None,
+        )
+        if last:
+            break
+        # the next layer reads [T, N, dirs * H]
+        if dirs == 1:
+            x = b.squeeze(outputs[0], [1], what=f"x_l{layer + 1}")
+        else:
+            t = b.op("Transpose", outputs[:1], what=f"y_l{layer}_t", perm=[0, 2, 1, 3])
+            x = b.reshape(t, [0, 0, dirs * h], what=f"x_l{layer + 1}")
+    if seq:  # Y [T, dirs, N, H] -> [N, T, dirs * H]
+        t = b.op("Transpose", outputs[:1], what="batch_first", perm=[2, 0, 1, 3])
+        return b.reshape(t, [0, 0, dirs * h], out)
+    if dirs == 1:  # Y_h [1, N, H] -> [N, H]
+        return b.squeeze(outputs[1], [0], out)
+    t = b.op("Transpose", outputs[1:], what="batch_first", perm=[1, 0, 2])  # forward first
+    return b.reshape(t, [0, dirs * h], out)
+
+
+# -- activations --------------------------------------------------------------------------
+def _unary(op_type: str, **fixed):
+    def emit(b: Builder, node: Node, xs: list[str], out: str) -> str:
+        return b.op(op_type, xs[:1], out, **fixed)
+
+    return emit
+
+
+for _op, _onnx in {
+    "relu": "Relu",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "softplus": "Softplus",
+}.items():
+    emitter(_op)(_unary(_onnx))
+
+# PyTorch's SELU constants; ONNX's defaults are the same numbers rounded to float32
+emitter("selu")(_unary("Selu", alpha=1.6732632423543772, gamma=1.0507009873554805))
+emitter("hard_sigmoid")(_unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5))
+
+
+@emitter("softmax", "log_softmax")
+def softmax(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    op_type = "Softmax" if node.op == "softmax" else "LogSoftmax"
+    return b.op(op_type, xs[:1], out, axis=node.attrs["axis"])  # opset 13+: one axis
+
+
+@emitter("relu6")
+def relu6(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    lo, hi = b.const(0.0, np.float32, "zero"), b.const(6.0, np.float32, "six")
+    return b.op("Clip", [xs[0], lo, hi], out)
+
+
+@emitter("leaky_relu")
+def leaky_relu(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("LeakyRelu", xs[:1], out, alpha=node.attrs["alpha"])
+
+
+@emitter("elu")
+def elu(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("Elu", xs[:1], out, alpha=node.attrs["alpha"])
+
+
+@emitter("prelu")
+def prelu(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    c = node.params["weight"][0]  # one slope per channel (axis 1), broadcast over the rest
+    slope = b.param(node, "weight", [c] + [1] * (len(node.shape) - 1))
+    return b.op("PRelu", [xs[0], slope], out)
+
+
+@emitter("gelu")
+def gelu(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    if b.opset >= 20:
+        return b.op("Gelu", xs[:1], out, approximate="none")
+    # exact form: x * 0.5 * (1 + erf(x / sqrt(2)))
+    x = xs[0]
+    e = b.op(
+        "Erf",
+        [b.op("Div", [x, b.const(math.sqrt(2.0), np.float32, "sqrt2")], what="scaled")],
+        what="erf",
+    )
+    p = b.op("Add", [e, b.const(1.0, np.float32, "one")], what="erf_plus_1")
+    return b.op("Mul", [b.op("Mul", [x, p], what="x_erf"), b.const(0.5, np.float32, "half")], out)
+
+
+@emitter("silu")
+def silu(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("Mul", [xs[0], b.op("Sigmoid", xs[:1], what="sigmoid")], out)

@@ -1,0 +1,124 @@
+"""The PyTorch target: readable, standalone source of an `nn.Module`.
+
+- `generate(graph)` writes the module text (`codegen`; one emitter per op in `emitters`). It
+  needs no framework.
+- `compile(graph, weights)` executes exactly that text in a fresh module namespace, instantiates
+  its model class, loads the canonical weights strictly (batch_norm's `num_batches_tracked`
+  aside: it is not a canonical key) and returns the module in eval mode.
+- `export_weights(module, graph)` gives the module's weights back in canonical form.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import linecache
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import SpecError
+from ...ir import Graph
+from ...weights import WeightsError
+from .codegen import Generator, model_class
+from .emitters import EMITTERS
+
+__all__ = ["EMITTERS", "compile", "export_weights", "generate", "owns", "write"]
+
+_counter = itertools.count(1)
+SKIP = "num_batches_tracked"
+
+
+def generate(graph: Graph) -> str:
+    """The PyTorch module's source text for `graph`."""
+    return Generator(graph, EMITTERS).source()
+
+
+def load_module(graph: Graph, source: str | None = None) -> types.ModuleType:
+    """Execute `generate(graph)` (or `source`) in a fresh module namespace."""
+    text = generate(graph) if source is None else source
+    name = f"netspec_torch_{graph.name}_{next(_counter)}"
+    mod = types.ModuleType(name)
+    filename = f"<netspec torch: {graph.name} #{name.rsplit('_', 1)[-1]}>"
+    mod.__file__ = filename
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    code = builtins.compile(text, filename, "exec")
+    exec(code, mod.__dict__)  # noqa: S102 - our own generated text, never spec text
+    return mod
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    if options:
+        raise SpecError(f"the torch target takes no options, got {', '.join(options)}")
+
+
+def compile(graph: Graph, weights: dict[str, np.ndarray], **options: Any):  # noqa: A001
+    """An `nn.Module` built from exactly `generate(graph)`, canonical weights loaded, in eval
+    mode."""
+    import torch
+
+    _check_options(options)
+    module = load_module(graph).__dict__[model_class(graph.name)]()
+    state = {
+        k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in weights.items()
+    }
+    own = module.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith(SKIP)]
+    extra = [k for k in state if k not in own]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} key(s): {', '.join(missing[:5])}")
+        if extra:
+            parts.append(f"unexpected {len(extra)} key(s): {', '.join(extra[:5])}")
+        raise WeightsError("weights do not match the module: " + "; ".join(parts))
+    for k, v in own.items():
+        if k.endswith(SKIP) and k not in state:
+            state[k] = v
+    module.load_state_dict(state, strict=True)
+    return module.eval()
+
+
+def export_weights(module, graph: Graph) -> dict[str, np.ndarray]:
+    """The canonical weights of a module built from `graph`'s PyTorch source, in graph order
+    (float32 copies)."""
+    state = module.state_dict()
+    want = graph.weight_shapes()
+    missing = [k for k in want if k not in state]
+    extra = [k for k in state if k not in want and not k.endswith(SKIP)]
+    if missing or extra:
+        raise WeightsError(
+            f"the module does not match the spec '{graph.name}': "
+            + "; ".join(
+                p
+                for p in (
+                    f"missing {', '.join(missing[:5])}" if missing else "",
+                    f"unexpected {', '.join(extra[:5])}" if extra else "",
+                )
+                if p
+            )
+        )
+    out: dict[str, np.ndarray] = {}
+    for k, shape in want.items():
+        a = state[k].detach().cpu().float().numpy()
+        if tuple(a.shape) != tuple(shape):
+            raise WeightsError(f"'{k}' has shape {list(a.shape)}, the spec needs {list(shape)}")
+        out[k] = np.array(a, dtype=np.float32, copy=True)
+    return out
+
+
+def write(graph: Graph, weights: dict[str, np.ndarray], outdir, **options: Any) -> list[Path]:
+    """Write `<name>_torch.py` into `outdir` (the weights file is written by `build`)."""
+    _check_options(options)
+    path = Path(outdir) / f"{graph.name}_torch.py"
+    path.write_text(generate(graph), encoding="utf-8")
+    return [path]
+
+
+def owns(obj: object) -> bool:
+    """Whether `obj` is a torch module (without importing torch when it is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)

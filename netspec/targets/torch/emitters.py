@@ -1,0 +1,298 @@
+"""One emitter per op (or per family of ops): what each layer becomes in the PyTorch module.
+
+An emitter receives the node and an `Emit` context (see `codegen.Emit`). It declares the node's
+submodule, if it has one (`e.module("nn.Conv2d", 3, 64, 7, stride=2)`: attribute = the layer's
+name, so `state_dict()` keys are netspec's canonical keys), and returns the expression of the
+node's value in `forward` (or writes its own statements and returns None). Every weight lives in
+a submodule; parameter-free ops are plain functional calls where that reads best.
+
+The conventions of the design page are spelled out here: `padding` arrives resolved to
+(before, after) pairs per spatial axis; symmetric pairs go to the layer's own `padding`, other
+pairs to an explicit `F.pad` (with -inf before a max pool); average pooling divides by the
+number of real elements; recurrent layers give each direction's final hidden state (h_n) when
+`return_sequences` is false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ...ir import Node
+from .pyfmt import BinOp, Call, Expr, Kw, Raw, Seq, lit
+
+if TYPE_CHECKING:
+    from .codegen import Emit
+
+Emitter = Callable[[Node, "Emit"], Expr | None]
+EMITTERS: dict[str, Emitter] = {}
+
+
+def emitter(*ops: str) -> Callable[[Emitter], Emitter]:
+    """Register `fn` as the emitter of `ops` (each op has exactly one)."""
+
+    def deco(fn: Emitter) -> Emitter:
+        for op in ops:
+            if op in EMITTERS:  # pragma: no cover - a definition error
+                raise AssertionError(f"two torch emitters for {op}")
+            EMITTERS[op] = fn
+        return fn
+
+    return deco
+
+
+# -- helpers --------------------------------------------------------------------------------
+class Default:
+    """A keyword argument equal to PyTorch's default: left out of the source (in a block class,
+    unless another use of the class needs another value)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Default({self.value!r})"
+
+
+def opt(value: Any, default: Any) -> Any:
+    """`value`, marked as PyTorch's default when it is one."""
+    same = type(value) is type(default) and value == default
+    return Default(value) if same else value
+
+
+def uniform(values: tuple[int, ...]) -> int | tuple[int, ...]:
+    """One int when every spatial axis has the same value (as a PyTorch user writes it)."""
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
+def symmetric(pads: tuple[tuple[int, int], ...]) -> bool:
+    return all(b == a for b, a in pads)
+
+
+def pad_arg(pads: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    """(before, after) pairs per spatial axis -> F.pad's order (last axis first)."""
+    out: list[int] = []
+    for before, after in reversed(pads):
+        out += [before, after]
+    return tuple(out)
+
+
+def padded(x: Expr, pads: tuple[tuple[int, int], ...], value: float | None = None) -> Expr:
+    args: list[Expr | Kw] = [x, lit(pad_arg(pads))]
+    if value is not None:
+        args.append(Kw("value", lit(value)))
+    return Call("F.pad", tuple(args))
+
+
+SIMPLE = {
+    "relu": "F.relu",
+    "sigmoid": "torch.sigmoid",
+    "tanh": "torch.tanh",
+    "relu6": "F.relu6",
+    "selu": "F.selu",
+    "gelu": "F.gelu",  # the exact (erf) form: approximate="none" is the default
+    "silu": "F.silu",
+    "softplus": "F.softplus",
+    "hard_sigmoid": "F.hardsigmoid",  # relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1)
+}
+
+
+def activation(x: Expr, act: dict[str, Any] | None, rank: int) -> Expr:
+    """`act` ({"op": name, **attrs}, or None) applied to `x` (of per-example rank `rank`)."""
+    if act is None:
+        return x
+    name = act["op"]
+    if name in SIMPLE:
+        return Call(SIMPLE[name], (x,))
+    if name == "identity":
+        return x
+    if name == "leaky_relu":
+        alpha = act.get("alpha", 0.01)
+        return Call("F.leaky_relu", (x,) if alpha == 0.01 else (x, lit(float(alpha))))
+    if name == "elu":
+        alpha = act.get("alpha", 1.0)
+        args = (x,) if alpha == 1.0 else (x, Kw("alpha", lit(float(alpha))))
+        return Call("F.elu", args)
+    if name in ("softmax", "log_softmax"):
+        axis = act.get("axis", -1)
+        axis = axis + rank + 1 if axis < 0 else axis
+        dim = -1 if axis == rank else axis
+        return Call(f"F.{name}", (x, Kw("dim", lit(dim))))
+    raise AssertionError(f"no torch activation for {name}")  # pragma: no cover
+
+
+# -- linear and embedding ---------------------------------------------------------------------
+@emitter("dense")
+def dense(node: Node, e: Emit) -> Expr:
+    units, fin = node.params["weight"]
+    e.module("nn.Linear", fin, units, bias=opt(node.attrs["bias"], True))
+    return activation(e.call(e.x), node.attrs["activation"], len(node.shape))
+
+
+@emitter("embedding")
+def embedding(node: Node, e: Emit) -> Expr:
+    e.module("nn.Embedding", node.attrs["vocab"], node.attrs["dim"])
+    return e.call(e.x)
+
+
+# -- convolution ------------------------------------------------------------------------------
+@emitter("conv1d", "conv2d")
+def conv(node: Node, e: Emit) -> Expr:
+    a = node.attrs
+    n = len(a["kernel"])
+    cin = e.shape()[0]
+    pads = a["padding"]
+    sym = uniform(tuple(b for b, _ in pads)) if symmetric(pads) else 0
+    kwargs = {
+        "stride": opt(uniform(a["stride"]), 1),
+        "padding": opt(sym, 0),
+        "dilation": opt(uniform(a["dilation"]), 1),
+        "groups": opt(a["groups"], 1),
+        "bias": opt(a["bias"], True),
+    }
+    e.module(f"nn.Conv{n}d", cin, a["filters"], uniform(a["kernel"]), **kwargs)
+    x = e.x if symmetric(pads) else padded(e.x, pads)
+    return activation(e.call(x), a["activation"], len(node.shape))
+
+
+@emitter("conv_transpose2d")
+def conv_transpose(node: Node, e: Emit) -> Expr:
+    a = node.attrs
+    pads = tuple(b for b, _ in a["padding"])  # always symmetric: removed from each side
+    kwargs = {
+        "stride": opt(uniform(a["stride"]), 1),
+        "padding": opt(uniform(pads), 0),
+        "output_padding": opt(uniform(a["output_padding"]), 0),
+        "bias": opt(a["bias"], True),
+    }
+    e.module("nn.ConvTranspose2d", e.shape()[0], a["filters"], uniform(a["kernel"]), **kwargs)
+    return activation(e.call(e.x), a["activation"], len(node.shape))
+
+
+# -- pooling ----------------------------------------------------------------------------------
+@emitter("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d")
+def pool(node: Node, e: Emit) -> Expr:
+    a = node.attrs
+    kind = node.op.split("_")[0]
+    n = len(a["size"])
+    size = uniform(a["size"])
+    stride = uniform(a["stride"])
+    stride = Default(stride) if tuple(a["stride"]) == tuple(a["size"]) else stride
+    pads = a["padding"]
+    real = any(b or c for b, c in pads)
+    sym = uniform(tuple(b for b, _ in pads)) if symmetric(pads) else 0
+    if kind == "max":  # PyTorch pads max pooling with -inf
+        e.module(f"nn.MaxPool{n}d", size, stride=stride, padding=opt(sym, 0))
+        x = e.x if symmetric(pads) else padded(e.x, pads, float("-inf"))
+        return e.call(x)
+    if real and not symmetric(pads):
+        e.helper("PaddedAvgPool")
+        e.module("PaddedAvgPool", size, stride=uniform(a["stride"]), padding=pad_arg(pads))
+    else:  # count_include_pad=False: divide by the real elements only
+        include = Default(True) if not real else False
+        e.module(
+            f"nn.AvgPool{n}d", size, stride=stride, padding=opt(sym, 0), count_include_pad=include
+        )
+    return e.call(e.x)
+
+
+@emitter("global_avg_pool", "global_max_pool")
+def global_pool(node: Node, e: Emit) -> Expr:
+    rank = len(e.shape())
+    dims = tuple(range(2, rank + 1))
+    method = "mean" if node.op == "global_avg_pool" else "amax"
+    return Call(f"{e.var_of(0)}.{method}", (Kw("dim", lit(dims[0] if len(dims) == 1 else dims)),))
+
+
+# -- normalization and regularization ---------------------------------------------------------
+@emitter("batch_norm")
+def batch_norm(node: Node, e: Emit) -> Expr:
+    rank = len(e.shape())
+    cls = {1: "nn.BatchNorm1d", 2: "nn.BatchNorm1d", 3: "nn.BatchNorm2d", 4: "nn.BatchNorm3d"}
+    e.module(
+        cls[rank],
+        e.shape()[0],
+        eps=float(node.attrs["eps"]),
+        momentum=float(node.attrs["momentum"]),
+    )
+    return e.call(e.x)
+
+
+@emitter("layer_norm")
+def layer_norm(node: Node, e: Emit) -> Expr:
+    e.module("nn.LayerNorm", e.shape()[-1], eps=float(node.attrs["eps"]))
+    return e.call(e.x)
+
+
+@emitter("dropout")
+def dropout(node: Node, e: Emit) -> Expr:
+    e.module("nn.Dropout", float(node.attrs["rate"]))
+    return e.call(e.x)
+
+
+# -- shape ------------------------------------------------------------------------------------
+@emitter("flatten")
+def flatten(node: Node, e: Emit) -> Expr:
+    return Call("torch.flatten", (e.x, lit(1)))
+
+
+@emitter("reshape")
+def reshape(node: Node, e: Emit) -> Expr:
+    x = e.var_of(0)
+    dims = [lit(d) for d in node.attrs["shape"]]
+    return Call(f"{x}.reshape", (Raw(f"{x}.shape[0]"), *dims))
+
+
+@emitter("permute")
+def permute(node: Node, e: Emit) -> Expr:
+    return Call(f"{e.var_of(0)}.permute", tuple(lit(d) for d in (0, *node.attrs["dims"])))
+
+
+# -- merge ------------------------------------------------------------------------------------
+@emitter("add", "subtract", "multiply")
+def arithmetic(node: Node, e: Emit) -> Expr:
+    op = {"add": "+", "subtract": "-", "multiply": "*"}[node.op]
+    return BinOp(op, tuple(e.xs))
+
+
+@emitter("concat")
+def concat(node: Node, e: Emit) -> Expr:
+    return Call("torch.cat", (Seq("[", tuple(e.xs)), Kw("dim", lit(node.attrs["axis"]))))
+
+
+# -- recurrent --------------------------------------------------------------------------------
+@emitter("rnn", "lstm", "gru")
+def recurrent(node: Node, e: Emit) -> None:
+    a = node.attrs
+    cls = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}[node.op]
+    kwargs = {
+        "num_layers": opt(a["num_layers"], 1),
+        "batch_first": True,
+        "bidirectional": opt(a["bidirectional"], False),
+    }
+    e.module(cls, e.shape()[-1], a["units"], **kwargs)
+    call = e.call(e.x)
+    if a["return_sequences"]:
+        e.stmt(f"{e.var}, _", call, comment=True)
+        return None
+    h = e.fresh("h_n")
+    e.stmt(f"_, ({h}, _)" if node.op == "lstm" else f"_, {h}", call)
+    if a["bidirectional"]:  # the last layer's forward and backward final states
+        final = Call("torch.cat", (Seq("[", (Raw(f"{h}[-2]"), Raw(f"{h}[-1]"))), Kw("dim", lit(1))))
+        e.stmt(e.var, final, comment=True)
+    else:
+        e.stmt(e.var, Raw(f"{h}[-1]"), comment=True)
+    return None
+
+
+# -- activations ------------------------------------------------------------------------------
+@emitter(*SIMPLE, "identity", "leaky_relu", "elu", "softmax", "log_softmax")
+def elementwise(node: Node, e: Emit) -> Expr:
+    return activation(e.x, {"op": node.op, **node.attrs}, len(node.shape))
+
+
+@emitter("prelu")
+def prelu(node: Node, e: Emit) -> Expr:
+    e.module("nn.PReLU", num_parameters=e.shape()[0], init=0.25)
+    return e.call(e.x)
