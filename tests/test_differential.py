@@ -43,13 +43,13 @@ REPRODUCERS = sorted((HERE / "differential").glob("*.yaml"))
 _long = os.environ.get("NETSPEC_DIFF_LONG", "")
 LONG_COUNT = 3000
 if _long in ("", "0"):
-    COUNT = 400
+    COUNT = 600
 elif _long.isdigit() and int(_long) > 1:
     COUNT = int(_long)
 else:
     COUNT = LONG_COUNT
 CHUNK = 50
-KERAS_EVERY = 4
+KERAS_EVERY = 3
 TARGETS = randspec.available_targets()  # torch, onnx, keras: the first is the reference
 
 

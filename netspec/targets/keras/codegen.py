@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ...ir import BlockUse, Graph, Node, Shape
+from ..pysource import escape as doc_escape
 from . import layout, runtime
 from .layout import Perm
 
@@ -399,7 +400,7 @@ class Generator:
         ]
         lines = []
         for para in text:
-            para = para.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+            para = doc_escape(para)
             lines += textwrap.wrap(para, LINE - 4) or [""]
         usage = [
             "",

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...ir import BlockUse, Graph, Node, Shape
+from ..pysource import escape
 from .emitters import Default, Emitter
 from .pyfmt import INDENT, Call, Expr, Kw, Raw, assign, flat, lit, returns, signature, split
 
@@ -167,31 +168,6 @@ class Namer:
             name = f"{base}_{k}"
         self.used.add(name)
         return name
-
-
-def escape(text: str) -> str:
-    """Text that is safe inside a triple-quoted docstring: backslashes, quotes and characters
-    that are not printable are written as escapes."""
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\t":
-            out.append(" ")
-        elif not ch.isprintable():
-            code = ord(ch)
-            out.append(
-                f"\\x{code:02x}"
-                if code < 0x100
-                else f"\\u{code:04x}"
-                if code < 0x10000
-                else f"\\U{code:08x}"
-            )
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def wrap(text: str, width: int) -> list[str]:
