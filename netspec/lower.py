@@ -58,6 +58,7 @@ class Lowerer:
         self.block_stack: list[str] = []
         self.total_params = 0
         self.values: dict[str, Value] = {}
+        self.graph_inputs: set[str] = set()
         self.node_paths: dict[str, Path] = {}
         self.spec_env: dict[str, Any] = {}
         self.blocks: dict[str, Any] = {}
@@ -135,6 +136,7 @@ class Lowerer:
         env = self.spec_env = self.params(d.get("params", {}))
         inputs = self.inputs(d["inputs"])
         self.values.update(inputs)
+        self.graph_inputs = set(inputs)
         self.blocks = self.mapping(d.get("blocks", {}), ("blocks",), "blocks")
         for bname, b in self.blocks.items():
             why = check_identifier(bname)
@@ -792,6 +794,14 @@ class Lowerer:
                 raise unknown("layer or input", ref, list(scope.names), opath)
             if oname in out:
                 raise self.err(f"duplicate output {oname!r}", opath)
+            if oname in self.graph_inputs and scope.names[ref] != oname:
+                # ONNX and Keras share one namespace for graph inputs and outputs
+                raise self.err(
+                    f"output name {oname!r} is also the name of an input",
+                    opath,
+                    hint="give the output another name",
+                    key=isinstance(raw, dict),
+                )
             out[oname] = scope.names[ref]
         return out
 

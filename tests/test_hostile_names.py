@@ -350,6 +350,8 @@ def refusal_reason(n: dict[str, str]) -> str | None:
         return "duplicate name in the block"
     if n["block"] in netspec.ops.OPS:
         return "block named like an op"
+    if {n["o_sum"], n["o_gru"]} & {n["in_img"], n["in_vec"]}:
+        return "an output named like an input"
     return None
 
 
