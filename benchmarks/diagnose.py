@@ -46,6 +46,9 @@ class Recorder:
         @functools.wraps(fn)
         def wrapper(*a, **k):
             rss0 = _status("VmRSS")
+            gap = _status("VmHWM")  # the peak of the unwrapped code since the last reset
+            if self.stack:
+                self.stack[-1][0] = max(self.stack[-1][0], gap)
             self.stack.append([0])
             _reset_hwm()
             t0 = time.perf_counter()
@@ -58,7 +61,7 @@ class Recorder:
                     self.stack[-1][0] = max(self.stack[-1][0], peak)
                 _reset_hwm()
                 s = self.steps.setdefault(name, {"calls": 0, "seconds": 0.0, "rss_before": rss0,
-                                                 "peak": 0, "rss_after": 0})
+                                                 "peak": 0, "rss_after": 0, "gap_peak": gap})
                 s["calls"] += 1
                 s["seconds"] += dt
                 s["peak"] = max(s["peak"], peak)
@@ -124,8 +127,8 @@ def diagnose(spec: str) -> dict:
         w = st["onnx target write (total)"]
         st["SerializeToString (write total - the steps above)"] = {
             "calls": 1, "seconds": w["seconds"] - sum(st[p]["seconds"] for p in parts),
-            "rss_before": st["Path.write_bytes (.onnx)"]["rss_before"],
-            "peak": st["Path.write_bytes (.onnx)"]["rss_before"], "rss_after": 0, "derived": 1}
+            "rss_before": st["_too_big (ModelProto.ByteSize)"]["rss_after"],
+            "peak": st["Path.write_bytes (.onnx)"]["gap_peak"], "rss_after": 0, "derived": 1}
     return {"spec": spec, "rc": rc, "import_s": t_import, "build_s": total, "base_rss": base,
             "weight_bytes": 4 * (graph.param_count + graph.buffer_count),
             "hwm_reset": rec.can_reset, "steps": rec.steps}
@@ -152,14 +155,15 @@ def table(d: dict):
         if s is None:
             continue
         name = "  " * depth + key.strip()
-        peak = "-" if s.get("derived") else fmt_mb(s["peak"] - d["base_rss"])
-        rel = "-" if s.get("derived") else f"{(s['peak'] - d['base_rss']) / wb:.2f}x"
+        peak = fmt_mb(s["peak"] - d["base_rss"])
+        rel = f"{(s['peak'] - d['base_rss']) / wb:.2f}x"
         t.add(name, s["calls"], fmt_s(s["seconds"]), fmt_mb(s["rss_before"] - d["base_rss"]),
               peak, rel)
     t.notes.append(f"imports {fmt_s(d['import_s'])}; build (after imports) {fmt_s(d['build_s'])};"
                    " RSS and peaks are relative to the resident set after the imports; a step's "
                    "peak includes what was resident before it; SerializeToString (a C method, "
-                   "not wrappable) is the write total minus its wrapped steps")
+                   "not wrappable): time = the write total minus its wrapped steps, peak = the "
+                   "high-water mark between _too_big and write_bytes")
     if not d["hwm_reset"]:
         t.notes.append("/proc/self/clear_refs not writable: peaks are cumulative")
     return t

@@ -102,14 +102,13 @@ def cmd_build(args) -> int:
         if args.opset < 13:
             raise UsageError(f"--opset must be 13 or newer, got {args.opset}")
         options["onnx"] = {"opset": args.opset}
-    names = [args.target]
+    names = ["torch", "keras", "onnx"] if args.target == "all" else [args.target]
     quiet = args.quiet
+    from .render.term import progress
 
-    def step(name: str) -> None:
-        if not quiet and sys.stderr.isatty():
-            print(f"  building {name} ...", file=sys.stderr)
-
-    files = build(graph, names, outdir, args.weights, options=options, step=step)
+    with progress([*names, "weights"], sys.stderr) as step:
+        files = build(graph, names, outdir, args.weights, options=options,
+                      step=None if quiet else step)
     if not quiet:
         for f in files:
             print(f)

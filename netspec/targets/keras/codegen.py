@@ -16,6 +16,7 @@ occur in a node path, so helper names never clash with node names.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import itertools
 import json
@@ -35,6 +36,11 @@ from .layout import Perm
 LINE = 100
 RESERVED = {"keras", "np", "name", "build_model", "load_weights", "export_weights",
             "save_weights", "WEIGHTS", "model", "self"}
+# Module-level names a block function must not take: the weights helpers and the builtins the
+# generated module calls (all of them, so that no block can shadow one).
+MODULE = {"_bias", "_bias_of", "_to_keras", "_from_keras", "_layers", "_gru_gates"} | set(
+    dir(builtins)
+)
 
 
 class Expr(str):
@@ -215,7 +221,7 @@ class Generator:
         out: dict[str, str] = {}
         blocks = list(dict.fromkeys(u.block for u in self.graph.uses.values()))
         for b in blocks:
-            avoid = RESERVED | set(runtime.LAYERS) | set(out.values())
+            avoid = RESERVED | MODULE | set(runtime.LAYERS) | set(out.values())
             clash = b in avoid or keyword.iskeyword(b)
             out[b] = free(f"{b}_block", avoid | set(blocks)) if clash else b
         return out
@@ -317,7 +323,7 @@ class Generator:
         order: list[Variant] = []
         variant_of: dict[str, Variant] = {}
         count: dict[str, int] = {}
-        taken = set(RESERVED | self.globals).union(*(s.vars.used for s in self.scopes))
+        taken = set(RESERVED | MODULE | self.globals).union(*(s.vars.used for s in self.scopes))
         bodies = sorted(self.bodies, key=lambda b: -len(b.use.scope))  # stable: deepest first
         for b in bodies:
             key = (b.use.block, b.in_perms, tuple(b.params),
