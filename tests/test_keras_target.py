@@ -796,3 +796,74 @@ def test_layout_rules():
     assert L.reshape_output((6, 1, 1)) == (1, 2, 0) and L.reshape_output((3, 4, 4)) == (0, 1, 2)
     assert L.last_axis_last((1, 2, 0)) == (1, 0, 2)
     assert L.common([(0, 1, 2), (1, 2, 0), (1, 2, 0)]) == (1, 2, 0)
+
+
+def test_blocks_named_like_helpers_and_builtins(K, keras):
+    """A block called like a generated helper (`_bias`) or a builtin the module calls (`sorted`,
+    `tuple`, used by PaddedMaxPool) gets a `_block` function name and shadows nothing."""
+    graph = spec("x: {shape: [2, 5, 5]}", """
+        - {block: _bias}
+        - {block: sorted}
+        - {block: tuple}
+        """, blocks="""
+        _bias:
+          layers:
+            - {op: conv2d, filters: 3, kernel: 1}
+        sorted:
+          layers:
+            - {op: max_pool2d, size: 2, stride: 1, padding: [[0, 1], [1, 0]]}
+        tuple:
+          layers:
+            - relu
+        """)
+    src = K.generate(graph)
+    assert "def _bias_block(" in src and "def sorted_block(" in src
+    assert "def tuple_block(" in src
+    check_parity(K, graph)
+
+
+def test_output_reuses_the_transpose_a_layer_made(K, keras):
+    """A value that is an output and also transposed for a later layer gets one Permute."""
+    graph = spec("x: {shape: [2, 3]}", """
+        - {op: conv1d, filters: 4, kernel: 1}
+        - {op: lstm, units: 2}
+        """, outputs="[conv1d_1, lstm_1]")
+    assert K.generate(graph).count('name="conv1d_1-to_cf"') == 1
+    check_parity(K, graph)
+
+
+def test_broadcasting_add_never_a_bias_add(K, keras):
+    """keras.ops.add (TensorFlow) turns x + [N, 1] into a bias_add over the batch: a broadcasting
+    add is a BroadcastAdd; an add of equal static shapes stays keras.layers.Add."""
+    graph = spec("x: {shape: [2]}", """
+        - {op: dense, inputs: [x], units: 1}
+        - {op: add, inputs: [x, dense_1]}
+        - {op: add, inputs: [x, x]}
+        """, outputs="[add_1, add_2]")
+    src = K.generate(graph)
+    assert 'BroadcastAdd(name="add_1")' in src and 'keras.layers.Add(name="add_2")' in src
+    check_parity(K, graph, batch=2)
+
+
+def test_layer_norm_does_not_cancel(K, keras):
+    """Over an axis of size 1 layer_norm is exactly its bias (Keras' LayerNormalization is off
+    by about |x| * gamma / sqrt(eps) * 2^-24)."""
+    graph = spec("x: {shape: [1]}", "- {op: layer_norm, eps: 1e-12}")
+    w = {k: np.full(v, 3.0, np.float32) for k, v in graph.weight_shapes().items()}
+    model = K.compile(graph, w)
+    x = np.array([[1000.0], [-77.5]], np.float32)
+    np.testing.assert_array_equal(np.asarray(model(x)), np.full((2, 1), 3.0, np.float32))
+
+
+def test_long_escaped_description_wraps_between_escapes(K):
+    """A description word longer than a line is cut between escape sequences, never inside one
+    (`\\U0001342f` cut in two is a SyntaxError)."""
+    import ast
+
+    word = '\\"' * 9 + "0\\x1f\\U00018cd6\\U0002ebe1" * 8
+    graph = netspec.loads(f'netspec: 1\nname: d\ndescription: "{word}"\n'
+                          "inputs:\n  x: {shape: [2]}\nlayers:\n  - relu\n")
+    src = K.generate(graph)
+    doc = ast.get_docstring(ast.parse(src))
+    assert doc.replace("\n", "").startswith("d:" + graph.description)
+    assert max(len(line) for line in src.splitlines()) <= 100

@@ -136,6 +136,32 @@ class Vars:
         return name
 
 
+ESCAPE = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|.)|.", re.S)
+
+
+def wrap_escaped(text: str, width: int) -> list[str]:
+    """Escaped docstring text (`pysource.escape`) wrapped at spaces; a word longer than a line is
+    cut between escape sequences, never inside one."""
+    out = []
+    for line in textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False):
+        while len(line) > width:
+            cut = 0
+            for m in ESCAPE.finditer(line):
+                if m.end() > width:
+                    break
+                cut = m.end()
+            out.append(line[:cut])
+            line = line[cut:]
+        out.append(line)
+    return out
+
+
+def free_name(base: str, used: set[str]) -> str:
+    """A layer name: `base`, else `base_2`, `base_3`, ... (the first not in `used`)."""
+    candidates = itertools.chain([base], (f"{base}_{k}" for k in itertools.count(2)))
+    return next(n for n in candidates if n not in used)
+
+
 def free(base: str, used: set[str]) -> str:
     """`base`, else `base_`, `base_2`, `base_3`, ...: the first that is not used nor a keyword."""
     candidates = itertools.chain([base, base + "_"], (f"{base}_{k}" for k in itertools.count(2)))
@@ -299,9 +325,17 @@ class Generator:
             free = oname not in layer_names
             if t.perm != want:
                 dims = layout.transpose(t.perm, want)
-                suffix = oname if free else f"{oname}-to_{layout.label(want)}"
-                t = s.layer("keras.layers.Permute", t, suffix, t.shape, want, [dims], var=oname)
-            elif t.layer != oname and free:
+                key = (t.var, dims)
+                if key in s.converted:  # a layer inside already made this transpose: reuse it
+                    made = s.converted[key]
+                    t = T(made.var, t.shape, want, made.layer, t.dtype, made.base)
+                else:
+                    label = layout.label(want)
+                    suffix = oname if free else free_name(f"{oname}-to_{label}", layer_names)
+                    t = s.layer("keras.layers.Permute", t, suffix, t.shape, want, [dims],
+                                var=oname)
+                    s.converted[key] = t
+            if t.layer != oname and free:
                 t = s.layer("keras.layers.Identity", t, oname, t.shape, want, var=oname)
             layer_names.add(t.layer)
             outs.append((oname, t))
@@ -406,8 +440,7 @@ class Generator:
         ]
         lines = []
         for para in text:
-            para = doc_escape(para)
-            lines += textwrap.wrap(para, LINE - 4) or [""]
+            lines += wrap_escaped(doc_escape(para), LINE - 4) or [""]
         usage = [
             "",
             "    model = build_model()",

@@ -283,7 +283,8 @@ def emit_batch_norm(s: Scope, node: Node, xs: list[T]) -> T:
 def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
     s.weights(node, "layer_norm")
-    return s.layer(f"{L}LayerNormalization", x, node.local_name, x.shape, x.perm,
+    # not keras.layers.LayerNormalization: it folds the mean into the bias (see LayerNorm)
+    return s.layer(s.custom("LayerNorm"), x, node.local_name, x.shape, x.perm,
                    axis=layout.last_axis(x.perm), epsilon=node.attrs["eps"])
 
 
@@ -325,6 +326,9 @@ MERGE = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply"}
 def emit_merge(s: Scope, node: Node, xs: list[T]) -> T:
     perm = layout.common([x.perm for x in xs])
     ins = [s.convert(x, perm) for x in xs]
+    broadcast = any(x.shape != node.shape or None in x.shape for x in xs)
+    if node.op == "add" and broadcast:  # keras.layers.Add may take an input for a bias
+        return s.layer(s.custom("BroadcastAdd"), ins, node.local_name, node.shape, perm)
     return s.layer(f"{L}{MERGE[node.op]}", ins, node.local_name, node.shape, perm)
 
 

@@ -32,6 +32,50 @@ class LogSoftmax(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
 ''',
+    "BroadcastAdd": '''
+class BroadcastAdd(keras.layers.Layer):
+    """The sum of inputs that broadcast against each other (axes equal or 1). Not keras.ops.add:
+    on TensorFlow it turns `x1 + x2` into a bias_add when x2 has one axis larger than 1, which
+    mixes up examples when that axis is the batch. x - (-y) is exactly x + y."""
+
+    def call(self, inputs):
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = keras.ops.subtract(out, keras.ops.negative(x))
+        return out
+''',
+    "LayerNorm": '''
+class LayerNorm(keras.layers.Layer):
+    """Layer normalization over one axis as PyTorch computes it: (x - mean) / sqrt(var + eps)
+    * gamma + beta. (Keras' LayerNormalization computes x * inv + (beta - mean * inv), which
+    loses digits when a row's mean is large against its spread.)"""
+
+    def __init__(self, axis=-1, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        size = (input_shape[self.axis],)
+        self.gamma = self.add_weight(shape=size, initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=size, initializer="zeros", name="beta")
+
+    def call(self, x):
+        shape = [1] * len(x.shape)
+        shape[self.axis] = -1
+        gamma = keras.ops.reshape(self.gamma, shape)
+        beta = keras.ops.reshape(self.beta, shape)
+        mean = keras.ops.mean(x, axis=self.axis, keepdims=True)
+        centered = keras.ops.subtract(x, mean)
+        var = keras.ops.mean(keras.ops.square(centered), axis=self.axis, keepdims=True)
+        y = centered * (1.0 / keras.ops.sqrt(var + self.epsilon)) * gamma
+        # y - (-beta) is exactly y + beta; keras.ops.add could take beta for a bias_add along
+        # another axis of the same size
+        return keras.ops.subtract(y, keras.ops.negative(beta))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
+''',
     "PaddedMaxPool": '''
 class PaddedMaxPool(keras.layers.Layer):
     """Max pooling with explicit (before, after) padding per spatial axis; the padding is never
