@@ -127,17 +127,25 @@ def run_process(argv: Sequence[str], env: dict[str, str] | None = None,
                     err.read().decode(errors="replace"))
 
 
+def _order(d: dict, rnd: int) -> list:
+    """The contenders in turn, the order reversed every other round (no one always goes
+    first, right after the harness, or always follows the same other contender)."""
+    items = list(d.items())
+    return items if rnd % 2 == 0 else items[::-1]
+
+
 def time_processes(contenders: dict[str, Callable[[int], list[str]] | list[str]], repeat: int,
                    warmup: int = 1, env: dict[str, str] | None = None,
                    log: Callable[[str], None] = print, cleanup: Callable[[], None] | None = None,
                    ) -> dict[str, Sample]:
-    """Time whole processes, the contenders interleaved round by round (so slow drifts in the
-    machine's load hit all of them alike). `warmup` rounds first, discarded (page cache, .pyc).
+    """Time whole processes, the contenders interleaved round by round, the order reversed
+    every other round (so slow drifts in the machine's load hit all of them alike). `warmup`
+    rounds first, discarded (page cache, .pyc).
     A contender is an argv or a function of the round index giving one. A contender that fails
     once is dropped, with its error kept."""
     samples = {name: Sample() for name in contenders}
     for rnd in range(warmup + repeat):
-        for name, argv in contenders.items():
+        for name, argv in _order(contenders, rnd):
             s = samples[name]
             if s.error:
                 continue
@@ -167,8 +175,9 @@ def time_processes(contenders: dict[str, Callable[[int], list[str]] | list[str]]
 def time_calls(fns: dict[str, Callable[[], object]], repeat: int, number: int = 1,
                warmup: int = 2, budget_s: float | None = None) -> dict[str, Sample]:
     """Time in-process calls: `warmup` calls each first (excluded), then `repeat` rounds, each
-    contender in turn (interleaved), each round timing `number` consecutive calls and recording
-    the time per call. `budget_s` caps the rounds when one call is slow (at least 3 rounds)."""
+    contender in turn (interleaved; the order reversed every other round), each round timing
+    `number` consecutive calls and recording the time per call. `budget_s` caps the rounds
+    when one call is slow (at least 3 rounds)."""
     samples = {name: Sample() for name in fns}
     for name, fn in fns.items():
         try:
@@ -178,7 +187,7 @@ def time_calls(fns: dict[str, Callable[[], object]], repeat: int, number: int = 
             samples[name].error = f"{type(e).__name__}: {str(e)[:160]}"
     t_start = time.perf_counter()
     for rnd in range(repeat):
-        for name, fn in fns.items():
+        for name, fn in _order(fns, rnd):
             s = samples[name]
             if s.error:
                 continue

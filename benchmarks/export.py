@@ -29,7 +29,7 @@ from common import (
 )
 
 NETS = ["mlp", "resnet18", "resnet50", "char_lstm", "deep_mlp"]
-QUICK_NETS = ["mlp", "resnet50"]
+QUICK_NETS = ["resnet50"]
 GOAL = 20.0
 
 

@@ -54,14 +54,14 @@ def run(ctx: Context) -> list[Table]:
         ctx.findings.append(f"gpu: skipped: no CUDA ({why})")
         return [table]
 
+    import netspec
     import numpy as np
     import onnx
     import onnxruntime as ort
     import torch
+    from netspec.testing import max_violation, random_weights
 
     import models
-    import netspec
-    from netspec.testing import max_violation, random_weights
 
     dev = "cpu" if dry else "cuda"
     torch.backends.cuda.matmul.allow_tf32 = False

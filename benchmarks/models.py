@@ -29,7 +29,6 @@ from tests.reference.torch_models import (  # noqa: E402
     _bn,
 )
 
-
 # -- the MLP of specs/mlp.yaml ------------------------------------------------------------------
 
 

@@ -39,8 +39,11 @@ from common import (  # noqa: E402
     time_calls,
 )
 
+if str(ROOT) not in sys.path:  # tests.reference.torch_models, tests.test_keras_applications
+    sys.path.insert(0, str(ROOT))
+
 GOAL = 1.02
-# name -> (spec, batch, dynamic size); the reference class comes from REFERENCES or models
+# name -> (batch, dynamic axis size); the reference class comes from REFERENCES or models
 TORCH_CASES = {
     "lenet5": (32, 0),
     "resnet18": (8, 0),
@@ -58,12 +61,12 @@ QUICK_KERAS = ["mobilenetv2"]
 def torch_part(ctx: Context, table: Table) -> None:
     import importlib.util
 
-    import torch
-
-    import models
     import netspec
+    import torch
     from netspec.testing import max_violation, random_inputs, random_weights
     from tests.reference.torch_models import REFERENCES, load_canonical
+
+    import models
 
     torch.set_num_threads(THREADS)
     torch.set_num_interop_threads(1)
@@ -104,7 +107,7 @@ def torch_part(ctx: Context, table: Table) -> None:
             with torch.inference_mode():
                 return m(*args)
 
-        fns = {"netspec": lambda: call(gen), "reference": lambda: call(ref)}
+        fns = {"netspec": lambda gen=gen: call(gen), "reference": lambda ref=ref: call(ref)}
         fns["netspec"]()
         t0 = time.perf_counter()
         fns["netspec"]()
@@ -132,11 +135,9 @@ def keras_worker(quick: bool, repeat: int) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.experimental.enable_tensor_float_32_execution(False)
     import keras
-
     import netspec
     from netspec.testing import max_violation
 
-    sys.path.insert(0, str(ROOT))
     from tests import test_keras_applications as kapp
 
     node_of = {"resnet50": kapp.resnet50_node, "mobilenetv2": kapp.mobilenetv2_node}
@@ -163,14 +164,15 @@ def keras_worker(quick: bool, repeat: int) -> int:
                          f"failed: {type(e).__name__}: {str(e)[:120]}"])
             continue
         xt = tf.constant(x)
-        modes = {
-            "eager call": {"netspec": lambda: gen(xt, training=False),
-                           "reference": lambda: ref(xt, training=False)},
-        }
-        fg = tf.function(lambda t: gen(t, training=False))
-        fr = tf.function(lambda t: ref(t, training=False))
-        modes["tf.function"] = {"netspec": lambda: fg(xt).numpy(),
-                                "reference": lambda: fr(xt).numpy()}
+        def eager(m, xt=xt):
+            return lambda: m(xt, training=False)
+
+        def graph(m, xt=xt):
+            f = tf.function(lambda t: m(t, training=False))
+            return lambda: f(xt).numpy()
+
+        modes = {"eager call": {"netspec": eager(gen), "reference": eager(ref)},
+                 "tf.function": {"netspec": graph(gen), "reference": graph(ref)}}
         for mode, fns in modes.items():
             fns["netspec"]()
             t0 = time.perf_counter()

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -89,8 +89,8 @@ def header(started: str, load_start: str, load_end: str, argv: list[str]) -> str
         f"- date: {started}",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM; {m['os']}; "
         f"Python {m['python']}",
-        f"- threads: every contender pinned to 2 compute threads (OMP/MKL/TF env, "
-        f"torch.set_num_threads(2), ORT intra_op_num_threads=2, inter_op 1)",
+        "- threads: every contender pinned to 2 compute threads (OMP/MKL/TF env, "
+        "torch.set_num_threads(2), ORT intra_op_num_threads=2, inter_op 1)",
         f"- load average (1/5/15 min) at start: {load_start}; at end: {load_end}",
         "- versions: " + ", ".join(f"{k} {x}" for k, x in v.items()),
         f"- command: `python benchmarks/run.py {' '.join(argv)}`".replace(" `", " `", 1),
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
     only = [s for s in SECTIONS if s in only]
 
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_start = loadavg()
     m = machine()
     print(f"netspec benchmarks, {started}: {m['cpu']}, {m['cores']} cores, {m['ram']}; "
@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 body += "\nGoals:\n\n" + "".join(f"- {f}\n" for f in res["findings"])
             blocks[name] = body
         write_results(header(started, load_start, load_end, argv), blocks)
-        print(f"wrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+        shown = RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS
+        print(f"wrote {shown}")
     return 0
 
 

@@ -21,6 +21,7 @@ Exit status: 0 if every spec agreed everywhere, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import re
 import sys
@@ -103,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=500)
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--seeds", help="comma-separated seeds (instead of --start/--count)")
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated seeds to leave out (known "
+        "crashes: a crash ends the run, with a traceback naming the spec)",
+    )
     ap.add_argument("--targets", help="comma-separated (default: every target that exists)")
     ap.add_argument("--keras-every", type=int, default=5, help="keras on every Nth seed")
     ap.add_argument("--shrink", action="store_true", help="reduce each failure")
@@ -110,12 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", "-q", action="store_true")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
+    faulthandler.enable()  # a target that crashes the process: the traceback names the spec
     targets = args.targets.split(",") if args.targets else randspec.available_targets()
-    seeds = (
-        [int(s) for s in args.seeds.split(",")]
-        if args.seeds
-        else range(args.start, args.start + args.count)
-    )
+    skip = {int(s) for s in args.skip.split(",") if s}
+    seeds = [
+        s
+        for s in (
+            [int(s) for s in args.seeds.split(",")]
+            if args.seeds
+            else range(args.start, args.start + args.count)
+        )
+        if s not in skip
+    ]
     t0 = time.time()
     ran = {t: 0 for t in targets}
     found: list[tuple[int, str, str]] = []

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -264,17 +266,43 @@ def _reproducer_params():
     return out
 
 
-@pytest.mark.skipif(not TARGETS, reason="no target package yet")
-@pytest.mark.parametrize("path", _reproducer_params())
-def test_reproducer(path):
-    """A spec that once made two targets disagree: now every target runs it, with batch 1, 2
-    and 3, and they agree."""
+def reproducer_problems(path: Path) -> list[str]:
     graph = netspec.load(path)
     problems = []
     for seed in (0, 1, 2):  # batches 2, 3, 1
         got, _ = check_spec(graph, seed, TARGETS)
         problems += [f"batch {batch_of(seed)}: {p}" for p in got]
-    assert not problems, "\n".join(problems)
+    return problems
+
+
+@pytest.mark.skipif(not TARGETS, reason="no target package yet")
+@pytest.mark.parametrize("path", _reproducer_params())
+def test_reproducer(path):
+    """A spec that once made two targets disagree (or crash): now every target runs it, with
+    batch 1, 2 and 3, and they agree. A `crash_*` reproducer runs in a subprocess, so that a
+    crash fails this test instead of ending the test run."""
+    if not path.stem.startswith("crash_"):
+        problems = reproducer_problems(path)
+        assert not problems, "\n".join(problems)
+        return
+    code = (
+        "import sys, warnings; warnings.simplefilter('ignore'); "
+        f"sys.path.insert(0, {str(HERE)!r}); import test_differential as T; "
+        "from pathlib import Path; p = T.reproducer_problems(Path(sys.argv[1])); "
+        "print('\\n'.join(p)); sys.exit(1 if p else 0)"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    r = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert r.returncode == 0, (
+        f"exit status {r.returncode}{' (killed by a signal)' if r.returncode < 0 else ''}:\n"
+        f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    )
 
 
 def test_reproducers_are_minimal_and_documented():

@@ -521,7 +521,7 @@ def reference_for(target: str) -> str | None:
 @pytest.mark.parametrize("target", per_target("build", TARGETS))
 @settings(PROFILE, max_examples=BUILD_EXAMPLES)
 @given(n=names_dict(usable=True), description=descriptions())
-@example(n={**DEFAULTS, "block": "_bias", "o_sum": "in_img"}, description="\x00")
+@example(n={**DEFAULTS, "block": "_bias", "o_sum": "l_pool"}, description="\x00")
 @example(n={**DEFAULTS, "in_img": "torch", "in_vec": "F", "l_conv": "nn"}, description="")
 @example(n={**DEFAULTS, "in_img": "keras", "in_vec": "np", "block_param": "x"}, description="")
 def test_build_and_run(target, n, description):

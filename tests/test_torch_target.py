@@ -938,7 +938,7 @@ layers:
   - {op: gru, name: gru, units: 2}
   - {op: lstm, name: lstm, units: 2, inputs: [load_weights], bidirectional: true}
   - {op: flatten, name: Resnet, inputs: [F__1]}
-outputs: {self: h_n, o: gru, p: lstm, q: Resnet}
+outputs: {super: h_n, o: gru, p: lstm, q: Resnet}
 """
 
 
