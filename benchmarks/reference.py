@@ -137,7 +137,6 @@ def keras_worker(quick: bool, repeat: int) -> int:
     import keras
     import netspec
     from netspec.testing import max_violation
-
     from tests import test_keras_applications as kapp
 
     node_of = {"resnet50": kapp.resnet50_node, "mobilenetv2": kapp.mobilenetv2_node}
