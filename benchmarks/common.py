@@ -85,6 +85,18 @@ class Sample:
         return min(self.values) if self.values else float("nan")
 
 
+def paired_ratio(a: Sample, b: Sample) -> float:
+    """The median over rounds of a's time / b's time in the same round. In-process contenders
+    run back to back in every round, so a load burst that slows one round slows both sides of
+    its pair: the paired ratio is steadier than the ratio of the two medians. Falls back to
+    the ratio of medians when the rounds do not pair up."""
+    if not (a.ok and b.ok):
+        return float("nan")
+    if len(a.values) != len(b.values):
+        return ratio(a, b)
+    return statistics.median(x / y for x, y in zip(a.values, b.values, strict=True) if y > 0)
+
+
 def ratio(a: Sample, b: Sample) -> float:
     """median(a) / median(b); nan when either failed."""
     if not (a.ok and b.ok) or b.median == 0:
@@ -260,7 +272,7 @@ class Table:
 
     def markdown(self) -> str:
         lines = [f"**{self.title}**", ""]
-        lines.append("| " + " | ".join(self.columns) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in self.columns) + " |")
         lines.append("| " + " | ".join("---" if i == 0 else "---:"
                                        for i in range(len(self.columns))) + " |")
         for r in self.rows:

@@ -6,7 +6,8 @@ Per network: the spec is compiled to ONNX by netspec with `netspec.testing.rando
 gets the same canonical weights and is exported in this process by both torch exporters (as
 `benchmarks/torch_export.py` does it). Every contender is checked against PyTorch eager with
 netspec's parity bound before it is timed. All ORT sessions: CPU EP, intra_op_num_threads=2,
-inter_op_num_threads=1, sequential, default graph optimizations (ORT_ENABLE_ALL); torch:
+inter_op_num_threads=1, sequential, spin-waiting off (see `ort_session`), default graph
+optimizations (ORT_ENABLE_ALL); torch:
 set_num_threads(2), inference_mode. Contenders are interleaved round by round; warm-up calls
 are excluded; a round times enough consecutive calls to last ~50 ms; the figure is the median
 per-call time over the rounds.
@@ -27,6 +28,7 @@ from common import (
     fmt_ratio,
     fmt_s,
     goal,
+    paired_ratio,
     rounds_for,
     time_calls,
 )
@@ -45,6 +47,11 @@ def ort_session(model_bytes_or_path, optimized_path: str | None = None):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3
+    # The contenders take turns in one process, each with its own thread pool: with ORT's
+    # default spin-waiting, the pool that just ran keeps spinning on both cores while the next
+    # contender runs (char LSTM, batch 32, interleaved: medians 30-90% above the minima with
+    # spinning, within 3-8% without). Spinning off for every ORT session, alike.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if optimized_path:
         so.optimized_model_filepath = optimized_path
     return ort.InferenceSession(model_bytes_or_path, so, providers=["CPUExecutionProvider"])
@@ -91,14 +98,22 @@ def graph_facts(model, graph=None) -> dict:
 
 
 def signature(g) -> list:
-    """A graph's computation without its names: op types, domains, attributes, in order."""
+    """A graph's computation without its names: op types, domains, attributes (those spelled
+    out at their default value left out), in order."""
     from onnx import AttributeProto, helper
+
+    def default(name: str, value) -> bool:  # attributes spelled out at their default value
+        if name == "dilations":
+            return all(v == 1 for v in value)
+        return {"group": 1, "auto_pad": b"NOTSET", "ceil_mode": 0,
+                "storage_order": 0}.get(name, object()) == value
 
     sig = []
     for n in g.node:
         attrs = tuple(sorted((a.name, str(helper.get_attribute_value(a)))
                              for a in n.attribute
-                             if a.type not in (AttributeProto.TENSOR, AttributeProto.GRAPH)))
+                             if a.type not in (AttributeProto.TENSOR, AttributeProto.GRAPH)
+                             and not default(a.name, helper.get_attribute_value(a))))
         sig.append((n.domain, n.op_type, len(n.input), attrs))
     return sig
 
@@ -217,7 +232,7 @@ def run(ctx: Context) -> list[Table]:
             rounds = rounds_for(t_call, number, ctx.repeat, 0.7 if ctx.quick else 1.2)
             ctx.log(f"  inference {name} batch {batch}: {rounds} rounds x {number} call(s)")
             s = time_calls(fns, rounds, number=number, warmup=2)
-            r = {k: (s["netspec"].median / s[k].median if k in s and s[k].ok else float("nan"))
+            r = {k: (paired_ratio(s["netspec"], s[k]) if k in s else float("nan"))
                  for k in ("dynamo", "legacy", "eager")}
             rmin = {k: (s["netspec"].min / s[k].min if k in s and s[k].ok else float("nan"))
                     for k in ("dynamo", "legacy", "eager")}
@@ -250,14 +265,15 @@ def run(ctx: Context) -> list[Table]:
         for k, e in errors.items():
             timing.notes.append(f"{name}, {k}: {e}")
         del sessions
-    timing.notes.append("ratios are netspec's median time over the other's (in parentheses: "
-                        "the ratio of the minima): <= 1.00 means "
+    timing.notes.append("ratios are paired: the median over rounds of netspec's time / the "
+                        "other's time in the same round (in parentheses: the ratio of the "
+                        "minima): <= 1.00 means "
                         "netspec's graph is at least as fast. Parity with eager is checked "
                         "before timing (|a-b| <= 1e-5 + 1e-4|b|).")
     structure.notes.append("'nodes after ORT opt.' counts the graph ONNX Runtime runs "
                            "(optimized_model_filepath, ORT_ENABLE_ALL); Transpose counts are "
                            "of the files as written; 'the same graph': the optimized graphs "
-                           "have the same nodes (domain, op type, inputs, attributes) in the "
-                           "same order, names aside")
+                           "have the same nodes (domain, op type, inputs, non-default attributes) "
+                           "in the same order, names aside")
     ctx.findings.append(f"inference: all timing and structure goals met: {goal(all_ok)}")
     return [timing, structure]

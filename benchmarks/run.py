@@ -82,18 +82,20 @@ def run_section(name: str, args, tmp: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def header(started: str, load_start: str, load_end: str, argv: list[str]) -> str:
+def header(started: str, load_start: str, load_end: str, argv: list[str],
+           sections: list[str]) -> str:
     m = machine()
     v = versions()
     lines = [
-        f"- date: {started}",
+        f"- latest `--write` run: {started}, sections {', '.join(sections)} (each section's "
+        "block below starts with the date and load of the run that wrote it)",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM; {m['os']}; "
         f"Python {m['python']}",
         "- threads: every contender pinned to 2 compute threads (OMP/MKL/TF env, "
         "torch.set_num_threads(2), ORT intra_op_num_threads=2, inter_op 1)",
-        f"- load average (1/5/15 min) at start: {load_start}; at end: {load_end}",
+        f"- load average (1/5/15 min) of that run at start: {load_start}; at end: {load_end}",
         "- versions: " + ", ".join(f"{k} {x}" for k, x in v.items()),
-        f"- command: `python benchmarks/run.py {' '.join(argv)}`".replace(" `", " `", 1),
+        f"- command: `python benchmarks/run.py {' '.join(argv)}`",
     ]
     return "\n".join(lines) + "\n"
 
@@ -160,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="netspec-bench-") as tmp:
         for name in only:
             log(f"[{name}]")
+            ls = loadavg()
             res = run_section(name, args, Path(tmp) / name)
+            res["load_start"], res["load_end"] = ls, loadavg()
             results[name] = res
             for t in res["tables"]:
                 print("\n" + Table(**t).text(), flush=True)
@@ -175,13 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         blocks = {}
         for name, res in results.items():
-            body = f"_{started}, load at end of run {load_end}, repeat {args.repeat}" \
-                   f"{', quick' if args.quick else ''}, {res['seconds']:.0f} s._\n\n"
+            body = (f"_{started}, load average {res.get('load_start', '?')} at the "
+                    f"section's start, {res.get('load_end', '?')} at its end; repeat "
+                    f"{args.repeat}{', quick' if args.quick else ''}; {res['seconds']:.0f} s._"
+                    "\n\n")
             body += "\n".join(Table(**t).markdown() for t in res["tables"])
             if res["findings"]:
                 body += "\nGoals:\n\n" + "".join(f"- {f}\n" for f in res["findings"])
             blocks[name] = body
-        write_results(header(started, load_start, load_end, argv), blocks)
+        write_results(header(started, load_start, load_end, argv, list(results)), blocks)
         shown = RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS
         print(f"wrote {shown}")
     return 0
