@@ -119,6 +119,24 @@ class Graph:
         """Nodes outside any block use."""
         return [n for n in self.nodes if not n.scope]
 
+    def scope_items(self, use: BlockUse | None = None) -> list[Node | BlockUse]:
+        """The nodes and nested block uses directly inside `use` (None: the top level), in
+        execution order; a use sits where its first node runs."""
+        index = {n.name: i for i, n in enumerate(self.nodes)}
+
+        def first(u: BlockUse) -> int:
+            return min([index[n] for n in u.nodes] + [first(self.uses[v]) for v in u.uses])
+
+        if use is None:
+            nodes = self.top_nodes()
+            uses = [u for u in self.uses.values() if not u.scope]
+        else:
+            nodes = [self.node(n) for n in use.nodes]
+            uses = [self.uses[u] for u in use.uses]
+        keyed: list[tuple[int, Node | BlockUse]] = [(index[n.name], n) for n in nodes]
+        keyed += [(first(u), u) for u in uses]
+        return [item for _, item in sorted(keyed, key=lambda kv: kv[0])]
+
     @property
     def param_count(self) -> int:
         return sum(n.param_count for n in self.nodes)

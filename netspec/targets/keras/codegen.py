@@ -237,7 +237,6 @@ class Generator:
         self.weights: dict[str, tuple[str, int]] = {}
         self.bodies: list[Body] = []  # block uses, in the order they were generated
         self.globals = set(runtime.LAYERS) | set(self.block_names().values())
-        self.index = {n.name: i for i, n in enumerate(graph.nodes)}
         self.variant_of: dict[str, Variant] = {}
         self.scopes: list[Scope] = []
 
@@ -253,21 +252,9 @@ class Generator:
         return out
 
     # -- pass 1: emit --------------------------------------------------------------------
-    def first(self, use_name: str) -> int:
-        u = self.graph.uses[use_name]
-        firsts = [self.index[n] for n in u.nodes] + [self.first(v) for v in u.uses]
-        return min(firsts)
-
     def items(self, use: BlockUse | None) -> list[Node | BlockUse]:
-        if use is None:
-            nodes = self.graph.top_nodes()
-            uses = [u for u in self.graph.uses.values() if not u.scope]
-        else:
-            nodes = [self.graph.node(n) for n in use.nodes]
-            uses = [self.graph.uses[n] for n in use.uses]
-        keyed: list[tuple[int, Node | BlockUse]] = [(self.index[n.name], n) for n in nodes]
-        keyed += [(self.first(u.name), u) for u in uses]
-        return [item for _, item in sorted(keyed, key=lambda kv: kv[0])]
+        """The nodes and nested uses directly in a scope, in execution order."""
+        return self.graph.scope_items(use)
 
     def scope_body(self, s: Scope, use: BlockUse | None) -> None:
         for item in self.items(use):

@@ -563,11 +563,6 @@ class Generator:
     def __init__(self, graph: Graph, emitters: dict[str, Emitter]):
         self.graph = graph
         self.emitters = emitters
-        self.index = {n.name: i for i, n in enumerate(graph.nodes)}
-        self.first: dict[str, int] = {}
-        for i, n in enumerate(graph.nodes):
-            for k in range(1, len(n.scope) + 1):
-                self.first.setdefault(".".join(n.scope[:k]), i)
         blocks = list(dict.fromkeys(u.block for u in graph.uses.values()))
         self.class_bases = {camel(graph.name)} | {camel(b) for b in blocks}
         self.ctor: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
@@ -579,15 +574,7 @@ class Generator:
 
     def items(self, use: BlockUse | None) -> list[Node | BlockUse]:
         """The nodes and nested uses directly in a scope, in execution order."""
-        if use is None:
-            nodes = self.graph.top_nodes()
-            uses = [u for u in self.graph.uses.values() if not u.scope]
-        else:
-            nodes = [self.graph.node(n) for n in use.nodes]
-            uses = [self.graph.uses[u] for u in use.uses]
-        keyed: list[tuple[int, Node | BlockUse]] = [(self.index[n.name], n) for n in nodes]
-        keyed += [(self.first[u.name], u) for u in uses]
-        return [item for _, item in sorted(keyed, key=lambda t: t[0])]
+        return self.graph.scope_items(use)
 
     def block_order(self) -> list[str]:
         deps: dict[str, list[str]] = {}
