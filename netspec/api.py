@@ -6,13 +6,15 @@ import builtins
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import targets
 from .errors import SpecError
 from .ir import Graph
 from .lower import MAX_PARAMS, lower, spec_hash
-from .weights import Weights, init_weights, load_weights, write_weights
+
+if TYPE_CHECKING:
+    from .weights import Weights
 from .yamlload import parse
 
 __all__ = ["compile", "generate", "init_weights", "load", "loads", "save_weights"]
@@ -63,12 +65,23 @@ def compile(  # noqa: A001 - the contract's name
     **options: Any,
 ):
     """Build a runnable model from exactly the source `generate` returns, weights loaded."""
+    from .weights import load_weights
+
     w = load_weights(weights, graph)
     return targets.get(target).compile(graph, w, **options)
 
 
+def init_weights(graph: Graph, seed: int = 0) -> Weights:
+    """Fresh canonical weights (numpy arrays): one PCG64 generator seeded once, node by node."""
+    from .weights import init_weights as draw
+
+    return draw(graph, seed)
+
+
 def export_weights(model: object, graph: Graph) -> Weights:
     """A model's weights in canonical form."""
+    from .weights import load_weights
+
     if isinstance(model, Mapping):
         return load_weights(model, graph)
     return targets.owner(model).export_weights(model, graph)
@@ -76,6 +89,8 @@ def export_weights(model: object, graph: Graph) -> Weights:
 
 def save_weights(model: object, graph: Graph, path: str | os.PathLike) -> None:
     """Write a (trained) model's weights back to a canonical safetensors file."""
+    from .weights import write_weights
+
     write_weights(export_weights(model, graph), graph, path)
 
 
