@@ -1,7 +1,9 @@
 """Canonical weights: deterministic initialization and safetensors files.
 
 Keys are `<node path>.<param>`, arrays are float32 in PyTorch's layouts (see the design page).
-Nothing here imports a framework; safetensors' numpy API writes the files (no pickle).
+Nothing here imports a framework. Files are safetensors (no pickle): read with the safetensors
+package, written here straight from the numpy buffers (the format is a length, a JSON header and
+the raw little-endian data; the package's writer would first copy every array into `bytes`).
 """
 
 from __future__ import annotations
@@ -33,31 +35,41 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
+def _uniform(rng: np.random.Generator, lim: float, shape: tuple[int, ...]) -> np.ndarray:
+    a = rng.random(shape, dtype=np.float32)  # drawn in float32: no float64 temporary
+    a *= np.float32(2 * lim)
+    a -= np.float32(lim)
+    return a
+
+
+def _normal(rng: np.random.Generator, std: float, shape: tuple[int, ...]) -> np.ndarray:
+    a = rng.standard_normal(shape, dtype=np.float32)
+    a *= np.float32(std)
+    return a
+
+
 def _draw(rng: np.random.Generator, init: str, shape: tuple[int, ...]) -> np.ndarray:
+    """One weight, float32 throughout (the draws are float32 too, for speed and memory)."""
     fan_in, fan_out = _fans(shape)
     if init == "glorot_uniform":
-        lim = math.sqrt(6.0 / (fan_in + fan_out))
-        a = rng.uniform(-lim, lim, shape)
-    elif init == "glorot_normal":
-        a = rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), shape)
-    elif init == "he_uniform":
-        lim = math.sqrt(6.0 / fan_in)
-        a = rng.uniform(-lim, lim, shape)
-    elif init == "he_normal":
-        a = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
-    elif init == "lecun_normal":
-        a = rng.normal(0.0, math.sqrt(1.0 / fan_in), shape)
-    elif init == "normal":
-        a = rng.normal(0.0, 0.05, shape)
-    elif init == "uniform":
-        a = rng.uniform(-0.05, 0.05, shape)
-    elif init == "zeros":
-        a = np.zeros(shape)
-    elif init == "ones":
-        a = np.ones(shape)
-    else:  # pragma: no cover - the schema refuses other names
-        raise ValueError(init)
-    return a.astype(np.float32)
+        return _uniform(rng, math.sqrt(6.0 / (fan_in + fan_out)), shape)
+    if init == "glorot_normal":
+        return _normal(rng, math.sqrt(2.0 / (fan_in + fan_out)), shape)
+    if init == "he_uniform":
+        return _uniform(rng, math.sqrt(6.0 / fan_in), shape)
+    if init == "he_normal":
+        return _normal(rng, math.sqrt(2.0 / fan_in), shape)
+    if init == "lecun_normal":
+        return _normal(rng, math.sqrt(1.0 / fan_in), shape)
+    if init == "normal":
+        return _normal(rng, 0.05, shape)
+    if init == "uniform":
+        return _uniform(rng, 0.05, shape)
+    if init == "zeros":
+        return np.zeros(shape, np.float32)
+    if init == "ones":
+        return np.ones(shape, np.float32)
+    raise ValueError(init)  # pragma: no cover - the schema refuses other names
 
 
 def _node_init(rng: np.random.Generator, node: Node) -> Weights:
@@ -106,8 +118,9 @@ def check_weights(graph: Graph, weights: Mapping[str, np.ndarray], source: str =
     for k, shape in want.items():
         a = np.asarray(weights[k])
         if tuple(a.shape) != tuple(shape):
-            raise WeightsError(f"{source}: '{k}' has shape {list(a.shape)}, the spec needs "
-                               f"{list(shape)}")
+            raise WeightsError(
+                f"{source}: '{k}' has shape {list(a.shape)}, the spec needs {list(shape)}"
+            )
         out[k] = np.ascontiguousarray(a, dtype=np.float32)
     return out
 
@@ -132,13 +145,28 @@ def load_weights(source: str | os.PathLike | Mapping | None, graph: Graph) -> We
 
 
 def write_weights(weights: Mapping[str, np.ndarray], graph: Graph, path: str | os.PathLike):
-    """Write canonical weights to a safetensors file (keys in topological order)."""
-    from safetensors.numpy import save_file
-
+    """Write canonical weights to a safetensors file (keys and data in topological order)."""
     from . import __version__
 
-    ordered = {k: np.ascontiguousarray(weights[k], np.float32) for k in graph.weight_shapes()}
-    # One metadata key: safetensors writes several in arbitrary order, which would make two
-    # builds of the same spec differ byte for byte.
-    meta = {"netspec": json.dumps({"model": graph.name, "version": __version__}, sort_keys=True)}
-    save_file(ordered, str(path), metadata=meta)
+    ordered = {k: np.ascontiguousarray(weights[k], "<f4") for k in graph.weight_shapes()}
+    header: dict[str, object] = {
+        # One metadata key, so that two builds of the same spec are byte-identical.
+        "__metadata__": {
+            "netspec": json.dumps({"model": graph.name, "version": __version__}, sort_keys=True)
+        }
+    }
+    offset = 0
+    for k, a in ordered.items():
+        header[k] = {
+            "dtype": "F32",
+            "shape": list(a.shape),
+            "data_offsets": [offset, offset + a.nbytes],
+        }
+        offset += a.nbytes
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the format asks
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for a in ordered.values():
+            f.write(memoryview(a).cast("B"))

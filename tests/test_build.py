@@ -62,8 +62,7 @@ def test_bad_weights_leave_existing_dir_untouched(tmp_path):
     from safetensors.numpy import save_file
 
     save_file({"nope.weight": np.zeros((2, 2), np.float32)}, str(wrong))
-    rc, _, err = cli("build", str(MLP), "--target", "onnx", "-o", str(out), "--weights",
-                     str(wrong))
+    rc, _, err = cli("build", str(MLP), "--target", "onnx", "-o", str(out), "--weights", str(wrong))
     assert rc == 2, err
     assert "do not match" in err
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
@@ -89,8 +88,9 @@ def test_weights_round_trip_through_build(tmp_path):
     w = random_weights(graph, seed=3)
     wf = tmp_path / "w.safetensors"
     write_weights(w, graph, wf)
-    rc, _, err = cli("build", str(MLP), "--target", "onnx", "-o", str(tmp_path / "o"),
-                     "--weights", str(wf))
+    rc, _, err = cli(
+        "build", str(MLP), "--target", "onnx", "-o", str(tmp_path / "o"), "--weights", str(wf)
+    )
     assert rc == 0, err
     back = load_file(str(tmp_path / "o" / "mlp.safetensors"))
     for k in w:
@@ -98,8 +98,9 @@ def test_weights_round_trip_through_build(tmp_path):
 
 
 def test_opset_below_13_is_a_usage_error(tmp_path):
-    rc, _, err = cli("build", str(MLP), "--target", "onnx", "--opset", "11", "-o",
-                     str(tmp_path / "o"))
+    rc, _, err = cli(
+        "build", str(MLP), "--target", "onnx", "--opset", "11", "-o", str(tmp_path / "o")
+    )
     assert rc == 2 and "13" in err
 
 
@@ -111,3 +112,49 @@ def test_build_is_deterministic(tmp_path, spec):
         assert rc == 0, err
     for f in a.iterdir():
         assert f.read_bytes() == (b / f.name).read_bytes(), f.name
+
+
+@pytest.mark.parametrize("spec", ["char_lstm", "resnet18"])
+def test_weights_file_is_what_the_safetensors_package_reads_and_writes(spec, tmp_path):
+    # netspec writes safetensors itself (no copy of the weights); the package must read it back
+    # exactly, with the metadata, and the package's own writer must give the same tensors
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from netspec.testing import random_weights
+    from netspec.weights import write_weights
+
+    graph = netspec.load(ROOT / "specs" / f"{spec}.yaml")
+    w = random_weights(graph, seed=5)
+    ours, theirs = tmp_path / "ours.safetensors", tmp_path / "theirs.safetensors"
+    write_weights(w, graph, ours)
+    save_file({k: np.ascontiguousarray(v) for k, v in w.items()}, str(theirs))
+    with safe_open(str(ours), "numpy") as f:
+        assert set(f.keys()) == set(w)
+        assert f.metadata() == {
+            "netspec": '{"model": "%s", "version": "%s"}' % (graph.name, netspec.__version__)
+        }
+    a, b = load_file(str(ours)), load_file(str(theirs))
+    assert set(a) == set(b) == set(w)
+    for k in w:
+        assert a[k].dtype == np.float32 and a[k].shape == w[k].shape
+        np.testing.assert_array_equal(a[k], b[k])
+    torch_st = pytest.importorskip("safetensors.torch")
+    t = torch_st.load_file(str(ours))
+    for k in w:
+        np.testing.assert_array_equal(t[k].numpy(), w[k])
+
+
+def test_weights_file_of_a_spec_without_weights(tmp_path):
+    from safetensors import safe_open
+
+    from netspec.weights import write_weights
+
+    graph = netspec.loads(
+        "netspec: 1\nname: noweights\ninputs: {x: {shape: [4]}}\n"
+        "layers:\n  - {name: r, op: relu}\noutputs: [r]\n"
+    )
+    assert graph.weight_shapes() == {}
+    write_weights({}, graph, tmp_path / "w.safetensors")
+    with safe_open(str(tmp_path / "w.safetensors"), "numpy") as f:
+        assert list(f.keys()) == [] and "netspec" in f.metadata()

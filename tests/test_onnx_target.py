@@ -762,6 +762,44 @@ def test_external_data_above_the_threshold(tmp_path):
         np.testing.assert_array_equal(back[k], w[k])
 
 
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_write_streams_exactly_the_serialized_model(path, tmp_path):
+    # write() never serializes the weights through protobuf; its file must still be the very
+    # bytes SerializeToString() gives (field order, lengths, little-endian raw data)
+    g = netspec.load(path)
+    w = random_weights(g, 3)
+    (out,) = T.write(g, w, tmp_path)
+    assert out.read_bytes() == T.compile(g, w).SerializeToString()
+
+
+def test_external_data_is_aligned_and_reads_back(tmp_path):
+    g = netspec.load(ROOT / "specs" / "resnet18.yaml")
+    w = random_weights(g)
+    onnx_path, data = T.write(g, w, tmp_path, external_threshold=1_000_000)
+    header = onnx.load(str(onnx_path), load_external_data=False)
+    where = {
+        t.name: {e.key: int(e.value) for e in t.external_data if e.key != "location"}
+        for t in header.graph.initializer
+        if t.data_location == onnx.TensorProto.EXTERNAL
+    }
+    assert len(where) > 20 and all(
+        t.name in where for t in header.graph.initializer if t.name.endswith("conv1.weight")
+    )
+    end = 0
+    for name, e in where.items():  # in order, no overlap, large ones at 4 KiB boundaries
+        assert e["offset"] >= end and e["length"] == w[name].nbytes, name
+        if e["length"] >= 1 << 20:
+            assert e["offset"] % 4096 == 0, name
+        end = e["offset"] + e["length"]
+    assert data.stat().st_size == end
+    back = T.export_weights(onnx_path, g)
+    for k in w:
+        np.testing.assert_array_equal(back[k], w[k])
+    x = random_inputs(g)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert_close(sess.run(None, x)[0], run_onnx(T.compile(g, w), x)["fc"], "external data")
+
+
 def test_build_cli_writes_external_data_inside_the_output_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "EXTERNAL_THRESHOLD", 100_000)  # as if lenet5 were > 2 GB
     from netspec.cli import main

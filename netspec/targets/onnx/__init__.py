@@ -10,7 +10,6 @@ it into the convolution before it, and the weights read back exactly).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ...errors import SpecError
 from ...ir import Graph
 from ...weights import Weights, check_weights
+from . import stream
 from .builder import Builder, elem_type
 from .emitters import EMITTERS, emit_node
 
@@ -77,7 +77,10 @@ def _input_dims(graph: Graph) -> dict[str, list[int | str]]:
     return out
 
 
-def _build(graph: Graph, weights: Mapping[str, np.ndarray] | None, opset: int) -> onnx.ModelProto:
+def _build(
+    graph: Graph, weights: Mapping[str, np.ndarray] | None, opset: int
+) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The model without its initializers, and the initializers (name -> array, in order)."""
     from ... import __version__
 
     b = Builder(graph, weights, opset)
@@ -112,7 +115,6 @@ def _build(graph: Graph, weights: Mapping[str, np.ndarray] | None, opset: int) -
         helper.make_tensor_value_info(n, elem_type(v.dtype), in_dims[n])
         for n, v in graph.inputs.items()
     ]
-    # the model is filled in place: each weight is copied once, into its TensorProto
     opsets = [helper.make_opsetid("", opset)]
     model = onnx.ModelProto(
         ir_version=helper.find_min_ir_version_for(opsets),
@@ -129,15 +131,22 @@ def _build(graph: Graph, weights: Mapping[str, np.ndarray] | None, opset: int) -
     g.node.extend(b.nodes)
     g.input.extend(inputs)
     g.output.extend(outputs)
-    for name, array in b.initializers.items():
-        t = g.initializer.add(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
+    _name_output_dims(model, b.initializers)
+    return model, b.initializers
+
+
+def _fill(model: onnx.ModelProto, initializers: Mapping[str, np.ndarray]) -> onnx.ModelProto:
+    """Add the initializers to the model in place: each array is copied once, into its proto."""
+    for name, array in initializers.items():
+        t = model.graph.initializer.add(
+            name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype)
+        )
         t.dims.extend(array.shape)
         t.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-    _name_output_dims(model, graph)
     return model
 
 
-def _name_output_dims(model: onnx.ModelProto, graph: Graph) -> None:
+def _name_output_dims(model: onnx.ModelProto, initializers: Mapping[str, np.ndarray]) -> None:
     """Outputs' dynamic dims the IR leaves unnamed take the names shape inference derives."""
     unnamed = [
         o
@@ -155,11 +164,12 @@ def _name_output_dims(model: onnx.ModelProto, graph: Graph) -> None:
     g.node.extend(model.graph.node)
     g.input.extend(model.graph.input)
     g.output.extend(model.graph.output)
-    for init in model.graph.initializer:
-        if init.name.startswith("const/"):
-            g.initializer.append(init)
+    for name, array in initializers.items():
+        if name.startswith("const/"):
+            g.initializer.append(numpy_helper.from_array(array, name))
         else:
-            g.input.append(helper.make_tensor_value_info(init.name, init.data_type, init.dims))
+            dtype = helper.np_dtype_to_tensor_dtype(array.dtype)
+            g.input.append(helper.make_tensor_value_info(name, dtype, array.shape))
     skeleton = helper.make_model(g, opset_imports=model.opset_import)
     skeleton.ir_version = model.ir_version
     try:
@@ -189,20 +199,22 @@ def compile(
         from ...weights import init_weights
 
         w = init_weights(graph, 0)
-    return _build(graph, w, opset)
+    return _fill(*_build(graph, w, opset))
 
 
 def generate(graph: Graph, opset: int | None = None) -> str:
     """The model in ONNX's textual form (`onnx.printer`), initializer values not inlined."""
     opset = _check_opset(opset, graph)
-    model = _build(graph, None, opset)
-    for init in model.graph.initializer:
-        is_weight = not init.name.startswith("const/")
-        if is_weight:
-            init.ClearField("raw_data")
+    model, initializers = _build(graph, None, opset)
+    for name, array in initializers.items():
+        init = model.graph.initializer.add(
+            name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape
+        )
+        if name.startswith("const/"):
+            init.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        else:
             init.data_location = TensorProto.EXTERNAL
-            e = init.external_data.add()
-            e.key, e.value = "location", f"{graph.name}.onnx.data"
+            init.external_data.add(key="location", value=f"{graph.name}.onnx.data")
     head = (
         f"# {graph.name}: ONNX opset {opset}, written by netspec from the spec.\n"
         f"# Weights are not inlined here (they read 'location: {graph.name}.onnx.data');\n"
@@ -243,39 +255,31 @@ def write(
     opset: int | None = None,
     external_threshold: int | None = None,
 ) -> list[Path]:
-    """Write `<name>.onnx` into `outdir`. A model larger than `external_threshold` bytes
-    (default `EXTERNAL_THRESHOLD`, under protobuf's 2 GiB limit) keeps its weights in
-    `<name>.onnx.data` beside it, referred to by that relative name."""
+    """Write `<name>.onnx` into `outdir`, streamed (see `stream.py`): the file is what
+    `compile(...).SerializeToString()` gives, without holding a serialized copy in memory. A model
+    larger than `external_threshold` bytes (default `EXTERNAL_THRESHOLD`, under protobuf's 2 GiB
+    limit) keeps its weights in `<name>.onnx.data` beside it, referred to by that relative name."""
     threshold = EXTERNAL_THRESHOLD if external_threshold is None else external_threshold
-    model = compile(graph, weights, opset)
+    opset = _check_opset(opset, graph)
+    model, initializers = _build(graph, check_weights(graph, weights), opset)
     outdir = Path(outdir)
     path = outdir / f"{graph.name}.onnx"
     data = outdir / f"{graph.name}.onnx.data"
     for p in (path, data):  # replace, never write through a link or append to old data
         if p.is_symlink() or p.exists():
             p.unlink()
-    if not _too_big(model, threshold):
-        path.write_bytes(model.SerializeToString())
-        return [path]
-    onnx.save_model(
-        model,
-        str(path),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=data.name,
-        size_threshold=1024,
-    )
+    big = _too_big(model, initializers, threshold)
+    stream.write(model, initializers, path, data if big else None)
     return [path, data] if data.exists() else [path]
 
 
-def _too_big(model: onnx.ModelProto, threshold: int) -> bool:
+def _too_big(
+    model: onnx.ModelProto, initializers: Mapping[str, np.ndarray], threshold: int
+) -> bool:
     """Whether the serialized model would exceed `threshold` bytes, counted without
     serializing: the initializers' data plus a bound on everything else."""
-    data = sum(math.prod(t.dims) * _ITEMSIZE.get(t.data_type, 8) for t in model.graph.initializer)
+    data = stream.data_bytes(initializers)
     if data > min(threshold, _PROTOBUF_SAFE):
         return True
-    rest = sum(n.ByteSize() for n in model.graph.node) + 256 * len(model.graph.initializer)
+    rest = model.ByteSize() + 256 * len(initializers)  # the model holds no weights: cheap
     return data + rest + 65536 > threshold
-
-
-_ITEMSIZE = {TensorProto.FLOAT: 4, TensorProto.INT64: 8}

@@ -348,6 +348,9 @@ def recurrent(b: Builder, node: Node, xs: list[str], out: str) -> str:
         else:
             t = b.op("Transpose", outputs[:1], what=f"y_l{layer}_t", perm=[0, 2, 1, 3])
             x = b.reshape(t, [0, 0, dirs * h], what=f"x_l{layer + 1}")
+    if seq and dirs == 1:  # Y [T, 1, N, H] -> [T, N, H] -> [N, T, H]: a 3-D transpose is cheaper
+        y = b.squeeze(outputs[0], [1], what="y")
+        return b.op("Transpose", [y], out, perm=[1, 0, 2])
     if seq:  # Y [T, dirs, N, H] -> [N, T, dirs * H]
         t = b.op("Transpose", outputs[:1], what="batch_first", perm=[2, 0, 1, 3])
         return b.reshape(t, [0, 0, dirs * h], out)
