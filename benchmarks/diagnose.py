@@ -4,10 +4,9 @@
 
 Runs the same code path as the command (`netspec.cli.main(["build", SPEC, "--target", "onnx",
 ...])`) in this process, with the steps it goes through wrapped from the outside (nothing in
-netspec is changed): reading + validating + lowering, drawing the weights, the ONNX compile (and,
-where the code still calls them, `numpy_helper.from_array` per initializer and
-`helper.make_graph` / `helper.make_model`), the size check `_too_big`, serializing + writing the
-.onnx, and writing the .safetensors; steps the current code does not have are not shown. For
+netspec is changed): reading + validating + lowering, drawing the weights, building the graph
+and its initializers, the size check `_too_big`, the streamed .onnx write, and writing the
+.safetensors; steps the current code does not have are not shown. For
 each step: wall time, resident set before and after, and the peak resident set during the step
 (VmHWM, reset before each step through /proc/self/clear_refs).
 """
@@ -72,15 +71,14 @@ class Recorder:
 
 def diagnose(spec: str) -> dict:
     t_start = time.perf_counter()
+    import onnx
+
     import netspec
     import netspec.api
     import netspec.build
     import netspec.cli
     import netspec.targets.onnx as tonnx
-    import netspec.targets.onnx.builder as tbuilder
     import netspec.weights
-    import onnx
-    from onnx import helper, numpy_helper
 
     t_import = time.perf_counter() - t_start
     rec = Recorder()
@@ -106,40 +104,17 @@ def diagnose(spec: str) -> dict:
     wrap(netspec.cli, "_load", "load: read + validate + IR")
     wrap(netspec.build, "load_weights", "init_weights (PCG64 draws)")
     wrap(tonnx, "write", "onnx target write (total)")
-    wrap(tonnx, "compile", "onnx compile (ModelProto, total)")
-    nh = shadow(tbuilder, "numpy_helper", numpy_helper)
-    if nh is not None:
-        wrap(nh, "from_array", "  numpy_helper.from_array (emitters)")
-    hp = shadow(tonnx, "helper", helper)
-    if hp is not None:
-        wrap(hp, "make_graph", "  helper.make_graph (copies initializers in)")
-        wrap(hp, "make_model", "  helper.make_model (copies the graph)")
+    wrap(tonnx, "_build", "  graph + initializers (_build)")
     wrap(tonnx, "_name_output_dims", "  _name_output_dims")
     wrap(tonnx, "_too_big", "_too_big (size check)")
-    real_write_bytes = Path.write_bytes
-
-    def write_bytes(self, data):
-        return real_write_bytes(self, data)
-
-    Path.write_bytes = rec.wrap("Path.write_bytes (.onnx)", write_bytes)
-
+    wrap(tonnx.stream, "write", "streamed .onnx write (stream.write)")
     wrap(netspec.build, "write_weights", "write_weights (.safetensors)")
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         rc = netspec.cli.main(["build", spec, "--target", "onnx", "-o", d, "-q"])
         total = time.perf_counter() - t0
-    Path.write_bytes = real_write_bytes
     graph = netspec.load(spec)
     _ = (onnx, netspec.api, netspec.weights)
-    st = rec.steps
-    parts = ["onnx compile (ModelProto, total)", "_too_big (size check)",
-             "Path.write_bytes (.onnx)"]
-    if "onnx target write (total)" in st and all(p in st for p in parts):
-        w = st["onnx target write (total)"]
-        st["SerializeToString (write total - the steps above)"] = {
-            "calls": 1, "seconds": w["seconds"] - sum(st[p]["seconds"] for p in parts),
-            "rss_before": st["_too_big (size check)"]["rss_after"],
-            "peak": st["Path.write_bytes (.onnx)"]["gap_peak"], "rss_after": 0, "derived": 1}
     return {"spec": spec, "rc": rc, "import_s": t_import, "build_s": total, "base_rss": base,
             "weight_bytes": 4 * (graph.param_count + graph.buffer_count),
             "hwm_reset": rec.can_reset, "steps": rec.steps}
@@ -154,13 +129,9 @@ def table(d: dict):
               ["step", "calls", "time", "RSS before", "peak during",
                "peak / weights"])
     order = [("load: read + validate + IR", 0), ("init_weights (PCG64 draws)", 0),
-             ("onnx target write (total)", 0), ("onnx compile (ModelProto, total)", 1),
-             ("  numpy_helper.from_array (emitters)", 2),
-             ("  helper.make_graph (copies initializers in)", 2),
-             ("  helper.make_model (copies the graph)", 2), ("  _name_output_dims", 2),
-             ("_too_big (size check)", 1),
-             ("SerializeToString (write total - the steps above)", 1),
-             ("Path.write_bytes (.onnx)", 1), ("write_weights (.safetensors)", 0)]
+             ("onnx target write (total)", 0), ("  graph + initializers (_build)", 1),
+             ("  _name_output_dims", 2), ("_too_big (size check)", 1),
+             ("streamed .onnx write (stream.write)", 1), ("write_weights (.safetensors)", 0)]
     for key, depth in order:
         s = d["steps"].get(key)
         if s is None:
@@ -172,9 +143,7 @@ def table(d: dict):
               peak, rel)
     t.notes.append(f"imports {fmt_s(d['import_s'])}; build (after imports) {fmt_s(d['build_s'])};"
                    " RSS and peaks are relative to the resident set after the imports; a step's "
-                   "peak includes what was resident before it; SerializeToString (a C method, "
-                   "not wrappable): time = the write total minus its wrapped steps, peak = the "
-                   "high-water mark between _too_big and write_bytes")
+                   "peak includes what was resident before it")
     if not d["hwm_reset"]:
         t.notes.append("/proc/self/clear_refs not writable: peaks are cumulative")
     return t

@@ -74,8 +74,9 @@ def stream_write(skeleton_bytes: bytes, big: list[tuple[str, list[int], int, obj
 
 
 def child(mode: str, spec: str, out: str) -> dict:
-    import netspec
     import numpy as np
+
+    import netspec
     from netspec import targets
 
     tonnx = targets.get("onnx")
@@ -125,12 +126,13 @@ def child(mode: str, spec: str, out: str) -> dict:
 
 
 def check(spec: str, current: Path, streamed: Path) -> str:
-    import netspec
     import numpy as np
     import onnx
     import onnxruntime as ort
-    from netspec.testing import random_inputs
     from onnx import numpy_helper
+
+    import netspec
+    from netspec.testing import random_inputs
 
     a, b = onnx.load(str(current)), onnx.load(str(streamed))
     onnx.checker.check_model(b)

@@ -60,8 +60,9 @@ def with_dels(src: str) -> str:
 
 
 def main() -> int:
-    import netspec
     import torch
+
+    import netspec
     from netspec.testing import random_inputs, random_weights
 
     import models

@@ -54,11 +54,12 @@ def run(ctx: Context) -> list[Table]:
         ctx.findings.append(f"gpu: skipped: no CUDA ({why})")
         return [table]
 
-    import netspec
     import numpy as np
     import onnx
     import onnxruntime as ort
     import torch
+
+    import netspec
     from netspec.testing import max_violation, random_weights
 
     import models

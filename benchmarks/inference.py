@@ -119,9 +119,10 @@ def signature(g) -> list:
 
 
 def run(ctx: Context) -> list[Table]:
-    import netspec
     import onnx
     import torch
+
+    import netspec
     from netspec.testing import max_violation, random_weights
 
     import models

@@ -62,8 +62,9 @@ QUICK_KERAS = ["mobilenetv2"]
 def torch_part(ctx: Context, table: Table) -> None:
     import importlib.util
 
-    import netspec
     import torch
+
+    import netspec
     from netspec.testing import max_violation, random_inputs, random_weights
     from tests.reference.torch_models import REFERENCES, load_canonical
 
@@ -136,6 +137,7 @@ def keras_worker(quick: bool, repeat: int) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.experimental.enable_tensor_float_32_execution(False)
     import keras
+
     import netspec
     from netspec.testing import max_violation
     from tests import test_keras_applications as kapp

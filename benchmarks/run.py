@@ -152,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
     only = [s for s in SECTIONS if s in only]
 
+    # Byte-compile netspec first, as installing a wheel does (site-packages, torch included, is
+    # compiled by pip): without it every netspec process, whose environment may forbid writing
+    # .pyc files, would recompile its ~40 modules (~30 ms) and the comparison would be unfair.
+    subprocess.run([PY, "-m", "compileall", "-q", str(BENCH.parent / "netspec")], check=True,
+                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_start = loadavg()
     m = machine()
