@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -132,7 +133,7 @@ def test_weights_file_is_what_the_safetensors_package_reads_and_writes(spec, tmp
     with safe_open(str(ours), "numpy") as f:
         assert set(f.keys()) == set(w)
         assert f.metadata() == {
-            "netspec": '{"model": "%s", "version": "%s"}' % (graph.name, netspec.__version__)
+            "netspec": json.dumps({"model": graph.name, "version": netspec.__version__})
         }
     a, b = load_file(str(ours)), load_file(str(theirs))
     assert set(a) == set(b) == set(w)

@@ -15,6 +15,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -952,7 +953,13 @@ def test_hostile_names():
     assert "\x00" not in source
     assert "class FBlock(nn.Module):" in source and "class FModel(nn.Module):" in source
     assert "def forward(\n        self, self_: torch.Tensor, torch_: torch.Tensor\n" in source
-    assert "l_ = self.l(x)" in source
+    # block F: conv `x`, batch_norm `l`, add: one chain in the generic variable (the argument is
+    # `nn_`); at the top level `h_n` (two readers) keeps its layer's name, `print` does not
+    assert "x = self.x(nn_)\n        x = self.l(x)\n        x = x + nn_\n" in source
+    assert "x = x.mean(dim=(2, 3))" in source and "h_n = x + tuple_" in source
+    # a layer called `l` whose variable is its own name gets `l_` (E741)
+    twice = "- {op: dense, name: l, units: 2}\n- {op: tanh, name: t}\n- {op: add, inputs: [t, l]}"
+    assert "l_ = self.l(x)" in netspec.generate(spec("x: {shape: [2]}", twice), "torch")
     w = random_weights(graph, seed=0)
     module = netspec.compile(graph, "torch", w)
     assert [k for k in module.state_dict() if "num_batches" not in k] == list(graph.weight_shapes())
@@ -975,6 +982,355 @@ def test_description_cannot_inject_code():
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):
                     node.value = ""
         assert ast.dump(a) == ast.dump(b)
+
+
+# -- forward variables and in-place activations ----------------------------------------------------
+BASIC_FORWARD = """
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = F.relu(out, inplace=True)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = out + x
+        out = F.relu(out, inplace=True)
+        return out
+"""
+
+
+def test_resnet18_forward_reads_like_torchvision():
+    source = netspec.generate(netspec.load(ROOT / "specs" / "resnet18.yaml"), "torch")
+    assert BASIC_FORWARD in source
+    down = (
+        "downsample = self.downsample_conv(x)\n        downsample = self.downsample_bn(downsample)"
+    )
+    assert down in source and "out = out + downsample\n" in source
+    top = source[source.index('"""image [N, 3, 224, 224] -> fc [N, 1000]"""') :]
+    lines = [ln.strip() for ln in top[: top.index("return x")].splitlines()[1:]]
+    assert lines[:3] == [
+        "x = self.conv1(image)  # [N, 64, 112, 112]",
+        "x = self.bn1(x)  # [N, 64, 112, 112]",
+        "x = F.relu(x, inplace=True)  # [N, 64, 112, 112]",
+    ]
+    assert "x = self.layer2_1(x)  # [N, 128, 28, 28]" in lines
+    assert lines[-2:] == ["x = self.fc(x)  # [N, 1000]", ""]
+    assert all(ln.startswith("x = ") for ln in lines[:-1])
+    assert " del " not in source
+
+
+def reference(graph, w, x) -> list[np.ndarray]:
+    """Float64 results of the small graphs below (dense, batch_norm, conv2d, shape ops, merges
+    and activations), from the graph's nodes alone."""
+    vals = {k: np.asarray(v, np.float64) for k, v in x.items()}
+    for n in graph.nodes:
+        a = [vals[i] for i in n.inputs]
+        p = {k: np.asarray(w[f"{n.name}.{k}"], np.float64) for k in [*n.params, *n.buffers]}
+        if n.op == "dense":
+            y = a[0] @ p["weight"].T + p.get("bias", 0)
+        elif n.op == "conv2d":
+            y = conv_ref(a[0], p["weight"], p.get("bias"), n.attrs["stride"], n.attrs["padding"])
+        elif n.op == "batch_norm":
+            shape = (1, -1) + (1,) * (a[0].ndim - 2)
+            scale = p["weight"] / np.sqrt(p["running_var"] + n.attrs["eps"])
+            y = (a[0] - p["running_mean"].reshape(shape)) * scale.reshape(shape)
+            y = y + p["bias"].reshape(shape)
+        elif n.op in ("flatten", "reshape"):
+            y = a[0].reshape(len(a[0]), -1)
+        elif n.op == "permute":
+            y = a[0].transpose(0, *n.attrs["dims"])
+        elif n.op in ("dropout", "identity"):
+            y = a[0]
+        elif n.op == "add":
+            y = a[0] + a[1]
+        elif n.op == "leaky_relu":
+            y = np.where(a[0] > 0, a[0], n.attrs["alpha"] * a[0])
+        else:
+            y = ACT_REF[n.op](a[0])
+        act = n.attrs.get("activation")
+        vals[n.name] = y if act is None else ACT_REF[act["op"]](y)
+    return [vals[v] for v in graph.outputs.values()]
+
+
+# (what, layers, outputs, whether the activation may run in place); the input is `img` [2, 3, 3]
+# where a layer names it, else `x` [6]; each case has one standalone or fused activation
+INPLACE_CASES = [
+    ("after dense", "- {op: dense, name: d, units: 6}\n- {op: relu, name: r}", "[r]", True),
+    ("fused relu", "- {op: dense, name: d, units: 6, activation: relu}", "[d]", True),
+    (
+        "after conv and batch_norm",
+        "- {op: conv2d, name: c, inputs: [img], filters: 2, kernel: 1}\n"
+        "- {op: batch_norm, name: bn}\n- {op: relu, name: r}",
+        "[r]",
+        True,
+    ),
+    (
+        "leaky, slope 0.2",
+        "- {op: dense, name: d, units: 6}\n- {op: leaky_relu, alpha: 0.2}",
+        "",
+        True,
+    ),
+    (
+        "relu6 after add",
+        "- {op: dense, name: d, units: 6}\n- {op: add, name: s, inputs: [d, x]}\n- {op: relu6}",
+        "",
+        True,
+    ),
+    ("a forward argument", "- {op: relu, name: r}", "[r]", False),
+    (
+        "a second reader",
+        "- {op: dense, name: d, units: 6}\n- {op: relu, name: r}\n- {op: add, inputs: [r, d]}",
+        "",
+        False,
+    ),
+    ("returned too", "- {op: dense, name: d, units: 6}\n- {op: relu, name: r}", "[r, d]", False),
+    ("after sigmoid", "- {op: dense, name: d, units: 6}\n- {op: sigmoid}\n- {op: relu}", "", False),
+    ("after fused tanh", "- {op: dense, units: 6, activation: tanh}\n- {op: relu}", "", False),
+    ("a flatten view", "- {op: flatten, name: f, inputs: [img]}\n- {op: relu}", "", False),
+    ("a reshape view", "- {op: reshape, inputs: [img], shape: [18]}\n- {op: relu}", "", False),
+    ("a permute view", "- {op: permute, inputs: [img], dims: [2, 1, 3]}\n- {op: relu}", "", False),
+    ("dropout in eval", "- {op: dropout, rate: 0.5}\n- {op: relu6}", "", False),
+    ("identity", "- {op: identity}\n- {op: relu}", "", False),
+    (
+        "leaky, negative slope",
+        "- {op: dense, name: d, units: 6}\n- {op: leaky_relu, alpha: -0.5}",
+        "",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "layers, outputs, inplace", [c[1:] for c in INPLACE_CASES], ids=[c[0] for c in INPLACE_CASES]
+)
+def test_inplace_activation_only_where_safe(layers, outputs, inplace):
+    inputs = "img: {shape: [2, 3, 3]}" if "[img]" in layers else "x: {shape: [6]}"
+    graph = spec(inputs, layers, outputs, name="ip")
+    source = netspec.generate(graph, "torch")
+    ruff(source)
+    assert source.count("inplace=True") == int(inplace), source
+    w = random_weights(graph, seed=3)
+    x = random_inputs(graph, batch=2, seed=4)
+    x = {k: v - 0.5 * v.mean() for k, v in x.items()}  # negatives for the activations to cut
+    module = netspec.compile(graph, "torch", w)
+    args = [torch.from_numpy(x[k].copy()) for k in graph.inputs]
+    with torch.no_grad():
+        got = module(*args)
+    got = got if isinstance(got, tuple) else (got,)
+    for k, a in zip(graph.inputs, args, strict=True):
+        assert np.array_equal(a.numpy(), x[k]), f"forward changed its input {k!r}"
+    for a, b in zip(got, reference(graph, w, x), strict=True):
+        assert_close(a.numpy(), b)
+    # training: the backward pass works through it (an in-place op on a value that a backward
+    # needs raises "modified by an inplace operation")
+    module.train()
+    args = [torch.from_numpy(x[k].copy()).requires_grad_() for k in graph.inputs]
+    got = module(*args)
+    sum(y.sum() for y in (got if isinstance(got, tuple) else (got,))).backward()
+
+
+SMALL_RESNET = """
+netspec: 1
+name: small_resnet
+inputs:
+  image: {shape: [3, 12, 12]}
+blocks:
+  basic:
+    params: {filters: null}
+    layers:
+      - {op: conv2d, name: conv1, filters: $filters, kernel: 3, padding: 1, bias: false}
+      - {op: batch_norm, name: bn1}
+      - {op: relu, name: relu1}
+      - {op: conv2d, name: conv2, filters: $filters, kernel: 3, padding: 1, bias: false}
+      - {op: batch_norm, name: bn2}
+      - {op: add, name: add, inputs: [bn2, x]}
+      - {op: relu, name: relu2}
+  basic_down:
+    params: {filters: null}
+    layers:
+      - {op: conv2d, name: conv1, filters: $filters, kernel: 3, stride: 2, padding: 1}
+      - {op: batch_norm, name: bn1}
+      - {op: relu, name: relu1}
+      - {op: conv2d, name: conv2, filters: $filters, kernel: 3, padding: 1, bias: false}
+      - {op: batch_norm, name: bn2}
+      - {op: conv2d, name: downsample_conv, inputs: [x], filters: $filters, kernel: 1, stride: 2}
+      - {op: batch_norm, name: downsample_bn}
+      - {op: add, name: add, inputs: [bn2, downsample_bn]}
+      - {op: relu, name: relu2}
+layers:
+  - {op: conv2d, name: conv1, filters: 4, kernel: 3, padding: 1, bias: false}
+  - {op: batch_norm, name: bn1}
+  - {op: relu, name: relu}
+  - {block: basic, name: layer1, filters: 4}
+  - {block: basic_down, name: layer2, filters: 8}
+  - {op: global_avg_pool, name: pool}
+  - {op: dense, name: fc, units: 3, activation: relu}
+"""
+
+
+def test_training_backward_through_inplace_activations():
+    """Train mode (batch statistics): the backward pass through the in-place activations works
+    and gives the gradients and running statistics of the same module without them."""
+    graph = netspec.loads(SMALL_RESNET)
+    source = netspec.generate(graph, "torch")
+    assert source.count("inplace=True") == 6
+    plain = source.replace(", inplace=True", "")
+    w = random_weights(graph, seed=5)
+    x = random_inputs(graph, batch=4, seed=6)["image"]
+    results = []
+    for text in (source, plain):
+        model = T.load_module(graph, text).__dict__["SmallResnet"]().double()
+        state = {k: torch.from_numpy(v).double() for k, v in w.items()}
+        model.load_state_dict({**model.state_dict(), **state})
+        model.train()
+        image = torch.from_numpy(x).double().requires_grad_()
+        y = model(image)
+        (y * torch.arange(1.0, 4.0, dtype=torch.float64)).sum().backward()
+        assert np.array_equal(image.detach().numpy(), x)
+        results.append((y, image.grad, model))
+    (y, gx, m), (y0, gx0, m0) = results
+    torch.testing.assert_close(y, y0, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gx, gx0, rtol=1e-12, atol=1e-12)
+    assert gx.abs().sum() > 0
+    for (k, p), (k0, p0) in zip(m.named_parameters(), m0.named_parameters(), strict=True):
+        assert k == k0
+        torch.testing.assert_close(p.grad, p0.grad, rtol=1e-12, atol=1e-12, msg=k)
+    for (k, b), (_, b0) in zip(m.named_buffers(), m0.named_buffers(), strict=True):
+        torch.testing.assert_close(b, b0, rtol=1e-12, atol=1e-12, msg=k)
+
+
+def forward_leaks(source: str) -> list[str]:
+    """Locals of every `forward` in `source` still bound to a value after that value's last read
+    (while statements that allocate still run), from the AST.
+
+    A value bound to `n` is read last at statement L (the statement that binds `n` next reads
+    the old value before rebinding it). It is released if L itself rebinds `n`, or the statement
+    after L is `del ... n ...`, or L is `m = F.<act>(n, inplace=True)` (the tensor lives on as
+    `m`), or nothing after L but in-place activations, views (`h = h[-1]`), `del` and `return`
+    runs. Forward arguments are the caller's; a returned value is read last by the `return`."""
+    leaks = []
+    for cls in ast.parse(source).body:
+        fn = next(
+            (f for f in getattr(cls, "body", []) if getattr(f, "name", "") == "forward"), None
+        )
+        if not isinstance(cls, ast.ClassDef) or fn is None:
+            continue
+        body = [
+            s
+            for s in fn.body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        ]
+        args = {a.arg for a in fn.args.args}
+
+        def names(stmt, ctx):
+            return {
+                n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)
+            }
+
+        def inplace_of(stmt) -> str | None:
+            v = getattr(stmt, "value", None)
+            if isinstance(v, ast.Call) and any(
+                k.arg == "inplace" and getattr(k.value, "value", None) is True for k in v.keywords
+            ):
+                return getattr(v.args[0], "id", "")  # "": a fused activation
+            return None
+
+        light = [  # statements that allocate nothing
+            inplace_of(s) is not None
+            or isinstance(s, (ast.Delete, ast.Return))
+            or (isinstance(s, ast.Assign) and isinstance(s.value, ast.Subscript))  # a view
+            for s in body
+        ]
+        for b, stmt in enumerate(body):
+            for n in names(stmt, ast.Store) - args - {"_"}:
+                end = next(
+                    (
+                        r
+                        for r in range(b + 1, len(body))
+                        if n in names(body[r], (ast.Store, ast.Del))
+                    ),
+                    len(body),
+                )
+                reads = [
+                    k
+                    for k in range(b + 1, min(end + 1, len(body)))
+                    if n in names(body[k], ast.Load)
+                ]
+                assert reads, f"{cls.name}: {n!r} bound at {b} is never read"
+                last = reads[-1]
+                freed = (
+                    n in names(body[last], ast.Store)
+                    or (last + 1 < len(body) and n in names(body[last + 1], ast.Del))
+                    or inplace_of(body[last]) == n
+                    or all(light[last + 1 :])
+                )
+                if not freed:
+                    leaks.append(
+                        f"{cls.name}.forward: {n!r} (statement {b}) outlives statement {last}"
+                    )
+    return leaks
+
+
+def test_dead_intermediates_are_released():
+    """No local of a generated `forward` keeps a dead value alive while more work runs: checked
+    on the AST of every example spec, the graphs above and random specs, and on the old naming
+    (every layer its own variable), which this check must catch."""
+    from netspec import randspec
+
+    graphs = [netspec.load(p) for p in SPECS]
+    graphs += [all_ops_graph(), netspec.loads(HOSTILE), netspec.loads(SMALL_RESNET)]
+    # 111, 241: a recurrent layer's final state, after its input's last read
+    graphs += [randspec.generate(seed).graph for seed in [*range(40), 111, 241]]
+    for graph in graphs:
+        source = netspec.generate(graph, "torch")
+        assert forward_leaks(source) == [], graph.name
+    assert len(forward_leaks(OLD_BASIC)) == 5  # conv1, bn1, relu1, conv2, bn2
+
+
+OLD_BASIC = """
+class Basic(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv1 = self.conv1(x)
+        bn1 = self.bn1(conv1)
+        relu1 = F.relu(bn1)
+        conv2 = self.conv2(relu1)
+        bn2 = self.bn2(conv2)
+        add = bn2 + x
+        relu2 = F.relu(add)
+        return relu2
+"""
+
+
+def test_live_intermediates_at_run_time():
+    """At run time: while the generated ResNet-18 and DCGAN generator run, few intermediate
+    tensors are alive at once (a chain frees each value when it rebinds its variable)."""
+    from torch.overrides import TorchFunctionMode
+
+    class Live(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.refs: list = []
+            self.peak = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.peak = max(self.peak, sum(r() is not None for r in self.refs))
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, tuple) else (out,):
+                if isinstance(t, torch.Tensor) and not isinstance(t, torch.nn.Parameter):
+                    self.refs.append(weakref.ref(t))
+            return out
+
+    peaks = {}
+    for name, batch in (("resnet18", 1), ("dcgan_generator", 2)):
+        graph = netspec.load(ROOT / "specs" / f"{name}.yaml")
+        module = netspec.compile(graph, "torch", random_weights(graph, seed=0))
+        x = [torch.from_numpy(v) for v in random_inputs(graph, batch=batch, seed=0).values()]
+        mode = Live()
+        with torch.no_grad(), mode:
+            module(*x)
+        peaks[name] = mode.peak
+    # resnet18: the block's argument, `out`, `downsample` and the result being made; dcgan: the
+    # input, its reshape view and the value being made (every layer its own variable: 18, 14)
+    assert peaks["resnet18"] <= 4 and peaks["dcgan_generator"] <= 3, peaks
 
 
 # -- weights ---------------------------------------------------------------------------------------

@@ -15,10 +15,13 @@ features) only take a param or another slot's expression, never a product made u
 Constructor arguments equal to PyTorch's defaults are left out (`emitters.Default`).
 
 Names: submodule attributes are the spec's layer names, so `state_dict()` keys are netspec's
-canonical keys. Local variables in `forward` are the layers' names too, made legal and unique
-per function (a name that would shadow `self`, `torch`, `nn`, `F`, a class of the module or a
-builtin the source uses gets a trailing `_`, a repeated one a `_1`, `_2`, ... suffix). The text is
-laid out the way `ruff format` lays it out (see `pyfmt`).
+canonical keys. Local variables in `forward` free each intermediate after its last use, the way
+a person writes it (`out = self.bn1(out)`, `F.relu(out, inplace=True)`; see `variables`): a run
+of values read once shares a generic variable (`x`, or `out` when `x` is an argument), other
+values keep their layers' names; all are made legal and unique per function (a name that would
+shadow `self`, `torch`, `nn`, `F`, a class of the module or a builtin the source uses gets a
+trailing `_`, a repeated one a `_1`, `_2`, ... suffix). The text is laid out the way `ruff
+format` lays it out (see `pyfmt`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 
 from ...ir import BlockUse, Graph, Node, Shape
 from ..pysource import escape
+from . import variables
 from .emitters import Default, Emitter
 from .pyfmt import INDENT, Call, Expr, Kw, Raw, assign, flat, lit, returns, signature, split
 
@@ -245,6 +249,20 @@ class Stmt:
     target: str
     expr: Expr
     comment: str = ""
+    light: bool = False  # allocates nothing: an in-place activation, an index into a tensor
+
+
+@dataclass
+class Del:
+    """`del a, b`: variables whose values are dead and not rebound."""
+
+    names: list[str]
+
+    def lines(self, indent: int) -> list[str]:
+        one = "del " + ", ".join(self.names)
+        if len(INDENT * indent + one) <= WIDTH:
+            return [INDENT * indent + one]
+        return [f"{INDENT * indent}del {n}" for n in self.names]
 
 
 @dataclass
@@ -253,14 +271,17 @@ class Body:
 
     args: list[str]
     decls: list[Decl] = field(default_factory=list)
-    stmts: list[Stmt] = field(default_factory=list)
+    stmts: list[Stmt | Del] = field(default_factory=list)
     returns: list[str] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
 
     def forward_lines(self, indent: int = 2) -> list[str]:
         lines: list[str] = []
         for s in self.stmts:
-            lines += assign(s.target, s.expr, indent, s.comment)
+            if isinstance(s, Del):
+                lines += s.lines(indent)
+            else:
+                lines += assign(s.target, s.expr, indent, s.comment)
         return lines + returns(self.returns, indent)
 
     def key(self) -> tuple:
@@ -272,7 +293,11 @@ class Body:
 
 
 class Emit:
-    """What an emitter sees: its node, its inputs' variables and shapes; what it can add."""
+    """What an emitter sees: its node, its inputs' variables and shapes; what it can add.
+
+    `var` (the node's variable) may be the variable of an input that dies here (`out =
+    self.bn1(out)`): an emitter that writes several statements reads its inputs in the first
+    one only."""
 
     def __init__(self, scope: ScopeBuilder, node: Node):
         self.node = node
@@ -301,12 +326,14 @@ class Emit:
     def call(self, *args: Expr) -> Call:
         return Call(f"self.{self.attr}", args)
 
-    def fresh(self, base: str) -> str:
-        return self.scope.namer.new(base)
+    @property
+    def inplace(self) -> bool:
+        """Whether the node's activation may overwrite its input (see `variables`)."""
+        return self.node.name in self.scope.plan.inplace
 
-    def stmt(self, target: str, expr: Expr, comment: bool = False) -> None:
+    def stmt(self, target: str, expr: Expr, comment: bool = False, light: bool = False) -> None:
         text = self.scope.comment(self.node.shape) if comment else ""
-        self.scope.body.stmts.append(Stmt(target, expr, text))
+        self.scope.body.stmts.append(Stmt(target, expr, text, light))
 
     def helper(self, name: str) -> None:
         self.scope.body.helpers.add(name)
@@ -331,24 +358,44 @@ class ScopeBuilder:
 
     def build(self, items: list[Node | BlockUse], outputs: list[str]) -> Body:
         owner: dict[str, str] = {}
-        for item in items:  # every value's variable first, so temporaries cannot take them
+        produced: list[list[str]] = []
+        want: dict[str, str] = {}
+        for item in items:
             if isinstance(item, Node):
-                self.vars[item.name] = self.namer.new(item.local_name)
+                produced.append([item.name])
+                want[item.name] = item.local_name
                 continue
             local = item.name.rsplit(".", 1)[-1]
             single = len(item.outputs) == 1
+            mine = []
             for oname, value in item.outputs.items():
-                if value not in self.vars:
-                    self.vars[value] = self.namer.new(local if single else f"{local}_{oname}")
+                if value not in self.vars and value not in want:
                     owner[value] = item.name
-        for item in items:
+                    want[value] = local if single else f"{local}_{oname}"
+                    mine.append(value)
+            produced.append(mine)
+        self.plan = variables.plan(items, produced, self.vars, outputs, self.namer, want)
+        self.vars = self.plan.names
+        for i, item in enumerate(items):
+            first = len(self.body.stmts) + 1  # an item reads its inputs in its first statement
             if isinstance(item, Node):
                 e = Emit(self, item)
                 expr = self.gen.emitters[item.op](item, e)
                 if expr is not None:
-                    self.body.stmts.append(Stmt(e.var, expr, self.comment(item.shape)))
+                    light = item.name in self.plan.inplace
+                    self.body.stmts.append(Stmt(e.var, expr, self.comment(item.shape), light))
             else:
                 self.use(item, owner)
+            if i in self.plan.dels:
+                self.body.stmts.insert(first, Del(self.plan.dels[i]))
+        # a `del` frees memory for what runs after it: none needed when nothing allocates
+        stmts = self.body.stmts
+        self.body.stmts = [
+            s
+            for k, s in enumerate(stmts)
+            if not isinstance(s, Del)
+            or not all(isinstance(t, Del) or t.light for t in stmts[k + 1 :])
+        ]
         self.body.returns = [self.vars[v] for v in outputs]
         return self.body
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...ir import Node
 from .pyfmt import BinOp, Call, Expr, Kw, Raw, Seq, lit
+from .variables import inplace_activation
 
 if TYPE_CHECKING:
     from .codegen import Emit
@@ -98,18 +99,22 @@ SIMPLE = {
 }
 
 
-def activation(x: Expr, act: dict[str, Any] | None, rank: int) -> Expr:
-    """`act` ({"op": name, **attrs}, or None) applied to `x` (of per-example rank `rank`)."""
+def activation(x: Expr, act: dict[str, Any] | None, rank: int, inplace: bool = False) -> Expr:
+    """`act` ({"op": name, **attrs}, or None) applied to `x` (of per-example rank `rank`);
+    `inplace`: `x` may be overwritten (`variables.inplace_activation` says which ops use it)."""
     if act is None:
         return x
     name = act["op"]
+    inplace = inplace and inplace_activation(act)
+    tail: tuple[Kw, ...] = (Kw("inplace", lit(True)),) if inplace else ()
     if name in SIMPLE:
-        return Call(SIMPLE[name], (x,))
+        return Call(SIMPLE[name], (x, *tail))
     if name == "identity":
         return x
     if name == "leaky_relu":
         alpha = act.get("alpha", 0.01)
-        return Call("F.leaky_relu", (x,) if alpha == 0.01 else (x, lit(float(alpha))))
+        args = (x,) if alpha == 0.01 and not tail else (x, lit(float(alpha)))
+        return Call("F.leaky_relu", (*args, *tail))
     if name == "elu":
         alpha = act.get("alpha", 1.0)
         args = (x,) if alpha == 1.0 else (x, Kw("alpha", lit(float(alpha))))
@@ -122,12 +127,18 @@ def activation(x: Expr, act: dict[str, Any] | None, rank: int) -> Expr:
     raise AssertionError(f"no torch activation for {name}")  # pragma: no cover
 
 
+# A fused `activation:` reads the layer's own result, a fresh tensor that nothing else reads,
+# from a producer whose backward does not need it (dense and the convolutions are in
+# `variables.SAFE_PRODUCERS`): it may always run in place.
+FRESH = True
+
+
 # -- linear and embedding ---------------------------------------------------------------------
 @emitter("dense")
 def dense(node: Node, e: Emit) -> Expr:
     units, fin = node.params["weight"]
     e.module("nn.Linear", fin, units, bias=opt(node.attrs["bias"], True))
-    return activation(e.call(e.x), node.attrs["activation"], len(node.shape))
+    return activation(e.call(e.x), node.attrs["activation"], len(node.shape), FRESH)
 
 
 @emitter("embedding")
@@ -153,7 +164,7 @@ def conv(node: Node, e: Emit) -> Expr:
     }
     e.module(f"nn.Conv{n}d", cin, a["filters"], uniform(a["kernel"]), **kwargs)
     x = e.x if symmetric(pads) else padded(e.x, pads)
-    return activation(e.call(x), a["activation"], len(node.shape))
+    return activation(e.call(x), a["activation"], len(node.shape), FRESH)
 
 
 @emitter("conv_transpose2d")
@@ -167,7 +178,7 @@ def conv_transpose(node: Node, e: Emit) -> Expr:
         "bias": opt(a["bias"], True),
     }
     e.module("nn.ConvTranspose2d", e.shape()[0], a["filters"], uniform(a["kernel"]), **kwargs)
-    return activation(e.call(e.x), a["activation"], len(node.shape))
+    return activation(e.call(e.x), a["activation"], len(node.shape), FRESH)
 
 
 # -- pooling ----------------------------------------------------------------------------------
@@ -276,20 +287,20 @@ def recurrent(node: Node, e: Emit) -> None:
     if a["return_sequences"]:
         e.stmt(f"{e.var}, _", call, comment=True)
         return None
-    h = e.fresh("h_n")
+    h = e.var  # h_n first, then its last layer's states: no temporary stays alive
     e.stmt(f"_, ({h}, _)" if node.op == "lstm" else f"_, {h}", call)
     if a["bidirectional"]:  # the last layer's forward and backward final states
         final = Call("torch.cat", (Seq("[", (Raw(f"{h}[-2]"), Raw(f"{h}[-1]"))), Kw("dim", lit(1))))
         e.stmt(e.var, final, comment=True)
     else:
-        e.stmt(e.var, Raw(f"{h}[-1]"), comment=True)
+        e.stmt(e.var, Raw(f"{h}[-1]"), comment=True, light=True)  # a view
     return None
 
 
 # -- activations ------------------------------------------------------------------------------
 @emitter(*SIMPLE, "identity", "leaky_relu", "elu", "softmax", "log_softmax")
 def elementwise(node: Node, e: Emit) -> Expr:
-    return activation(e.x, {"op": node.op, **node.attrs}, len(node.shape))
+    return activation(e.x, {"op": node.op, **node.attrs}, len(node.shape), e.inplace)
 
 
 @emitter("prelu")
