@@ -4,7 +4,7 @@
 
 Stages: `load` (read + validate + lower to the IR), `torch_src` / `keras_src` (each target's
 generated source, `netspec.generate`), `weights` (`init_weights`, seed 0), `onnx` (the ONNX
-target's `write`: the ModelProto with the weights as initializers, serialized to OUTDIR, what
+target's `write`: the model with the weights as initializers, streamed to OUTDIR, what
 `netspec build --target onnx` does). Import time is measured but is not part of the compile.
 
 Memory, without --trace: the process's resident set from /proc/self/status, VmRSS right after
