@@ -115,7 +115,7 @@ def torch_part(ctx: Context, table: Table) -> None:
         fns["netspec"]()
         t_call = time.perf_counter() - t0
         number = calls_for(t_call)
-        rounds = rounds_for(t_call, number, ctx.repeat, 1.0 if ctx.quick else 2.0)
+        rounds = rounds_for(t_call, number, ctx.repeat, 1.0 if ctx.quick else 6.0)
         s = time_calls(fns, rounds, number=number, warmup=2)
         r = paired_ratio(s["netspec"], s["reference"])
         rmin = s["netspec"].min / s["reference"].min

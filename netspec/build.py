@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +41,30 @@ def build(
 ) -> list[Path]:
     """Build `graph` for each target into `outdir`; returns the files written."""
     names = ALL if "all" in target_names else list(dict.fromkeys(target_names))
-    mods = {n: targets.get(n) for n in names}
-    w = load_weights(weights, graph)
+    if weights is not None and not isinstance(weights, Mapping):
+        import safetensors.numpy  # noqa: F401 - imported here, not in the worker thread below
+    # Two things overlap with others that wait on something else: the weights are drawn (numpy
+    # releases the GIL) while the targets import, and the weights file is written while the
+    # targets write theirs. Nothing else runs in the worker thread.
+    with ThreadPoolExecutor(1, thread_name_prefix="netspec-build") as pool:
+        drawn = pool.submit(load_weights, weights, graph)
+        mods = {n: targets.get(n) for n in names}
+        w = drawn.result()
     out = Path(outdir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()
     tmp = Path(tempfile.mkdtemp(prefix=".netspec-build-", dir=root))
     try:
-        for n, mod in mods.items():
+        with ThreadPoolExecutor(1, thread_name_prefix="netspec-build") as pool:
+            saved = pool.submit(write_weights, w, graph, tmp / f"{graph.name}.safetensors")
+            for n, mod in mods.items():
+                if step:
+                    step(n)
+                mod.write(graph, w, tmp, **(options or {}).get(n, {}))
             if step:
-                step(n)
-            mod.write(graph, w, tmp, **(options or {}).get(n, {}))
-        if step:
-            step("weights")
-        write_weights(w, graph, tmp / f"{graph.name}.safetensors")
+                step("weights")
+            saved.result()  # on an error above, leaving the block waits for the thread first
         files = sorted(p for p in tmp.rglob("*") if not p.is_dir())
         rels = [_confined(p, tmp) for p in files]
         written = []
