@@ -53,29 +53,49 @@ def run(ctx: Context) -> list[Table]:
     }
     s = time_processes(contenders, repeat, warmup=1, log=lambda m: None)
     base = s["python -c pass"]
-    t = Table(f"Cold start: whole process (median, min over {repeat} runs)",
-              ["command", "time", "minus python -c pass", "/ python -c pass", "peak RSS"])
+    t = Table(
+        f"Cold start: whole process (median, min over {repeat} runs)",
+        ["command", "time", "minus python -c pass", "/ python -c pass", "peak RSS"],
+    )
     for k, v in s.items():
-        t.add(k, fmt_sample(v), fmt_s(v.median - base.median) if v.ok else "-",
-              fmt_ratio(v.median / base.median if v.ok else float("nan"), 1),
-              f"{v.peak_kb / 1024:.0f} MiB")
+        t.add(
+            k,
+            fmt_sample(v),
+            fmt_s(v.median - base.median) if v.ok else "-",
+            fmt_ratio(v.median / base.median if v.ok else float("nan"), 1),
+            f"{v.peak_kb / 1024:.0f} MiB",
+        )
     # what validate imports (the module that is the console script's target, as it runs it)
-    tops, cum = imports(["-c", "import sys; from netspec.cli import main; "
-                         f"sys.exit(main(['validate', {str(SPECS['resnet50'])!r}]))"])
+    tops, cum = imports(
+        [
+            "-c",
+            "import sys; from netspec.cli import main; "
+            f"sys.exit(main(['validate', {str(SPECS['resnet50'])!r}]))",
+        ]
+    )
     fw = sorted(tops & set(FRAMEWORKS))
     heavy = ", ".join(f"{name} {us / 1e3:.0f} ms" for us, name in cum[:6])
     ok = not fw
-    t.notes.append(f"frameworks imported by `netspec validate`: {', '.join(fw) or 'none'} "
-                   f"({goal(ok)})")
-    t.notes.append(f"import time by package (self times summed, -X importtime, one run): "
-                   f"{heavy}")
-    t.notes.append("numpy imported: " + ("yes" if "numpy" in tops else "no")
-                   + "; yaml: " + ("yes" if "yaml" in tops else "no")
-                   + "; jsonschema: " + ("yes" if "jsonschema" in tops else "no"))
-    ctx.findings.append(f"coldstart: netspec validate imports no framework: {goal(ok)}"
-                        + (f" ({', '.join(fw)})" if fw else ""))
+    t.notes.append(
+        f"frameworks imported by `netspec validate`: {', '.join(fw) or 'none'} ({goal(ok)})"
+    )
+    t.notes.append(f"import time by package (self times summed, -X importtime, one run): {heavy}")
+    t.notes.append(
+        "numpy imported: "
+        + ("yes" if "numpy" in tops else "no")
+        + "; yaml: "
+        + ("yes" if "yaml" in tops else "no")
+        + "; jsonschema: "
+        + ("yes" if "jsonschema" in tops else "no")
+    )
+    ctx.findings.append(
+        f"coldstart: netspec validate imports no framework: {goal(ok)}"
+        + (f" ({', '.join(fw)})" if fw else "")
+    )
     v = s["netspec validate specs/mlp.yaml"]
-    ctx.findings.append(f"coldstart: netspec validate mlp = {fmt_s(v.median)}, "
-                        f"{fmt_ratio(v.median / base.median, 1)} python -c pass")
+    ctx.findings.append(
+        f"coldstart: netspec validate mlp = {fmt_s(v.median)}, "
+        f"{fmt_ratio(v.median / base.median, 1)} python -c pass"
+    )
     _ = ROOT
     return [t]

@@ -43,8 +43,12 @@ def netspec_cmd() -> list[str]:
 def pinned_env(threads: int = THREADS) -> dict[str, str]:
     """The environment every subprocess contender gets: same thread counts for every library."""
     env = dict(os.environ)
-    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-              "TF_NUM_INTRAOP_THREADS"):
+    for k in (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+    ):
         env[k] = str(threads)
     env["TF_NUM_INTEROP_THREADS"] = "1"
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -111,21 +115,26 @@ def ratio(a: Sample, b: Sample) -> float:
 @dataclass
 class Proc:
     rc: int
-    wall: float          # seconds, perf_counter around the process
-    maxrss_kb: int       # this child's peak resident set (wait4's rusage), KiB
+    wall: float  # seconds, perf_counter around the process
+    maxrss_kb: int  # this child's peak resident set (wait4's rusage), KiB
     stdout: str
     stderr: str
 
 
-def run_process(argv: Sequence[str], env: dict[str, str] | None = None,
-                cwd: str | Path | None = None, timeout: float = 600) -> Proc:
+def run_process(
+    argv: Sequence[str],
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 600,
+) -> Proc:
     """Run one process; wall time by perf_counter around it, peak RSS from wait4's rusage
     (per child, unlike RUSAGE_CHILDREN, which is a high-water mark over all children)."""
     env = pinned_env() if env is None else env
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                             env=env, cwd=cwd)
+        p = subprocess.Popen(
+            list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+        )
         killer = threading.Timer(timeout, p.kill)  # a blocking wait4, no polling
         killer.start()
         try:
@@ -136,8 +145,13 @@ def run_process(argv: Sequence[str], env: dict[str, str] | None = None,
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Proc(p.returncode, wall, int(ru.ru_maxrss), out.read().decode(errors="replace"),
-                    err.read().decode(errors="replace"))
+        return Proc(
+            p.returncode,
+            wall,
+            int(ru.ru_maxrss),
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
 
 
 def _order(d: dict, rnd: int) -> list:
@@ -162,10 +176,14 @@ def _order(d: dict, rnd: int) -> list:
     return order
 
 
-def time_processes(contenders: dict[str, Callable[[int], list[str]] | list[str]], repeat: int,
-                   warmup: int = 1, env: dict[str, str] | None = None,
-                   log: Callable[[str], None] = print, cleanup: Callable[[], None] | None = None,
-                   ) -> dict[str, Sample]:
+def time_processes(
+    contenders: dict[str, Callable[[int], list[str]] | list[str]],
+    repeat: int,
+    warmup: int = 1,
+    env: dict[str, str] | None = None,
+    log: Callable[[str], None] = print,
+    cleanup: Callable[[], None] | None = None,
+) -> dict[str, Sample]:
     """Time whole processes, the contenders interleaved round by round, the order reversed
     every other round (so slow drifts in the machine's load hit all of them alike). `warmup`
     rounds first, discarded (page cache, .pyc).
@@ -184,24 +202,34 @@ def time_processes(contenders: dict[str, Callable[[int], list[str]] | list[str]]
             if p.rc != 0:
                 tail = (p.stderr.strip() or p.stdout.strip()).splitlines()[-1:] or ["?"]
                 if p.rc == -9:  # SIGKILL: our timeout, or the kernel's OOM killer
-                    tail = [f"killed after {p.wall:.0f} s (timeout or out of memory), "
-                            f"peak RSS {p.maxrss_kb / 1024:.0f} MiB"]
+                    tail = [
+                        f"killed after {p.wall:.0f} s (timeout or out of memory), "
+                        f"peak RSS {p.maxrss_kb / 1024:.0f} MiB"
+                    ]
                 s.error = f"exit {p.rc}: {tail[0][:200]}"
                 log(f"    {name}: FAILED ({s.error})")
                 continue
             if rnd >= warmup:
                 s.values.append(p.wall)
                 s.peak_kb = max(s.peak_kb, p.maxrss_kb)
-        log("    round {}/{}{}".format(rnd + 1, warmup + repeat,
-                                       " (warm-up)" if rnd < warmup else ""))
+        log(
+            "    round {}/{}{}".format(
+                rnd + 1, warmup + repeat, " (warm-up)" if rnd < warmup else ""
+            )
+        )
     return samples
 
 
 # -- in-process calls ----------------------------------------------------------------------------
 
 
-def time_calls(fns: dict[str, Callable[[], object]], repeat: int, number: int = 1,
-               warmup: int = 2, budget_s: float | None = None) -> dict[str, Sample]:
+def time_calls(
+    fns: dict[str, Callable[[], object]],
+    repeat: int,
+    number: int = 1,
+    warmup: int = 2,
+    budget_s: float | None = None,
+) -> dict[str, Sample]:
     """Time in-process calls: `warmup` calls each first (excluded), then `repeat` rounds, each
     contender in turn (interleaved; the order reversed every other round), each round timing
     `number` consecutive calls and recording the time per call. `budget_s` caps the rounds
@@ -289,8 +317,9 @@ class Table:
     def markdown(self) -> str:
         lines = [f"**{self.title}**", ""]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in self.columns) + " |")
-        lines.append("| " + " | ".join("---" if i == 0 else "---:"
-                                       for i in range(len(self.columns))) + " |")
+        lines.append(
+            "| " + " | ".join("---" if i == 0 else "---:" for i in range(len(self.columns))) + " |"
+        )
         for r in self.rows:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
         if self.notes:
@@ -299,15 +328,25 @@ class Table:
         return "\n".join(lines) + "\n"
 
     def text(self) -> str:
-        widths = [max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
-                  for i, c in enumerate(self.columns)]
+        widths = [
+            max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
+            for i, c in enumerate(self.columns)
+        ]
         out = [f"== {self.title}"]
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(self.columns, widths, strict=True))))
+        out.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(self.columns, widths, strict=True))
+            )
+        )
         out.append("  ".join("-" * w for w in widths))
         for r in self.rows:
-            out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                 for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+            out.append(
+                "  ".join(
+                    c.ljust(w) if i == 0 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(r, widths, strict=True))
+                )
+            )
         out += [f"  * {n}" for n in self.notes]
         return "\n".join(out) + "\n"
 
@@ -350,6 +389,10 @@ def machine() -> dict[str, str]:
                 ram = f"{int(line.split()[1]) / 2**20:.1f} GiB"
     except OSError:
         pass
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "ram": ram,
-            "os": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "ram": ram,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }

@@ -60,12 +60,22 @@ class Recorder:
                 if self.stack:
                     self.stack[-1][0] = max(self.stack[-1][0], peak)
                 _reset_hwm()
-                s = self.steps.setdefault(name, {"calls": 0, "seconds": 0.0, "rss_before": rss0,
-                                                 "peak": 0, "rss_after": 0, "gap_peak": gap})
+                s = self.steps.setdefault(
+                    name,
+                    {
+                        "calls": 0,
+                        "seconds": 0.0,
+                        "rss_before": rss0,
+                        "peak": 0,
+                        "rss_after": 0,
+                        "gap_peak": gap,
+                    },
+                )
                 s["calls"] += 1
                 s["seconds"] += dt
                 s["peak"] = max(s["peak"], peak)
                 s["rss_after"] = _status("VmRSS")
+
         return wrapper
 
 
@@ -83,6 +93,7 @@ def diagnose(spec: str) -> dict:
     t_import = time.perf_counter() - t_start
     rec = Recorder()
     base = _status("VmRSS")
+
     # wrap from the outside, where the callers look the functions up at call time; a step the
     # current code no longer has is simply not shown
     def wrap(owner, attr: str, label: str) -> None:
@@ -115,23 +126,37 @@ def diagnose(spec: str) -> dict:
         total = time.perf_counter() - t0
     graph = netspec.load(spec)
     _ = (onnx, netspec.api, netspec.weights)
-    return {"spec": spec, "rc": rc, "import_s": t_import, "build_s": total, "base_rss": base,
-            "weight_bytes": 4 * (graph.param_count + graph.buffer_count),
-            "hwm_reset": rec.can_reset, "steps": rec.steps}
+    return {
+        "spec": spec,
+        "rc": rc,
+        "import_s": t_import,
+        "build_s": total,
+        "base_rss": base,
+        "weight_bytes": 4 * (graph.param_count + graph.buffer_count),
+        "hwm_reset": rec.can_reset,
+        "steps": rec.steps,
+    }
 
 
 def table(d: dict):
     from common import Table, fmt_mb, fmt_s
 
     wb = d["weight_bytes"]
-    t = Table(f"Diagnosis: netspec build --target onnx {Path(d['spec']).name}, in-process, "
-              f"steps wrapped from outside (weights {fmt_mb(wb)})",
-              ["step", "calls", "time", "RSS before", "peak during",
-               "peak / weights"])
-    order = [("load: read + validate + IR", 0), ("init_weights (PCG64 draws)", 0),
-             ("onnx target write (total)", 0), ("  graph + initializers (_build)", 1),
-             ("  _name_output_dims", 2), ("_too_big (size check)", 1),
-             ("streamed .onnx write (stream.write)", 1), ("write_weights (.safetensors)", 0)]
+    t = Table(
+        f"Diagnosis: netspec build --target onnx {Path(d['spec']).name}, in-process, "
+        f"steps wrapped from outside (weights {fmt_mb(wb)})",
+        ["step", "calls", "time", "RSS before", "peak during", "peak / weights"],
+    )
+    order = [
+        ("load: read + validate + IR", 0),
+        ("init_weights (PCG64 draws)", 0),
+        ("onnx target write (total)", 0),
+        ("  graph + initializers (_build)", 1),
+        ("  _name_output_dims", 2),
+        ("_too_big (size check)", 1),
+        ("streamed .onnx write (stream.write)", 1),
+        ("write_weights (.safetensors)", 0),
+    ]
     for key, depth in order:
         s = d["steps"].get(key)
         if s is None:
@@ -139,11 +164,19 @@ def table(d: dict):
         name = "  " * depth + key.strip()
         peak = fmt_mb(s["peak"] - d["base_rss"])
         rel = f"{(s['peak'] - d['base_rss']) / wb:.2f}x"
-        t.add(name, s["calls"], fmt_s(s["seconds"]), fmt_mb(s["rss_before"] - d["base_rss"]),
-              peak, rel)
-    t.notes.append(f"imports {fmt_s(d['import_s'])}; build (after imports) {fmt_s(d['build_s'])};"
-                   " RSS and peaks are relative to the resident set after the imports; a step's "
-                   "peak includes what was resident before it")
+        t.add(
+            name,
+            s["calls"],
+            fmt_s(s["seconds"]),
+            fmt_mb(s["rss_before"] - d["base_rss"]),
+            peak,
+            rel,
+        )
+    t.notes.append(
+        f"imports {fmt_s(d['import_s'])}; build (after imports) {fmt_s(d['build_s'])};"
+        " RSS and peaks are relative to the resident set after the imports; a step's "
+        "peak includes what was resident before it"
+    )
     if not d["hwm_reset"]:
         t.notes.append("/proc/self/clear_refs not writable: peaks are cumulative")
     return t

@@ -44,10 +44,19 @@ def cuda_status() -> tuple[bool, str]:
 def run(ctx: Context) -> list[Table]:
     dry = os.environ.get("NETSPEC_BENCH_GPU_DRYRUN") == "1"
     ok, why = (True, "CPU dry run") if dry else cuda_status()
-    table = Table("GPU: ORT CUDA EP (IO binding) on netspec's ONNX vs PyTorch eager on the GPU, "
-                  "median per call",
-                  ["network", "batch", "precision", "ORT netspec", "torch eager",
-                   "ORT / torch", "max |fp16 - fp32|"])
+    table = Table(
+        "GPU: ORT CUDA EP (IO binding) on netspec's ONNX vs PyTorch eager on the GPU, "
+        "median per call",
+        [
+            "network",
+            "batch",
+            "precision",
+            "ORT netspec",
+            "torch eager",
+            "ORT / torch",
+            "max |fp16 - fp32|",
+        ],
+    )
     if not ok:
         table.add("-", "-", "-", "-", "-", "-", f"skipped: no CUDA ({why})")
         ctx.log(f"  gpu: skipped: no CUDA ({why})")
@@ -77,8 +86,10 @@ def run(ctx: Context) -> list[Table]:
         if dry:
             providers = ["CPUExecutionProvider"]
         else:
-            providers = [("CUDAExecutionProvider", {"device_id": 0, "use_tf32": 0}),
-                         "CPUExecutionProvider"]
+            providers = [
+                ("CUDAExecutionProvider", {"device_id": 0, "use_tf32": 0}),
+                "CPUExecutionProvider",
+            ]
         s = ort.InferenceSession(model.SerializeToString(), so, providers=providers)
         if not dry and s.get_providers()[0] != "CUDAExecutionProvider":
             raise RuntimeError(f"session fell back to {s.get_providers()}")
@@ -129,15 +140,26 @@ def run(ctx: Context) -> list[Table]:
                     if prec == "fp32":
                         v = max_violation(got, ref32)
                         if v > 0:
-                            table.notes.append(f"{name} b{batch}: ORT fp32 outside parity by "
-                                               f"{v:.2g}")
+                            table.notes.append(
+                                f"{name} b{batch}: ORT fp32 outside parity by {v:.2g}"
+                            )
                     dev16 = float(np.max(np.abs(got - ref32))) if prec == "fp16" else None
                 except Exception as e:  # noqa: BLE001
-                    table.add(name, batch, prec, f"failed: {type(e).__name__}: {str(e)[:100]}",
-                              "-", "-", "-")
+                    table.add(
+                        name,
+                        batch,
+                        prec,
+                        f"failed: {type(e).__name__}: {str(e)[:100]}",
+                        "-",
+                        "-",
+                        "-",
+                    )
                     continue
-                m = module if prec == "fp32" else models.load_canonical(
-                    net.build(), w).to(dev).half()
+                m = (
+                    module
+                    if prec == "fp32"
+                    else models.load_canonical(net.build(), w).to(dev).half()
+                )
                 xin = xt.to(dev)
                 if prec == "fp16" and xin.is_floating_point():
                     xin = xin.half()
@@ -153,15 +175,26 @@ def run(ctx: Context) -> list[Table]:
                 t0 = time.perf_counter()
                 call()
                 number = calls_for(time.perf_counter() - t0)
-                res = time_calls({"ort": call, "torch": eager}, max(ctx.repeat, 10),
-                                 number=number, warmup=3)
-                r = (res["ort"].median / res["torch"].median
-                     if res["ort"].ok and res["torch"].ok else float("nan"))
-                table.add(name, batch, prec, fmt_s(res["ort"].median),
-                          fmt_s(res["torch"].median) if res["torch"].ok else "failed",
-                          fmt_ratio(r), "-" if dev16 is None else f"{dev16:.2g}")
-                ctx.findings.append(f"gpu: {name} b{batch} {prec}: ORT / torch eager = "
-                                    f"{fmt_ratio(r)}")
+                res = time_calls(
+                    {"ort": call, "torch": eager}, max(ctx.repeat, 10), number=number, warmup=3
+                )
+                r = (
+                    res["ort"].median / res["torch"].median
+                    if res["ort"].ok and res["torch"].ok
+                    else float("nan")
+                )
+                table.add(
+                    name,
+                    batch,
+                    prec,
+                    fmt_s(res["ort"].median),
+                    fmt_s(res["torch"].median) if res["torch"].ok else "failed",
+                    fmt_ratio(r),
+                    "-" if dev16 is None else f"{dev16:.2g}",
+                )
+                ctx.findings.append(
+                    f"gpu: {name} b{batch} {prec}: ORT / torch eager = {fmt_ratio(r)}"
+                )
     if dry:
         table.notes.append("DRY RUN on the CPU: these figures check the harness only")
     return [table]

@@ -63,12 +63,15 @@ def graph_facts(model, graph=None) -> dict:
     from onnx import numpy_helper
 
     nodes = list(model.graph.node)
-    facts = {"nodes": len(nodes),
-             "transpose": sum(n.op_type == "Transpose" for n in nodes),
-             "recurrent": sum(n.op_type in RECURRENT.values() for n in nodes),
-             "constants": sum(n.op_type == "Constant" for n in nodes)}
-    init_floats = sum(numpy_helper.to_array(t).size for t in model.graph.initializer
-                      if t.data_type == 1)
+    facts = {
+        "nodes": len(nodes),
+        "transpose": sum(n.op_type == "Transpose" for n in nodes),
+        "recurrent": sum(n.op_type in RECURRENT.values() for n in nodes),
+        "constants": sum(n.op_type == "Constant" for n in nodes),
+    }
+    init_floats = sum(
+        numpy_helper.to_array(t).size for t in model.graph.initializer if t.data_type == 1
+    )
     facts["init_floats"] = init_floats
     if graph is not None:
         by_name = {n.name: n for n in graph.nodes}
@@ -86,14 +89,17 @@ def graph_facts(model, graph=None) -> dict:
             unasked.append(n.name)
         facts["unasked_transpose"] = unasked
         facts["seq_first_transpose"] = seq_first
-        facts["expected_recurrent"] = sum(n.attrs["num_layers"] for n in graph.nodes
-                                          if n.op in RECURRENT)
+        facts["expected_recurrent"] = sum(
+            n.attrs["num_layers"] for n in graph.nodes if n.op in RECURRENT
+        )
         facts["weight_floats"] = graph.param_count + graph.buffer_count
         # which canonical weights are not initializers under their own name or a derived one
         names = {t.name for t in model.graph.initializer}
-        missing = [k for k in graph.weight_shapes()
-                   if k not in names and not any(x.startswith(k.rsplit(".", 1)[0] + "/")
-                                                 for x in names)]
+        missing = [
+            k
+            for k in graph.weight_shapes()
+            if k not in names and not any(x.startswith(k.rsplit(".", 1)[0] + "/") for x in names)
+        ]
         facts["weights_missing"] = missing
     return facts
 
@@ -106,15 +112,20 @@ def signature(g) -> list:
     def default(name: str, value) -> bool:  # attributes spelled out at their default value
         if name == "dilations":
             return all(v == 1 for v in value)
-        return {"group": 1, "auto_pad": b"NOTSET", "ceil_mode": 0,
-                "storage_order": 0}.get(name, object()) == value
+        return {"group": 1, "auto_pad": b"NOTSET", "ceil_mode": 0, "storage_order": 0}.get(
+            name, object()
+        ) == value
 
     sig = []
     for n in g.node:
-        attrs = tuple(sorted((a.name, str(helper.get_attribute_value(a)))
-                             for a in n.attribute
-                             if a.type not in (AttributeProto.TENSOR, AttributeProto.GRAPH)
-                             and not default(a.name, helper.get_attribute_value(a))))
+        attrs = tuple(
+            sorted(
+                (a.name, str(helper.get_attribute_value(a)))
+                for a in n.attribute
+                if a.type not in (AttributeProto.TENSOR, AttributeProto.GRAPH)
+                and not default(a.name, helper.get_attribute_value(a))
+            )
+        )
         sig.append((n.domain, n.op_type, len(n.input), attrs))
     return sig
 
@@ -134,16 +145,37 @@ def run(ctx: Context) -> list[Table]:
     nets = QUICK_NETS if ctx.quick else NETS
     d = ctx.tmp / "inference"
     d.mkdir(parents=True, exist_ok=True)
-    timing = Table(f"Inference on CPU: ONNX Runtime and PyTorch eager, median per call over "
-                   f">= {ctx.repeat} rounds (min in parentheses)",
-                   ["network", "batch", "ORT netspec", "ORT dynamo", "ORT legacy",
-                    "torch eager", "netspec / dynamo", "netspec / legacy", "netspec / eager",
-                    "A/A", "goal"])
-    structure = Table("Inference: graph structure (netspec / dynamo / legacy)",
-                      ["network", "nodes", "nodes after ORT opt.", "Transpose",
-                       "unasked Transpose (netspec)", "recurrent nodes (expected)",
-                       "weights as initializers", "ORT runs the same graph (dynamo / legacy)",
-                       "goal"])
+    timing = Table(
+        f"Inference on CPU: ONNX Runtime and PyTorch eager, median per call over "
+        f">= {ctx.repeat} rounds (min in parentheses)",
+        [
+            "network",
+            "batch",
+            "ORT netspec",
+            "ORT dynamo",
+            "ORT legacy",
+            "torch eager",
+            "netspec / dynamo",
+            "netspec / legacy",
+            "netspec / eager",
+            "A/A",
+            "goal",
+        ],
+    )
+    structure = Table(
+        "Inference: graph structure (netspec / dynamo / legacy)",
+        [
+            "network",
+            "nodes",
+            "nodes after ORT opt.",
+            "Transpose",
+            "unasked Transpose (netspec)",
+            "recurrent nodes (expected)",
+            "weights as initializers",
+            "ORT runs the same graph (dynamo / legacy)",
+            "goal",
+        ],
+    )
     all_ok = True
     for name in nets:
         net = models.NETS[name]
@@ -185,27 +217,38 @@ def run(ctx: Context) -> list[Table]:
         facts = {k: graph_facts(m, graph if k == "netspec" else None) for k, m in protos.items()}
         f = facts["netspec"]
         rec_ok = f["recurrent"] == f["expected_recurrent"]
-        init_ok = (not f["weights_missing"] and f["constants"] == 0
-                   and f["init_floats"] >= f["weight_floats"])
+        init_ok = (
+            not f["weights_missing"]
+            and f["constants"] == 0
+            and f["init_floats"] >= f["weight_floats"]
+        )
         struct_ok = not f["unasked_transpose"] and rec_ok and init_ok
         all_ok &= struct_ok
 
         def three(key, facts=facts):
-            return " / ".join(str(facts[k][key]) if k in facts else "-"
-                              for k in ("netspec", "dynamo", "legacy"))
+            return " / ".join(
+                str(facts[k][key]) if k in facts else "-" for k in ("netspec", "dynamo", "legacy")
+            )
 
         structure.add(
-            name, three("nodes"),
+            name,
+            three("nodes"),
             " / ".join(str(opt_nodes.get(k, "-")) for k in ("netspec", "dynamo", "legacy")),
             three("transpose"),
             f"{len(f['unasked_transpose'])}"
-            + (f" (+{f['seq_first_transpose']} sequence-first)" if f["seq_first_transpose"]
-               else ""),
+            + (
+                f" (+{f['seq_first_transpose']} sequence-first)" if f["seq_first_transpose"] else ""
+            ),
             f"{three('recurrent')} ({f['expected_recurrent']})",
             "yes" if init_ok else f"NO: {f['weights_missing'][:3]}, {f['constants']} Constant",
-            " / ".join(("yes" if opt_sig.get(k) == opt_sig.get("netspec") else "no")
-                       if k in opt_sig else "-" for k in ("dynamo", "legacy")),
-            goal(struct_ok))
+            " / ".join(
+                ("yes" if opt_sig.get(k) == opt_sig.get("netspec") else "no")
+                if k in opt_sig
+                else "-"
+                for k in ("dynamo", "legacy")
+            ),
+            goal(struct_ok),
+        )
         if f["unasked_transpose"]:
             structure.notes.append(f"{name}: unasked Transposes {f['unasked_transpose'][:5]}")
 
@@ -238,24 +281,41 @@ def run(ctx: Context) -> list[Table]:
             rounds = rounds_for(t_call, number, ctx.repeat, 0.7 if ctx.quick else 2.5)
             ctx.log(f"  inference {name} batch {batch}: {rounds} rounds x {number} call(s)")
             s = time_calls(fns, rounds, number=number, warmup=2)
-            r = {k: (paired_ratio(s["netspec"], s[k]) if k in s else float("nan"))
-                 for k in ("dynamo", "legacy", "eager", "control")}
-            rmin = {k: (s["netspec"].min / s[k].min if k in s and s[k].ok else float("nan"))
-                    for k in ("dynamo", "legacy", "eager")}
+            r = {
+                k: (paired_ratio(s["netspec"], s[k]) if k in s else float("nan"))
+                for k in ("dynamo", "legacy", "eager", "control")
+            }
+            rmin = {
+                k: (s["netspec"].min / s[k].min if k in s and s[k].ok else float("nan"))
+                for k in ("dynamo", "legacy", "eager")
+            }
             # Above 1.00 is a tie, not a slower graph, when ORT runs the same graph for both
             # (same nodes, inputs and attributes after its optimizations), or when the excess
             # is within the noise of the cell: the largest deviation from 1.00 among the
             # comparisons of identical computations in the same rounds (netspec's file in a
             # second session, and any exporter's graph that ORT turns into netspec's).
-            same = [k for k in ("dynamo", "legacy")
-                    if r[k] == r[k] and r[k] > 1.0 and opt_sig.get(k) == opt_sig.get("netspec")]
-            identical = ["control", *(k for k in ("dynamo", "legacy")
-                                      if r[k] == r[k] and opt_sig.get(k) == opt_sig.get("netspec"))]
+            same = [
+                k
+                for k in ("dynamo", "legacy")
+                if r[k] == r[k] and r[k] > 1.0 and opt_sig.get(k) == opt_sig.get("netspec")
+            ]
+            identical = [
+                "control",
+                *(
+                    k
+                    for k in ("dynamo", "legacy")
+                    if r[k] == r[k] and opt_sig.get(k) == opt_sig.get("netspec")
+                ),
+            ]
             noise = max((abs(r[k] - 1.0) for k in identical if r[k] == r[k]), default=0.0)
-            within = [k for k in ("dynamo", "legacy")
-                      if k not in same and r[k] == r[k] and 1.0 < r[k] <= 1.0 + noise]
-            judged = [r[k] for k in ("dynamo", "legacy")
-                      if k not in (*same, *within) and r[k] == r[k]]
+            within = [
+                k
+                for k in ("dynamo", "legacy")
+                if k not in same and r[k] == r[k] and 1.0 < r[k] <= 1.0 + noise
+            ]
+            judged = [
+                r[k] for k in ("dynamo", "legacy") if k not in (*same, *within) and r[k] == r[k]
+            ]
             ok = all(v <= 1.0 for v in judged) if judged or same or within else None
             all_ok &= bool(ok) if ok is not None else True
 
@@ -266,40 +326,61 @@ def run(ctx: Context) -> list[Table]:
 
             notes = [f"tie with {k}: same graph" for k in same]
             notes += [f"tie with {k}: within the noise, {noise:.1%}" for k in within]
-            timing.add(name, batch, cell("netspec"), cell("dynamo"), cell("legacy"),
-                       cell("eager"),
-                       *(f"{fmt_ratio(r[k], 3)} ({fmt_ratio(rmin[k], 3)})"
-                         for k in ("dynamo", "legacy", "eager")),
-                       fmt_ratio(r["control"], 3),
-                       goal(ok) + (f" ({'; '.join(notes)})" if notes else ""))
+            timing.add(
+                name,
+                batch,
+                cell("netspec"),
+                cell("dynamo"),
+                cell("legacy"),
+                cell("eager"),
+                *(
+                    f"{fmt_ratio(r[k], 3)} ({fmt_ratio(rmin[k], 3)})"
+                    for k in ("dynamo", "legacy", "eager")
+                ),
+                fmt_ratio(r["control"], 3),
+                goal(ok) + (f" ({'; '.join(notes)})" if notes else ""),
+            )
             if ok is False:
-                worst = max((k for k in ("dynamo", "legacy")
-                             if k not in (*same, *within) and r[k] == r[k]), key=lambda k: r[k])
-                ctx.findings.append(f"inference: {name} batch {batch}: netspec / {worst} = "
-                                    f"{fmt_ratio(r[worst], 3)} (min ratio "
-                                    f"{fmt_ratio(rmin[worst], 3)}; A/A "
-                                    f"{fmt_ratio(r['control'], 3)}) (goal <= 1.00): MISSED")
+                worst = max(
+                    (k for k in ("dynamo", "legacy") if k not in (*same, *within) and r[k] == r[k]),
+                    key=lambda k: r[k],
+                )
+                ctx.findings.append(
+                    f"inference: {name} batch {batch}: netspec / {worst} = "
+                    f"{fmt_ratio(r[worst], 3)} (min ratio "
+                    f"{fmt_ratio(rmin[worst], 3)}; A/A "
+                    f"{fmt_ratio(r['control'], 3)}) (goal <= 1.00): MISSED"
+                )
             for k in (*same, *within):
-                why = "ORT runs the same graph for both" if k in same else (
-                    f"within the noise of identical computations ({noise:.1%})")
-                ctx.findings.append(f"inference: {name} batch {batch}: netspec / {k} = "
-                                    f"{fmt_ratio(r[k], 3)}: a tie, {why}")
+                why = (
+                    "ORT runs the same graph for both"
+                    if k in same
+                    else (f"within the noise of identical computations ({noise:.1%})")
+                )
+                ctx.findings.append(
+                    f"inference: {name} batch {batch}: netspec / {k} = "
+                    f"{fmt_ratio(r[k], 3)}: a tie, {why}"
+                )
         for k, e in errors.items():
             timing.notes.append(f"{name}, {k}: {e}")
         del sessions
-    timing.notes.append("ratios are paired: the median over rounds of netspec's time / the "
-                        "other's time in the same round (in parentheses: the ratio of the "
-                        "minima): <= 1.00 means "
-                        "netspec's graph is at least as fast. A/A: netspec's file in a second "
-                        "ORT session, timed in the same rounds (netspec / control). The noise "
-                        "of a cell is the largest deviation from 1.00 among its comparisons of "
-                        "identical computations (the A/A, and an exporter whose graph ORT "
-                        "turns into netspec's); a ratio above 1.00 within it is a tie. Parity with "
-                        "eager is checked before timing (|a-b| <= 1e-5 + 1e-4|b|).")
-    structure.notes.append("'nodes after ORT opt.' counts the graph ONNX Runtime runs "
-                           "(optimized_model_filepath, ORT_ENABLE_ALL); Transpose counts are "
-                           "of the files as written; 'the same graph': the optimized graphs "
-                           "have the same nodes (domain, op type, inputs, non-default attributes) "
-                           "in the same order, names aside")
+    timing.notes.append(
+        "ratios are paired: the median over rounds of netspec's time / the "
+        "other's time in the same round (in parentheses: the ratio of the "
+        "minima): <= 1.00 means "
+        "netspec's graph is at least as fast. A/A: netspec's file in a second "
+        "ORT session, timed in the same rounds (netspec / control). The noise "
+        "of a cell is the largest deviation from 1.00 among its comparisons of "
+        "identical computations (the A/A, and an exporter whose graph ORT "
+        "turns into netspec's); a ratio above 1.00 within it is a tie. Parity with "
+        "eager is checked before timing (|a-b| <= 1e-5 + 1e-4|b|)."
+    )
+    structure.notes.append(
+        "'nodes after ORT opt.' counts the graph ONNX Runtime runs "
+        "(optimized_model_filepath, ORT_ENABLE_ALL); Transpose counts are "
+        "of the files as written; 'the same graph': the optimized graphs "
+        "have the same nodes (domain, op type, inputs, non-default attributes) "
+        "in the same order, names aside"
+    )
     ctx.findings.append(f"inference: all timing and structure goals met: {goal(all_ok)}")
     return [timing, structure]

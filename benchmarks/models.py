@@ -48,8 +48,11 @@ class MLP(nn.Module):
 
     @staticmethod
     def canonical_keys() -> dict[str, str]:
-        return {f"{n}.{p}": f"{n}.{p}" for n in ("hidden1", "hidden2", "out")
-                for p in ("weight", "bias")}
+        return {
+            f"{n}.{p}": f"{n}.{p}"
+            for n in ("hidden1", "hidden2", "out")
+            for p in ("weight", "bias")
+        }
 
 
 # -- benchmarks/specs/deep_mlp.yaml -------------------------------------------------------------
@@ -87,8 +90,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None):
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -181,7 +185,7 @@ class Net:
     model: Callable[[], nn.Module]
     input_name: str
     example: Callable[[int], torch.Tensor]  # batch -> example input
-    dynamic_axes: tuple[int, ...] = (0,)      # input axes that the ONNX graph keeps symbolic
+    dynamic_axes: tuple[int, ...] = (0,)  # input axes that the ONNX graph keeps symbolic
     output_name: str = "output"
 
     def build(self) -> nn.Module:
@@ -196,20 +200,33 @@ def _image(batch: int) -> torch.Tensor:
 
 
 NETS: dict[str, Net] = {
-    "mlp": Net("mlp", SPECS["mlp"], MLP, "x",
-               lambda b: torch.randn(b, 3, generator=torch.Generator().manual_seed(0)),
-               output_name="out"),
-    "resnet18": Net("resnet18", SPECS["resnet18"], ResNet18, "image", _image,
-                    output_name="fc"),
-    "resnet50": Net("resnet50", SPECS["resnet50"], ResNet50, "image", _image,
-                    output_name="fc"),
-    "char_lstm": Net("char_lstm", SPECS["char_lstm"], CharLSTM, "tokens",
-                     lambda b: torch.randint(0, 65, (b, SEQ),
-                                             generator=torch.Generator().manual_seed(0)),
-                     dynamic_axes=(0, 1), output_name="logits"),
-    "deep_mlp": Net("deep_mlp", SPECS["deep_mlp"], DeepMLP, "x",
-                    lambda b: torch.randn(b, 512, generator=torch.Generator().manual_seed(0)),
-                    output_name="out"),
+    "mlp": Net(
+        "mlp",
+        SPECS["mlp"],
+        MLP,
+        "x",
+        lambda b: torch.randn(b, 3, generator=torch.Generator().manual_seed(0)),
+        output_name="out",
+    ),
+    "resnet18": Net("resnet18", SPECS["resnet18"], ResNet18, "image", _image, output_name="fc"),
+    "resnet50": Net("resnet50", SPECS["resnet50"], ResNet50, "image", _image, output_name="fc"),
+    "char_lstm": Net(
+        "char_lstm",
+        SPECS["char_lstm"],
+        CharLSTM,
+        "tokens",
+        lambda b: torch.randint(0, 65, (b, SEQ), generator=torch.Generator().manual_seed(0)),
+        dynamic_axes=(0, 1),
+        output_name="logits",
+    ),
+    "deep_mlp": Net(
+        "deep_mlp",
+        SPECS["deep_mlp"],
+        DeepMLP,
+        "x",
+        lambda b: torch.randn(b, 512, generator=torch.Generator().manual_seed(0)),
+        output_name="out",
+    ),
 }
 
 
@@ -230,8 +247,10 @@ def load_canonical(model: nn.Module, weights) -> nn.Module:
             state[k] = v
     missing = set(model.state_dict()) - set(state)
     if missing or set(table) != set(weights):
-        raise KeyError(f"{type(model).__name__}: weights do not match "
-                       f"(missing {sorted(missing)[:3]}, "
-                       f"extra {sorted(set(weights) - set(table))[:3]})")
+        raise KeyError(
+            f"{type(model).__name__}: weights do not match "
+            f"(missing {sorted(missing)[:3]}, "
+            f"extra {sorted(set(weights) - set(table))[:3]})"
+        )
     model.load_state_dict(state, strict=True)
     return model.eval()

@@ -54,8 +54,10 @@ TORCH_CASES = {
     "dcgan_generator": (32, 0),
 }
 QUICK_TORCH = ["resnet18", "char_lstm"]
-KERAS_CASES = {"resnet50": ("keras_resnet50.yaml", "ResNet50", 4),
-               "mobilenetv2": ("keras_mobilenetv2.yaml", "MobileNetV2", 8)}
+KERAS_CASES = {
+    "resnet50": ("keras_resnet50.yaml", "ResNet50", 4),
+    "mobilenetv2": ("keras_mobilenetv2.yaml", "MobileNetV2", 8),
+}
 QUICK_KERAS = ["mobilenetv2"]
 
 
@@ -77,8 +79,16 @@ def torch_part(ctx: Context, table: Table) -> None:
     for name in cases:
         batch, dyn = TORCH_CASES[name]
         if not have_target:
-            table.add("torch", name, batch, "-", "-", "-", "-",
-                      "n/a: netspec.targets.torch does not exist yet")
+            table.add(
+                "torch",
+                name,
+                batch,
+                "-",
+                "-",
+                "-",
+                "-",
+                "n/a: netspec.targets.torch does not exist yet",
+            )
             continue
         ctx.log(f"  reference torch {name}")
         try:
@@ -101,8 +111,16 @@ def torch_part(ctx: Context, table: Table) -> None:
             v = max_violation(a.numpy(), b.numpy())
             parity = "ok" if v <= 0 else f"OFF by {v:.2g}"
         except Exception as e:  # noqa: BLE001 - one broken case must not end the section
-            table.add("torch", name, batch, "-", "-", "-", "-",
-                      f"failed: {type(e).__name__}: {str(e)[:120]}")
+            table.add(
+                "torch",
+                name,
+                batch,
+                "-",
+                "-",
+                "-",
+                "-",
+                f"failed: {type(e).__name__}: {str(e)[:120]}",
+            )
             continue
 
         def call(m, args=args):
@@ -120,11 +138,20 @@ def torch_part(ctx: Context, table: Table) -> None:
         r = paired_ratio(s["netspec"], s["reference"])
         rmin = s["netspec"].min / s["reference"].min
         ok = r <= GOAL
-        table.add("torch", name, batch, f"{fmt_s(s['netspec'].median)}",
-                  f"{fmt_s(s['reference'].median)}", f"{fmt_ratio(r, 3)} (min {rmin:.3f})",
-                  parity, f"{goal(ok)} ({rounds} rounds x {number})")
-        ctx.findings.append(f"reference: torch {name}: netspec / hand-written = "
-                            f"{fmt_ratio(r, 3)} (goal <= {GOAL}): {goal(ok)}")
+        table.add(
+            "torch",
+            name,
+            batch,
+            f"{fmt_s(s['netspec'].median)}",
+            f"{fmt_s(s['reference'].median)}",
+            f"{fmt_ratio(r, 3)} (min {rmin:.3f})",
+            parity,
+            f"{goal(ok)} ({rounds} rounds x {number})",
+        )
+        ctx.findings.append(
+            f"reference: torch {name}: netspec / hand-written = "
+            f"{fmt_ratio(r, 3)} (goal <= {GOAL}): {goal(ok)}"
+        )
 
 
 def keras_worker(quick: bool, repeat: int) -> int:
@@ -158,14 +185,26 @@ def keras_worker(quick: bool, repeat: int) -> int:
             graph = netspec.load(ROOT / "specs" / spec)
             gen = netspec.compile(graph, "keras", weights)
             x = np.random.default_rng(8).normal(0, 1, (batch, 224, 224, 3)).astype(np.float32)
-            v = max_violation(np.asarray(gen(x, training=False)),
-                              np.asarray(ref(x, training=False)))
+            v = max_violation(
+                np.asarray(gen(x, training=False)), np.asarray(ref(x, training=False))
+            )
             parity = "ok" if v <= 0 else f"OFF by {v:.2g}"
         except Exception as e:  # noqa: BLE001
-            rows.append(["keras", name, str(batch), "-", "-", "-", "-",
-                         f"failed: {type(e).__name__}: {str(e)[:120]}"])
+            rows.append(
+                [
+                    "keras",
+                    name,
+                    str(batch),
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    f"failed: {type(e).__name__}: {str(e)[:120]}",
+                ]
+            )
             continue
         xt = tf.constant(x)
+
         def eager(m, xt=xt):
             return lambda: m(xt, training=False)
 
@@ -173,8 +212,10 @@ def keras_worker(quick: bool, repeat: int) -> int:
             f = tf.function(lambda t: m(t, training=False))
             return lambda: f(xt).numpy()
 
-        modes = {"eager call": {"netspec": eager(gen), "reference": eager(ref)},
-                 "tf.function": {"netspec": graph(gen), "reference": graph(ref)}}
+        modes = {
+            "eager call": {"netspec": eager(gen), "reference": eager(ref)},
+            "tf.function": {"netspec": graph(gen), "reference": graph(ref)},
+        }
         for mode, fns in modes.items():
             fns["netspec"]()
             t0 = time.perf_counter()
@@ -186,28 +227,49 @@ def keras_worker(quick: bool, repeat: int) -> int:
             r = paired_ratio(s["netspec"], s["reference"])
             rmin = s["netspec"].min / s["reference"].min
             ok = r <= GOAL
-            rows.append(["keras", f"{name} ({mode})", str(batch), fmt_s(s["netspec"].median),
-                         fmt_s(s["reference"].median), f"{fmt_ratio(r, 3)} (min {rmin:.3f})",
-                         parity, f"{goal(ok)} ({rounds} rounds x {number})"])
-            findings.append(f"reference: keras {name} ({mode}): netspec / keras.applications = "
-                            f"{fmt_ratio(r, 3)} (goal <= {GOAL}): {goal(ok)}")
+            rows.append(
+                [
+                    "keras",
+                    f"{name} ({mode})",
+                    str(batch),
+                    fmt_s(s["netspec"].median),
+                    fmt_s(s["reference"].median),
+                    f"{fmt_ratio(r, 3)} (min {rmin:.3f})",
+                    parity,
+                    f"{goal(ok)} ({rounds} rounds x {number})",
+                ]
+            )
+            findings.append(
+                f"reference: keras {name} ({mode}): netspec / keras.applications = "
+                f"{fmt_ratio(r, 3)} (goal <= {GOAL}): {goal(ok)}"
+            )
     print(json.dumps({"rows": rows, "findings": findings}))
     return 0
 
 
 def run(ctx: Context) -> list[Table]:
-    table = Table("Generated vs hand-written: forward time, median per call (same weights, "
-                  "same inputs)",
-                  ["framework", "network", "batch", "netspec", "hand-written", "netspec / ref",
-                   "parity", "goal"])
+    table = Table(
+        "Generated vs hand-written: forward time, median per call (same weights, same inputs)",
+        [
+            "framework",
+            "network",
+            "batch",
+            "netspec",
+            "hand-written",
+            "netspec / ref",
+            "parity",
+            "goal",
+        ],
+    )
     torch_part(ctx, table)
     ctx.log("  reference keras (own process)")
     argv = [PY, str(BENCH / "reference.py"), "--keras-worker", str(ctx.repeat)]
     if ctx.quick:
         argv.append("--quick")
     p = run_process(argv, timeout=900)
-    sys.stderr.write("".join(line + "\n" for line in p.stderr.splitlines()
-                             if line.startswith("  reference")))
+    sys.stderr.write(
+        "".join(line + "\n" for line in p.stderr.splitlines() if line.startswith("  reference"))
+    )
     if p.rc == 0:
         data = json.loads(p.stdout.strip().splitlines()[-1])
         for row in data["rows"]:
@@ -216,9 +278,11 @@ def run(ctx: Context) -> list[Table]:
     else:
         tail = p.stderr.strip().splitlines()[-1:] or ["?"]
         table.add("keras", "-", "-", "-", "-", "-", "-", f"failed: {tail[0][:150]}")
-    table.notes.append("ratio = paired: the median over rounds of netspec's time / the "
-                       "hand-written model's time in the same round (min: ratio "
-                       "of the minima); <= 1.02 is the goal")
+    table.notes.append(
+        "ratio = paired: the median over rounds of netspec's time / the "
+        "hand-written model's time in the same round (min: ratio "
+        "of the minima); <= 1.02 is the goal"
+    )
     return [table]
 
 

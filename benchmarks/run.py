@@ -33,8 +33,20 @@ from common import BENCH, PY, Context, Table, loadavg, machine, pin_threads  # n
 
 SECTIONS = ["coldstart", "export", "scaling", "inference", "reference", "gpu"]
 RESULTS = BENCH / "RESULTS.md"
-PACKAGES = ["netspec", "torch", "onnx", "onnxruntime-gpu", "onnxruntime", "onnxscript",
-            "tensorflow", "keras", "numpy", "protobuf", "PyYAML", "safetensors"]
+PACKAGES = [
+    "netspec",
+    "torch",
+    "onnx",
+    "onnxruntime-gpu",
+    "onnxruntime",
+    "onnxscript",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "protobuf",
+    "PyYAML",
+    "safetensors",
+]
 
 
 def versions() -> dict[str, str]:
@@ -59,31 +71,49 @@ def section_worker(name: str, quick: bool, repeat: int, tmp: str, out: str) -> i
     mod = importlib.import_module(name)
     t0 = time.perf_counter()
     tables = mod.run(ctx)
-    data = {"tables": [asdict(t) for t in tables], "findings": ctx.findings,
-            "seconds": time.perf_counter() - t0}
+    data = {
+        "tables": [asdict(t) for t in tables],
+        "findings": ctx.findings,
+        "seconds": time.perf_counter() - t0,
+    }
     Path(out).write_text(json.dumps(data))
     return 0
 
 
 def run_section(name: str, args, tmp: Path) -> dict:
     out = tmp / f"{name}.json"
-    cmd = [PY, str(Path(__file__).resolve()), "--section-worker", name, "--repeat",
-           str(args.repeat), "--tmp", str(tmp)]
+    cmd = [
+        PY,
+        str(Path(__file__).resolve()),
+        "--section-worker",
+        name,
+        "--repeat",
+        str(args.repeat),
+        "--tmp",
+        str(tmp),
+    ]
     if args.quick:
         cmd.append("--quick")
     cmd += ["--out", str(out)]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL)  # the section logs to our stderr
     if p.returncode != 0 or not out.exists():
-        t = Table(f"{name}: the section failed (exit {p.returncode}); see the log above",
-                  ["section"], [[name]])
-        return {"tables": [asdict(t)], "findings": [f"{name}: section failed"],
-                "seconds": time.perf_counter() - t0}
+        t = Table(
+            f"{name}: the section failed (exit {p.returncode}); see the log above",
+            ["section"],
+            [[name]],
+        )
+        return {
+            "tables": [asdict(t)],
+            "findings": [f"{name}: section failed"],
+            "seconds": time.perf_counter() - t0,
+        }
     return json.loads(out.read_text())
 
 
-def header(started: str, load_start: str, load_end: str, argv: list[str],
-           sections: list[str]) -> str:
+def header(
+    started: str, load_start: str, load_end: str, argv: list[str], sections: list[str]
+) -> str:
     m = machine()
     v = versions()
     lines = [
@@ -102,14 +132,20 @@ def header(started: str, load_start: str, load_end: str, argv: list[str],
 
 def write_results(head: str, blocks: dict[str, str]) -> None:
     """Replace the generated header and the blocks of the sections that ran; keep the rest."""
-    text = RESULTS.read_text() if RESULTS.exists() else (
-        "# Benchmark results\n\n"
-        "Written by `python benchmarks/run.py --write`; everything between the `generated` "
-        "markers is rewritten by it, the rest (findings) is hand-written.\n\n"
-        "<!-- generated:header -->\n<!-- /generated:header -->\n\n"
-        + "".join(f"## {s}\n\n<!-- generated:{s} -->\n<!-- /generated:{s} -->\n\n"
-                  for s in SECTIONS)
-        + "## Findings\n\n(none yet)\n")
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else (
+            "# Benchmark results\n\n"
+            "Written by `python benchmarks/run.py --write`; everything between the `generated` "
+            "markers is rewritten by it, the rest (findings) is hand-written.\n\n"
+            "<!-- generated:header -->\n<!-- /generated:header -->\n\n"
+            + "".join(
+                f"## {s}\n\n<!-- generated:{s} -->\n<!-- /generated:{s} -->\n\n" for s in SECTIONS
+            )
+            + "## Findings\n\n(none yet)\n"
+        )
+    )
 
     def put(text: str, key: str, body: str) -> str:
         pat = re.compile(rf"<!-- generated:{key} -->.*?<!-- /generated:{key} -->", re.S)
@@ -126,13 +162,21 @@ def write_results(head: str, blocks: dict[str, str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="fewer networks and runs (~2 min)")
-    p.add_argument("--only", default=",".join(SECTIONS),
-                   help=f"comma-separated sections (default all: {','.join(SECTIONS)})")
-    p.add_argument("--repeat", type=int, default=None,
-                   help="timed runs per contender (default 5; 3 with --quick); warm-ups extra")
+    p.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections (default all: {','.join(SECTIONS)})",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="timed runs per contender (default 5; 3 with --quick); warm-ups extra",
+    )
     p.add_argument("--write", action="store_true", help="rewrite benchmarks/RESULTS.md")
     p.add_argument("--gpu", action="store_true", help="add the gpu section to --only")
     p.add_argument("--section-worker", help=argparse.SUPPRESS)
@@ -155,13 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     # Byte-compile netspec first, as installing a wheel does (site-packages, torch included, is
     # compiled by pip): without it every netspec process, whose environment may forbid writing
     # .pyc files, would recompile its ~40 modules (~30 ms) and the comparison would be unfair.
-    subprocess.run([PY, "-m", "compileall", "-q", str(BENCH.parent / "netspec")], check=True,
-                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
+    subprocess.run(
+        [PY, "-m", "compileall", "-q", str(BENCH.parent / "netspec")],
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    )
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_start = loadavg()
     m = machine()
-    print(f"netspec benchmarks, {started}: {m['cpu']}, {m['cores']} cores, {m['ram']}; "
-          f"load {load_start}; repeat {args.repeat}{'; quick' if args.quick else ''}", flush=True)
+    print(
+        f"netspec benchmarks, {started}: {m['cpu']}, {m['cores']} cores, {m['ram']}; "
+        f"load {load_start}; repeat {args.repeat}{'; quick' if args.quick else ''}",
+        flush=True,
+    )
     results: dict[str, dict] = {}
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="netspec-bench-") as tmp:
@@ -179,15 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== Goals")
     for f in findings:
         print(f"  {f}")
-    print(f"\ntotal {time.perf_counter() - t_all:.0f} s; load average at start {load_start}, "
-          f"at end {load_end}")
+    print(
+        f"\ntotal {time.perf_counter() - t_all:.0f} s; load average at start {load_start}, "
+        f"at end {load_end}"
+    )
     if args.write:
         blocks = {}
         for name, res in results.items():
-            body = (f"_{started}, load average {res.get('load_start', '?')} at the "
-                    f"section's start, {res.get('load_end', '?')} at its end; repeat "
-                    f"{args.repeat}{', quick' if args.quick else ''}; {res['seconds']:.0f} s._"
-                    "\n\n")
+            body = (
+                f"_{started}, load average {res.get('load_start', '?')} at the "
+                f"section's start, {res.get('load_end', '?')} at its end; repeat "
+                f"{args.repeat}{', quick' if args.quick else ''}; {res['seconds']:.0f} s._"
+                "\n\n"
+            )
             body += "\n".join(Table(**t).markdown() for t in res["tables"])
             if res["findings"]:
                 body += "\nGoals:\n\n" + "".join(f"- {f}\n" for f in res["findings"])

@@ -22,17 +22,26 @@ import statistics
 from common import BENCH, PY, Context, Table, fmt_mb, fmt_s, goal, run_process
 
 SIZES = [64, 512, 4096]
-PATTERN = ["{op: dense, units: 128, activation: relu}", "layer_norm", "{op: dense, units: 128}",
-           "gelu"]
+PATTERN = [
+    "{op: dense, units: 128, activation: relu}",
+    "layer_norm",
+    "{op: dense, units: 128}",
+    "gelu",
+]
 STAGES = ["load", "torch_src", "keras_src", "weights", "onnx"]
 EXP_GOAL = 1.15
 MEM_GOAL = 1.5
 
 
 def deep_spec(n: int) -> str:
-    lines = ["netspec: 1", f"name: deep_{n}",
-             f"description: {n}-layer scaling spec (benchmarks/scaling.py)",
-             "inputs:", "  x: {shape: [128]}", "layers:"]
+    lines = [
+        "netspec: 1",
+        f"name: deep_{n}",
+        f"description: {n}-layer scaling spec (benchmarks/scaling.py)",
+        "inputs:",
+        "  x: {shape: [128]}",
+        "layers:",
+    ]
     lines += [f"  - {PATTERN[i % len(PATTERN)]}" for i in range(n)]
     return "\n".join(lines) + "\n"
 
@@ -67,26 +76,49 @@ def run(ctx: Context) -> list[Table]:
         stages = [s for s in STAGES if all(s in r["stages"] for r in runs)]
         med = {s: statistics.median(r["stages"][s] for r in runs) for s in stages}
         growth = max(r["hwm_kb"][stages[-1]] - r["base_rss_kb"] for r in runs) * 1024
-        results[n] = {"med": med, "stages": stages, "run": runs[0], "growth": growth,
-                      "traced": traced,
-                      "import": statistics.median(r["import_s"] for r in runs)}
+        results[n] = {
+            "med": med,
+            "stages": stages,
+            "run": runs[0],
+            "growth": growth,
+            "traced": traced,
+            "import": statistics.median(r["import_s"] for r in runs),
+        }
 
     stages = [s for s in STAGES if all(s in results[n]["stages"] for n in SIZES)]
-    cols = ["layers", "nodes", "weights"] + stages + ["compile total", "per layer",
-                                                      "peak RSS growth", "/ weights",
-                                                      "tracemalloc peak / weights", "goal"]
-    table = Table(f"Scaling: compile time per stage (median of {repeat} processes) and peak "
-                  "memory", cols)
+    cols = (
+        ["layers", "nodes", "weights"]
+        + stages
+        + [
+            "compile total",
+            "per layer",
+            "peak RSS growth",
+            "/ weights",
+            "tracemalloc peak / weights",
+            "goal",
+        ]
+    )
+    table = Table(
+        f"Scaling: compile time per stage (median of {repeat} processes) and peak memory", cols
+    )
     for n in SIZES:
         r = results[n]
         total = sum(r["med"].values())
         wb = r["run"]["weight_bytes"]
         mem_ratio = r["growth"] / wb
         tpeak = r["traced"].get("trace_total_peak", float("nan"))
-        table.add(n, r["run"]["nodes"], fmt_mb(wb), *(fmt_s(r["med"][s]) for s in stages),
-                  fmt_s(total), f"{total / n * 1e6:.0f} us", fmt_mb(r["growth"]),
-                  f"{mem_ratio:.2f}x", f"{tpeak / wb:.2f}x",
-                  goal(mem_ratio <= MEM_GOAL) if n == SIZES[-1] else "-")
+        table.add(
+            n,
+            r["run"]["nodes"],
+            fmt_mb(wb),
+            *(fmt_s(r["med"][s]) for s in stages),
+            fmt_s(total),
+            f"{total / n * 1e6:.0f} us",
+            fmt_mb(r["growth"]),
+            f"{mem_ratio:.2f}x",
+            f"{tpeak / wb:.2f}x",
+            goal(mem_ratio <= MEM_GOAL) if n == SIZES[-1] else "-",
+        )
     # growth exponents between the two larger sizes (the smallest is dominated by fixed costs)
     a, b = SIZES[-2], SIZES[-1]
     exps = {}
@@ -94,15 +126,17 @@ def run(ctx: Context) -> list[Table]:
         ta = sum(results[a]["med"].values()) if s == "total" else results[a]["med"][s]
         tb = sum(results[b]["med"].values()) if s == "total" else results[b]["med"][s]
         exps[s] = math.log(tb / ta) / math.log(b / a) if ta > 0 and tb > 0 else float("nan")
-    ex = Table(f"Scaling: growth exponent of time, {a} -> {b} layers (1.00 = linear)",
-               ["stage", *[s for s in exps], "goal"])
-    ex.add("exponent", *(f"{v:.2f}" for v in exps.values()),
-           goal(exps["total"] <= EXP_GOAL))
-    ex.add(f"time x ({b // a}x the layers)",
-           *(f"{(b / a) ** v:.1f}x" for v in exps.values()), "-")
-    trace = Table(f"Scaling: tracemalloc peak per stage at {b} layers, relative to the weight "
-                  "bytes (Python heap only)",
-                  ["layers", *results[b]["traced"]["trace_peak"]])
+    ex = Table(
+        f"Scaling: growth exponent of time, {a} -> {b} layers (1.00 = linear)",
+        ["stage", *[s for s in exps], "goal"],
+    )
+    ex.add("exponent", *(f"{v:.2f}" for v in exps.values()), goal(exps["total"] <= EXP_GOAL))
+    ex.add(f"time x ({b // a}x the layers)", *(f"{(b / a) ** v:.1f}x" for v in exps.values()), "-")
+    trace = Table(
+        f"Scaling: tracemalloc peak per stage at {b} layers, relative to the weight "
+        "bytes (Python heap only)",
+        ["layers", *results[b]["traced"]["trace_peak"]],
+    )
     for n in SIZES:
         wb = results[n]["run"]["weight_bytes"]
         tp = results[n]["traced"]["trace_peak"]
@@ -111,18 +145,26 @@ def run(ctx: Context) -> list[Table]:
     if missing:
         table.notes.append("targets missing, stage not measured: " + "; ".join(missing))
     fw = results[SIZES[0]]["run"]["frameworks"]
-    table.notes.append(f"frameworks imported by the target modules: {', '.join(fw) or 'none'}; "
-                       f"import time (not in the totals) {fmt_s(results[SIZES[-1]]['import'])}")
-    table.notes.append("peak RSS growth = VmHWM after the last stage - VmRSS after the imports "
-                       "(largest over the runs); the goal is judged at the largest size")
+    table.notes.append(
+        f"frameworks imported by the target modules: {', '.join(fw) or 'none'}; "
+        f"import time (not in the totals) {fmt_s(results[SIZES[-1]]['import'])}"
+    )
+    table.notes.append(
+        "peak RSS growth = VmHWM after the last stage - VmRSS after the imports "
+        "(largest over the runs); the goal is judged at the largest size"
+    )
     wb = results[b]["run"]["weight_bytes"]
     mem = results[b]["growth"] / wb
-    ctx.findings.append(f"scaling: time exponent {a}->{b} layers = {exps['total']:.2f} "
-                        f"(goal <= {EXP_GOAL}): {goal(exps['total'] <= EXP_GOAL)}")
+    ctx.findings.append(
+        f"scaling: time exponent {a}->{b} layers = {exps['total']:.2f} "
+        f"(goal <= {EXP_GOAL}): {goal(exps['total'] <= EXP_GOAL)}"
+    )
     worst = max(stages, key=lambda s: exps[s])
     ctx.findings.append(f"scaling: steepest stage {worst} (exponent {exps[worst]:.2f})")
-    ctx.findings.append(f"scaling: peak memory growth at {b} layers = {mem:.2f}x the weight bytes "
-                        f"(goal <= {MEM_GOAL}x): {goal(mem <= MEM_GOAL)}")
+    ctx.findings.append(
+        f"scaling: peak memory growth at {b} layers = {mem:.2f}x the weight bytes "
+        f"(goal <= {MEM_GOAL}x): {goal(mem <= MEM_GOAL)}"
+    )
     from diagnose import run_table
 
     ctx.log(f"  diagnosis: netspec build of the {b}-layer spec, step by step")

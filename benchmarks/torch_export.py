@@ -21,8 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def export(net_name: str, out: str, exporter: str, opset: int | None = None, batch: int = 2,
-           model=None) -> None:
+def export(
+    net_name: str, out: str, exporter: str, opset: int | None = None, batch: int = 2, model=None
+) -> None:
     import logging
 
     import torch
@@ -43,13 +44,30 @@ def export(net_name: str, out: str, exporter: str, opset: int | None = None, bat
             # the dynamo exporter's own opset (`opset=None`): asking it for 17 adds a version
             # conversion pass, which fails on ResNet-50 (ReduceMean axes) in torch 2.13
             kw = {} if opset is None else {"opset_version": opset}
-            torch.onnx.export(model, (x,), out, dynamo=True, **kw,
-                              dynamic_shapes={net.input_name: dims}, verbose=False, **names)
+            torch.onnx.export(
+                model,
+                (x,),
+                out,
+                dynamo=True,
+                **kw,
+                dynamic_shapes={net.input_name: dims},
+                verbose=False,
+                **names,
+            )
         elif exporter == "legacy":
-            axes = {net.input_name: {a: f"dim{a}" for a in net.dynamic_axes},
-                    net.output_name: {0: "dim0"}}
-            torch.onnx.export(model, (x,), out, dynamo=False, opset_version=opset or 17,
-                              dynamic_axes=axes, **names)
+            axes = {
+                net.input_name: {a: f"dim{a}" for a in net.dynamic_axes},
+                net.output_name: {0: "dim0"},
+            }
+            torch.onnx.export(
+                model,
+                (x,),
+                out,
+                dynamo=False,
+                opset_version=opset or 17,
+                dynamic_axes=axes,
+                **names,
+            )
         else:
             raise SystemExit(f"unknown exporter {exporter!r}")
 
@@ -59,8 +77,12 @@ def main() -> int:
     p.add_argument("net")
     p.add_argument("out")
     p.add_argument("--exporter", default="dynamo", choices=["dynamo", "legacy"])
-    p.add_argument("--opset", type=int, default=None,
-                   help="default: the exporter's own (dynamo) / 17 (legacy, as netspec)")
+    p.add_argument(
+        "--opset",
+        type=int,
+        default=None,
+        help="default: the exporter's own (dynamo) / 17 (legacy, as netspec)",
+    )
     a = p.parse_args()
     export(a.net, a.out, a.exporter, a.opset)
     return 0

@@ -1,5 +1,7 @@
 """netspec: write a network once as a YAML spec; get PyTorch, Keras and ONNX that agree.
 
+Typical use:
+
     graph = netspec.load("specs/mlp.yaml", params={"hidden": 8})
     source = netspec.generate(graph, target="torch")
     module = netspec.compile(graph, target="torch", weights=None)

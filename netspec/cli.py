@@ -41,8 +41,11 @@ def _params(pairs: list[str] | None) -> dict:
 def _load(args, spec: str):
     from .api import load
 
-    return load(spec, _params(getattr(args, "set", None)),
-                max_params=getattr(args, "max_params", MAX_PARAMS))
+    return load(
+        spec,
+        _params(getattr(args, "set", None)),
+        max_params=getattr(args, "max_params", MAX_PARAMS),
+    )
 
 
 def cmd_validate(args) -> int:
@@ -65,8 +68,9 @@ def cmd_inspect(args) -> int:
 
         data = {
             "name": graph.name,
-            "layers": [dict(zip(("name", "op", "shape", "params"), r, strict=True))
-                       for r in rows(graph)],
+            "layers": [
+                dict(zip(("name", "op", "shape", "params"), r, strict=True)) for r in rows(graph)
+            ],
             **totals(graph),
         }
         print(json.dumps(data, indent=2))
@@ -107,8 +111,9 @@ def cmd_build(args) -> int:
     from .render.term import progress
 
     with progress([*names, "weights"], sys.stderr) as step:
-        files = build(graph, names, outdir, args.weights, options=options,
-                      step=None if quiet else step)
+        files = build(
+            graph, names, outdir, args.weights, options=options, step=None if quiet else step
+        )
     if not quiet:
         for f in files:
             print(f)
@@ -122,16 +127,26 @@ def cmd_run(args) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="netspec", description="Compile YAML network specs to PyTorch, Keras and "
-                "ONNX.")
+    p = _Parser(
+        prog="netspec", description="Compile YAML network specs to PyTorch, Keras and ONNX."
+    )
     p.add_argument("--version", action="version", version=f"netspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def spec_opts(sp):
-        sp.add_argument("--set", action="append", metavar="NAME=VALUE",
-                        help="override a spec param (repeatable)")
-        sp.add_argument("--max-params", type=int, default=MAX_PARAMS, metavar="N",
-                        help=f"refuse specs with more weights than this (default {MAX_PARAMS:,})")
+        sp.add_argument(
+            "--set",
+            action="append",
+            metavar="NAME=VALUE",
+            help="override a spec param (repeatable)",
+        )
+        sp.add_argument(
+            "--max-params",
+            type=int,
+            default=MAX_PARAMS,
+            metavar="N",
+            help=f"refuse specs with more weights than this (default {MAX_PARAMS:,})",
+        )
 
     sp = sub.add_parser("validate", help="check specs: schema, references, shapes")
     sp.add_argument("specs", nargs="+", metavar="SPEC")
@@ -146,12 +161,15 @@ def make_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("build", help="write PyTorch / Keras source, ONNX and weights")
     sp.add_argument("spec", metavar="SPEC")
-    sp.add_argument("--target", "-t", default="all",
-                    choices=["torch", "keras", "onnx", "all"])
-    sp.add_argument("-o", "--output", metavar="DIR", help="output directory "
-                    "(default build/<name>/)")
-    sp.add_argument("--weights", metavar="FILE", help="canonical safetensors weights "
-                    "(default: init_weights(seed=0))")
+    sp.add_argument("--target", "-t", default="all", choices=["torch", "keras", "onnx", "all"])
+    sp.add_argument(
+        "-o", "--output", metavar="DIR", help="output directory (default build/<name>/)"
+    )
+    sp.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="canonical safetensors weights (default: init_weights(seed=0))",
+    )
     sp.add_argument("--opset", type=int, help="ONNX opset (default 17; 13 or newer)")
     sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     spec_opts(sp)
@@ -195,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("NETSPEC_DEBUG"):
             traceback.print_exc()
         else:
-            print(f"netspec: internal error: {type(e).__name__}: {e}\n"
-                  "  (set NETSPEC_DEBUG=1 for the traceback; please report it)", file=sys.stderr)
+            print(
+                f"netspec: internal error: {type(e).__name__}: {e}\n"
+                "  (set NETSPEC_DEBUG=1 for the traceback; please report it)",
+                file=sys.stderr,
+            )
         return 1
 
 

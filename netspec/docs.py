@@ -27,8 +27,12 @@ def _default(a) -> str:
 
 
 def op_table() -> str:
-    lines = [BEGIN, "", "| op | family | inputs | attributes (default) | meaning |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        BEGIN,
+        "",
+        "| op | family | inputs | attributes (default) | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for fam in FAMILY_ORDER:
         for o in OPS.values():
             if o.family != fam:

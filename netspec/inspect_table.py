@@ -50,8 +50,7 @@ def plain_inspect(graph: Graph) -> str:
     lines.append(f"parameters: {t['parameters']:,}")
     lines.append(f"buffers: {t['buffers']:,}")
     lines.append(f"MACs: {t['macs']:,} per example")
-    lines.append(f"weight bytes: {t['weight_bytes']:,} ({human_bytes(t['weight_bytes'])}, "
-                 "float32)")
+    lines.append(f"weight bytes: {t['weight_bytes']:,} ({human_bytes(t['weight_bytes'])}, float32)")
     outs = ", ".join(f"{k} {shape_str(graph.value(v).shape)}" for k, v in graph.outputs.items())
     lines.append(f"outputs: {outs}")
     return "\n".join(lines) + "\n"

@@ -45,8 +45,10 @@ def _op_schema(name: str) -> dict:
 def build_schema() -> dict:
     names = _ordered_ops()
     op_refs = [
-        {"if": {"properties": {"op": {"const": n}}, "required": ["op"]},
-         "then": {"$ref": f"#/$defs/op_{n}"}}
+        {
+            "if": {"properties": {"op": {"const": n}}, "required": ["op"]},
+            "then": {"$ref": f"#/$defs/op_{n}"},
+        }
         for n in names
     ]
     act_map = {
@@ -54,10 +56,14 @@ def build_schema() -> dict:
         "required": ["op"],
         "properties": {"op": {"enum": ACTIVATIONS}},
         "allOf": [
-            {"if": {"properties": {"op": {"const": a}}},
-             "then": {"properties": {k: v.json_schema() for k, v in OPS[a].attrs.items()},
-                      "additionalProperties": False,
-                      "required": ["op"]}}
+            {
+                "if": {"properties": {"op": {"const": a}}},
+                "then": {
+                    "properties": {k: v.json_schema() for k, v in OPS[a].attrs.items()},
+                    "additionalProperties": False,
+                    "required": ["op"],
+                },
+            }
             for a in ACTIVATIONS
         ],
     }
@@ -79,8 +85,12 @@ def build_schema() -> dict:
                         "anyOf": [
                             {"type": "integer", "minimum": 0},
                             PARAM_REF,
-                            {"type": "array", "minItems": 2, "maxItems": 2,
-                             "items": {"anyOf": [{"type": "integer", "minimum": 0}, PARAM_REF]}},
+                            {
+                                "type": "array",
+                                "minItems": 2,
+                                "maxItems": 2,
+                                "items": {"anyOf": [{"type": "integer", "minimum": 0}, PARAM_REF]},
+                            },
                         ]
                     },
                 },
@@ -95,8 +105,14 @@ def build_schema() -> dict:
                 "shape": {
                     "type": "array",
                     "minItems": 1,
-                    "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"},
-                                        IDENT, PARAM_REF]},
+                    "items": {
+                        "anyOf": [
+                            {"type": "integer", "minimum": 1},
+                            {"type": "null"},
+                            IDENT,
+                            PARAM_REF,
+                        ]
+                    },
                     "description": "per-example shape, channels-first; null or a name marks a "
                     "dynamic axis",
                 },
@@ -140,11 +156,13 @@ def build_schema() -> dict:
                     "propertyNames": {"not": {"enum": ["name", "inputs", "repeat", "block"]}},
                     "description": "block params; null marks a param required at each use",
                 },
-                "inputs": {"type": "array", "minItems": 1,
-                           "items": {"$ref": "#/$defs/identifier"}},
+                "inputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/identifier"}},
                 "layers": {"$ref": "#/$defs/layers"},
-                "outputs": {"type": "array", "minItems": 1,
-                            "items": {"$ref": "#/$defs/identifier"}},
+                "outputs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"$ref": "#/$defs/identifier"},
+                },
             },
         },
     }
@@ -163,12 +181,22 @@ def build_schema() -> dict:
             "netspec": {"const": 1, "description": "format version"},
             "name": {"$ref": "#/$defs/identifier"},
             "description": {"type": "string"},
-            "params": {"type": "object", "propertyNames": IDENT,
-                       "description": "named values, overridable with --set"},
-            "inputs": {"type": "object", "minProperties": 1, "propertyNames": IDENT,
-                       "additionalProperties": {"$ref": "#/$defs/input"}},
-            "blocks": {"type": "object", "propertyNames": IDENT,
-                       "additionalProperties": {"$ref": "#/$defs/block"}},
+            "params": {
+                "type": "object",
+                "propertyNames": IDENT,
+                "description": "named values, overridable with --set",
+            },
+            "inputs": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": IDENT,
+                "additionalProperties": {"$ref": "#/$defs/input"},
+            },
+            "blocks": {
+                "type": "object",
+                "propertyNames": IDENT,
+                "additionalProperties": {"$ref": "#/$defs/block"},
+            },
             "layers": {"$ref": "#/$defs/layers"},
             "outputs": {
                 "anyOf": [

@@ -36,8 +36,9 @@ def random_weights(graph: Graph, seed: int = 0, scale: float = 0.5) -> dict[str,
 
 def vocab_limit(graph: Graph, input_name: str) -> int:
     """The smallest vocabulary of the embeddings that read an int64 input."""
-    sizes = [n.attrs["vocab"] for n in graph.nodes if n.op == "embedding"
-             and input_name in n.inputs]
+    sizes = [
+        n.attrs["vocab"] for n in graph.nodes if n.op == "embedding" and input_name in n.inputs
+    ]
     return min(sizes) if sizes else 10
 
 
@@ -65,8 +66,9 @@ def max_violation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) - (ATOL + RTOL * np.abs(b)))) if a.size else 0.0
 
 
-def assert_close(a: np.ndarray, b: np.ndarray, what: str = "", atol: float = ATOL,
-                 rtol: float = RTOL) -> None:
+def assert_close(
+    a: np.ndarray, b: np.ndarray, what: str = "", atol: float = ATOL, rtol: float = RTOL
+) -> None:
     """The design page's parity bound: |a - b| <= atol + rtol * |b| elementwise."""
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)

@@ -1018,3 +1018,22 @@ def test_empty_params_section_is_null_not_empty():
         netspec.loads("netspec: 1\nname: m\nparams:\ninputs: {x: {shape: [2]}}\nlayers: [relu]\n")
     assert "expected params (a mapping), got nothing (null)" in str(e.value)
     assert e.value.hint == "fill in 'params:', or remove it"
+
+
+# -- the repository's own code ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "paths, config",
+    [(["netspec", "tests", "scripts"], None), (["benchmarks"], "benchmarks/ruff.toml")],
+    ids=["package-tests-scripts", "benchmarks"],
+)
+def test_repository_code_is_ruff_clean(paths, config):
+    # the generated sources are held to `ruff check` + `ruff format --check`; so is netspec's own
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed next to this Python")
+    extra = ["--config", config] if config else []
+    for args in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        r = subprocess.run(
+            [str(ruff), *args, *extra, *paths], cwd=ROOT, capture_output=True, text=True
+        )
+        assert r.returncode == 0, f"ruff {args[0]}:\n{r.stdout}{r.stderr}"

@@ -67,8 +67,10 @@ def canonical(layer, node: str) -> dict[str, np.ndarray]:
     elif cls == "Dense":  # [in, out] -> [out, in]
         out = {"weight": a[0].T}
     elif cls == "BatchNormalization":
-        return {f"{node}.{p}": v for p, v in
-                zip(["weight", "bias", "running_mean", "running_var"], a, strict=True)}
+        return {
+            f"{node}.{p}": v
+            for p, v in zip(["weight", "bias", "running_mean", "running_var"], a, strict=True)
+        }
     else:
         raise AssertionError(f"unexpected layer with weights: {layer.name} ({cls})")
     if len(a) > 1:
@@ -86,8 +88,12 @@ def randomize(model, seed: int) -> None:
             continue
         if type(layer).__name__ == "BatchNormalization":
             c = ws[0].shape
-            new = [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c),
-                   rng.uniform(0.5, 1.5, c)]
+            new = [
+                rng.uniform(0.5, 1.5, c),
+                rng.normal(0, 0.1, c),
+                rng.normal(0, 0.1, c),
+                rng.uniform(0.5, 1.5, c),
+            ]
         else:
             k = ws[0]
             fan_in = int(np.prod(k.shape[:-1])) if k.ndim > 2 else k.shape[0]
@@ -108,8 +114,9 @@ MODELS = {
 def case(request, keras):
     spec_file, app, node_of = MODELS[request.param]
     ref = getattr(keras.applications, app)(weights=None, input_shape=(SIZE, SIZE, 3))
-    logits_ref = getattr(keras.applications, app)(weights=None, input_shape=(SIZE, SIZE, 3),
-                                                  classifier_activation=None)
+    logits_ref = getattr(keras.applications, app)(
+        weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None
+    )
     randomize(ref, seed=7)
     logits_ref.set_weights(ref.get_weights())
     weights: dict[str, np.ndarray] = {}
@@ -169,8 +176,7 @@ def test_onnx_target_matches_reference(case, classifier):
     proto = netspec.compile(graph, "onnx", case["weights"])
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(proto.SerializeToString(), so,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
     (got,) = sess.run(None, {"image": case["image"].transpose(0, 3, 1, 2)})
     want = case["probs"] if classifier == "softmax" else case["logits"]
     assert_close(got, want, f"{case['name']} ({classifier}): onnxruntime vs keras.applications")

@@ -37,8 +37,9 @@ RUFF = Path(sys.executable).parent / "ruff"
 
 
 # -- helpers ------------------------------------------------------------------------------
-def spec(inputs: str, layers: str, outputs: str = "", blocks: str = "", name: str = "t",
-         params: str = "") -> netspec.Graph:
+def spec(
+    inputs: str, layers: str, outputs: str = "", blocks: str = "", name: str = "t", params: str = ""
+) -> netspec.Graph:
     text = f"netspec: 1\nname: {name}\n"
     if params:
         text += f"params: {params}\n"
@@ -90,8 +91,10 @@ def torch_reference(graph, w, inputs) -> list[np.ndarray]:
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     d = torch.float64
-    env = {k: torch.tensor(v) if v.dtype == np.int64 else torch.tensor(v, dtype=d)
-           for k, v in inputs.items()}
+    env = {
+        k: torch.tensor(v) if v.dtype == np.int64 else torch.tensor(v, dtype=d)
+        for k, v in inputs.items()
+    }
 
     def W(n, p):
         return torch.tensor(w[f"{n.name}.{p}"], dtype=d)
@@ -107,9 +110,15 @@ def torch_reference(graph, w, inputs) -> list[np.ndarray]:
             shape = [1, -1] + [1] * (y.ndim - 2)
             return torch.where(y > 0, y, W(n, "weight").reshape(shape) * y)
         return {
-            "relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-            "relu6": lambda v: v.clamp(0, 6), "selu": F.selu, "gelu": F.gelu, "silu": F.silu,
-            "softplus": F.softplus, "identity": lambda v: v,
+            "relu": F.relu,
+            "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh,
+            "relu6": lambda v: v.clamp(0, 6),
+            "selu": F.selu,
+            "gelu": F.gelu,
+            "silu": F.silu,
+            "softplus": F.softplus,
+            "identity": lambda v: v,
             "hard_sigmoid": lambda v: (v / 6 + 0.5).clamp(0, 1),
             "leaky_relu": lambda v: F.leaky_relu(v, a["alpha"]),
             "elu": lambda v: F.elu(v, a["alpha"]),
@@ -127,12 +136,25 @@ def torch_reference(graph, w, inputs) -> list[np.ndarray]:
             y = act(F.linear(x, W(n, "weight"), bias), a["activation"])
         elif op in ("conv1d", "conv2d"):
             f = F.conv1d if op == "conv1d" else F.conv2d
-            y = f(pad(x, a["padding"]), W(n, "weight"), bias, a["stride"], 0, a["dilation"],
-                  a["groups"])
+            y = f(
+                pad(x, a["padding"]),
+                W(n, "weight"),
+                bias,
+                a["stride"],
+                0,
+                a["dilation"],
+                a["groups"],
+            )
             y = act(y, a["activation"])
         elif op == "conv_transpose2d":
-            y = F.conv_transpose2d(x, W(n, "weight"), bias, a["stride"],
-                                   tuple(p for p, _ in a["padding"]), a["output_padding"])
+            y = F.conv_transpose2d(
+                x,
+                W(n, "weight"),
+                bias,
+                a["stride"],
+                tuple(p for p, _ in a["padding"]),
+                a["output_padding"],
+            )
             y = act(y, a["activation"])
         elif op.startswith("max_pool"):
             f = F.max_pool1d if op.endswith("1d") else F.max_pool2d
@@ -147,8 +169,16 @@ def torch_reference(graph, w, inputs) -> list[np.ndarray]:
         elif op == "global_max_pool":
             y = x.amax(dim=tuple(range(2, x.ndim)))
         elif op == "batch_norm":
-            y = F.batch_norm(x, W(n, "running_mean"), W(n, "running_var"), W(n, "weight"),
-                             W(n, "bias"), False, 0.0, a["eps"])
+            y = F.batch_norm(
+                x,
+                W(n, "running_mean"),
+                W(n, "running_var"),
+                W(n, "weight"),
+                W(n, "bias"),
+                False,
+                0.0,
+                a["eps"],
+            )
         elif op == "layer_norm":
             y = F.layer_norm(x, (x.shape[-1],), W(n, "weight"), W(n, "bias"), a["eps"])
         elif op == "dropout":
@@ -173,8 +203,13 @@ def torch_reference(graph, w, inputs) -> list[np.ndarray]:
             y = F.embedding(x, W(n, "weight"))
         elif op in ("lstm", "gru", "rnn"):
             cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[op]
-            m = cls(x.shape[-1], a["units"], a["num_layers"], batch_first=True,
-                    bidirectional=a["bidirectional"]).to(d)
+            m = cls(
+                x.shape[-1],
+                a["units"],
+                a["num_layers"],
+                batch_first=True,
+                bidirectional=a["bidirectional"],
+            ).to(d)
             m.load_state_dict({p: W(n, p) for p in n.params})
             seq, h = m(x)
             h = h[0] if op == "lstm" else h
@@ -195,8 +230,7 @@ def onnx_outputs(graph, w, inputs):
     proto = netspec.compile(graph, "onnx", w)
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(proto.SerializeToString(), so,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
     return sess.run(None, inputs)
 
 
@@ -235,156 +269,258 @@ IMG = "x: {shape: [3, 9, 11]}"
 CASES = {
     # convolution
     "conv_same_s2_odd": (IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: same}"),
-    "conv_same_even_kernel": (IMG, "- {op: conv2d, filters: 4, kernel: 4, stride: 2, "
-                              "padding: same}"),
-    "conv_same_mixed": (IMG, "- {op: conv2d, filters: 4, kernel: [3, 5], stride: [2, 3], "
-                        "padding: same}"),
+    "conv_same_even_kernel": (
+        IMG,
+        "- {op: conv2d, filters: 4, kernel: 4, stride: 2, padding: same}",
+    ),
+    "conv_same_mixed": (
+        IMG,
+        "- {op: conv2d, filters: 4, kernel: [3, 5], stride: [2, 3], padding: same}",
+    ),
     "conv_pad1_s2": (IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: 1}"),
     "conv_asym": (IMG, "- {op: conv2d, filters: 4, kernel: 3, padding: [[0, 1], [2, 0]]}"),
-    "conv_valid_nobias": (IMG, "- {op: conv2d, filters: 5, kernel: 2, padding: valid, "
-                          "bias: false}"),
-    "conv_dilation_same": (IMG, "- {op: conv2d, filters: 4, kernel: 3, dilation: 2, "
-                           "padding: same}"),
-    "conv_dilation_stride": (IMG, "- {op: conv2d, filters: 4, kernel: 3, dilation: [2, 1], "
-                             "stride: 2, padding: 1}"),
-    "conv_groups": ("x: {shape: [6, 8, 8]}",
-                    "- {op: conv2d, filters: 9, kernel: 3, groups: 3, padding: 1}"),
-    "conv_depthwise": ("x: {shape: [4, 8, 9]}",
-                       "- {op: conv2d, filters: 8, kernel: 3, groups: 4, stride: 2, "
-                       "padding: same}"),
-    "conv_depthwise_mult1": ("x: {shape: [4, 8, 9]}",
-                             "- {op: conv2d, filters: 4, kernel: 3, groups: 4, padding: 1, "
-                             "bias: false, activation: relu6}"),
-    "conv_depthwise_dilated_stride": ("x: {shape: [4, 9, 9]}",
-                                      "- {op: conv2d, filters: 4, kernel: 3, groups: 4, "
-                                      "stride: 2, dilation: 2, padding: 2}"),
-    "conv_act_leaky": (IMG, "- {op: conv2d, filters: 4, kernel: 3, activation: "
-                       "{op: leaky_relu, alpha: 0.2}}"),
-    "conv_act_elu": (IMG, "- {op: conv2d, filters: 4, kernel: 3, activation: "
-                     "{op: elu, alpha: 0.5}}"),
-    "conv_act_hard_sigmoid": (IMG, "- {op: conv2d, filters: 4, kernel: 3, "
-                              "activation: hard_sigmoid}"),
+    "conv_valid_nobias": (
+        IMG,
+        "- {op: conv2d, filters: 5, kernel: 2, padding: valid, bias: false}",
+    ),
+    "conv_dilation_same": (
+        IMG,
+        "- {op: conv2d, filters: 4, kernel: 3, dilation: 2, padding: same}",
+    ),
+    "conv_dilation_stride": (
+        IMG,
+        "- {op: conv2d, filters: 4, kernel: 3, dilation: [2, 1], stride: 2, padding: 1}",
+    ),
+    "conv_groups": (
+        "x: {shape: [6, 8, 8]}",
+        "- {op: conv2d, filters: 9, kernel: 3, groups: 3, padding: 1}",
+    ),
+    "conv_depthwise": (
+        "x: {shape: [4, 8, 9]}",
+        "- {op: conv2d, filters: 8, kernel: 3, groups: 4, stride: 2, padding: same}",
+    ),
+    "conv_depthwise_mult1": (
+        "x: {shape: [4, 8, 9]}",
+        "- {op: conv2d, filters: 4, kernel: 3, groups: 4, padding: 1, "
+        "bias: false, activation: relu6}",
+    ),
+    "conv_depthwise_dilated_stride": (
+        "x: {shape: [4, 9, 9]}",
+        "- {op: conv2d, filters: 4, kernel: 3, groups: 4, stride: 2, dilation: 2, padding: 2}",
+    ),
+    "conv_act_leaky": (
+        IMG,
+        "- {op: conv2d, filters: 4, kernel: 3, activation: {op: leaky_relu, alpha: 0.2}}",
+    ),
+    "conv_act_elu": (
+        IMG,
+        "- {op: conv2d, filters: 4, kernel: 3, activation: {op: elu, alpha: 0.5}}",
+    ),
+    "conv_act_hard_sigmoid": (
+        IMG,
+        "- {op: conv2d, filters: 4, kernel: 3, activation: hard_sigmoid}",
+    ),
     "conv_act_gelu": (IMG, "- {op: conv2d, filters: 4, kernel: 3, activation: gelu}"),
-    "conv1d_same_s2": ("x: {shape: [4, 11]}",
-                       "- {op: conv1d, filters: 3, kernel: 4, stride: 2, padding: same}"),
-    "conv1d_asym_dilated": ("x: {shape: [4, 11]}",
-                            "- {op: conv1d, filters: 3, kernel: 3, dilation: 2, "
-                            "padding: [[1, 2]]}"),
-    "conv1d_depthwise": ("x: {shape: [4, 11]}",
-                         "- {op: conv1d, filters: 8, kernel: 3, groups: 4, padding: 1}"),
-    "conv1d_dynamic": ("x: {shape: [4, null]}",
-                       "- {op: conv1d, filters: 3, kernel: 3, padding: same}"),
-    "conv_transpose_op": ("x: {shape: [3, 5, 6]}",
-                          "- {op: conv_transpose2d, filters: 4, kernel: 3, stride: 2, "
-                          "padding: 1, output_padding: 1}"),
-    "conv_transpose_mixed": ("x: {shape: [3, 5, 6]}",
-                             "- {op: conv_transpose2d, filters: 2, kernel: [3, 4], "
-                             "stride: [2, 3], padding: [0, 1], output_padding: [1, 2]}"),
-    "conv_transpose_k_lt_s": ("x: {shape: [3, 4, 4]}",
-                              "- {op: conv_transpose2d, filters: 2, kernel: 2, stride: 3, "
-                              "bias: false, activation: relu}"),
+    "conv1d_same_s2": (
+        "x: {shape: [4, 11]}",
+        "- {op: conv1d, filters: 3, kernel: 4, stride: 2, padding: same}",
+    ),
+    "conv1d_asym_dilated": (
+        "x: {shape: [4, 11]}",
+        "- {op: conv1d, filters: 3, kernel: 3, dilation: 2, padding: [[1, 2]]}",
+    ),
+    "conv1d_depthwise": (
+        "x: {shape: [4, 11]}",
+        "- {op: conv1d, filters: 8, kernel: 3, groups: 4, padding: 1}",
+    ),
+    "conv1d_dynamic": (
+        "x: {shape: [4, null]}",
+        "- {op: conv1d, filters: 3, kernel: 3, padding: same}",
+    ),
+    "conv_transpose_op": (
+        "x: {shape: [3, 5, 6]}",
+        "- {op: conv_transpose2d, filters: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1}",
+    ),
+    "conv_transpose_mixed": (
+        "x: {shape: [3, 5, 6]}",
+        "- {op: conv_transpose2d, filters: 2, kernel: [3, 4], "
+        "stride: [2, 3], padding: [0, 1], output_padding: [1, 2]}",
+    ),
+    "conv_transpose_k_lt_s": (
+        "x: {shape: [3, 4, 4]}",
+        "- {op: conv_transpose2d, filters: 2, kernel: 2, stride: 3, bias: false, activation: relu}",
+    ),
     # pooling
     "max_pool_pad": (IMG, "- {op: max_pool2d, size: 3, stride: 2, padding: 1}"),
     "max_pool_same": (IMG, "- {op: max_pool2d, size: 3, stride: 2, padding: same}"),
     "max_pool_plain": (IMG, "- {op: max_pool2d, size: 2}"),
-    "max_pool_asym": (IMG, "- {op: max_pool2d, size: [2, 3], stride: [1, 2], "
-                      "padding: [[1, 0], [0, 1]]}"),
+    "max_pool_asym": (
+        IMG,
+        "- {op: max_pool2d, size: [2, 3], stride: [1, 2], padding: [[1, 0], [0, 1]]}",
+    ),
     "avg_pool_pad": (IMG, "- {op: avg_pool2d, size: 3, stride: 2, padding: 1}"),
     "avg_pool_same": (IMG, "- {op: avg_pool2d, size: 3, stride: 2, padding: same}"),
-    "avg_pool_asym": (IMG, "- {op: avg_pool2d, size: 3, stride: [2, 1], "
-                      "padding: [[0, 1], [1, 0]]}"),
+    "avg_pool_asym": (
+        IMG,
+        "- {op: avg_pool2d, size: 3, stride: [2, 1], padding: [[0, 1], [1, 0]]}",
+    ),
     "avg_pool_plain": (IMG, "- {op: avg_pool2d, size: [2, 3]}"),
-    "pool1d": ("x: {shape: [4, 11]}", """
+    "pool1d": (
+        "x: {shape: [4, 11]}",
+        """
         - {op: max_pool1d, size: 3, stride: 2, padding: 1}
-        - {op: avg_pool1d, size: 3, padding: 1}"""),
-    "global_pools": ("x: {shape: [3, 9, 11]}", """
+        - {op: avg_pool1d, size: 3, padding: 1}""",
+    ),
+    "global_pools": (
+        "x: {shape: [3, 9, 11]}",
+        """
         - {op: global_avg_pool, name: a, inputs: [x]}
         - {op: global_max_pool, name: m, inputs: [x]}
-        - {op: concat, inputs: [a, m]}"""),
+        - {op: concat, inputs: [a, m]}""",
+    ),
     "global_pool_rank2": ("x: {shape: [4, 7]}", "- global_max_pool"),
     "global_pool_rank4": ("x: {shape: [2, 3, 4, 5]}", "- global_avg_pool"),
     # normalization
     "batch_norm_image": (IMG, "- {op: batch_norm, eps: 0.001, momentum: 0.01}"),
     "batch_norm_vector": ("x: {shape: [6]}", "- batch_norm"),
     "batch_norm_seq": ("x: {shape: [4, 7]}", "- batch_norm"),
-    "layer_norm_image": (IMG, """
+    "layer_norm_image": (
+        IMG,
+        """
         - {op: conv2d, filters: 4, kernel: 3}
-        - {op: layer_norm, eps: 0.001}"""),
+        - {op: layer_norm, eps: 0.001}""",
+    ),
     "layer_norm_vector": ("x: {shape: [6]}", "- layer_norm\n- dropout"),
     # shape ops
-    "flatten_after_conv": (IMG, """
+    "flatten_after_conv": (
+        IMG,
+        """
         - {op: conv2d, filters: 4, kernel: 3, stride: 2}
         - flatten
-        - {op: dense, units: 5}"""),
-    "flatten_unit_spatial": (IMG, """
+        - {op: dense, units: 5}""",
+    ),
+    "flatten_unit_spatial": (
+        IMG,
+        """
         - {op: conv2d, filters: 4, kernel: [9, 11]}
-        - flatten"""),
-    "reshape_after_conv": (IMG, """
+        - flatten""",
+    ),
+    "reshape_after_conv": (
+        IMG,
+        """
         - {op: conv2d, filters: 4, kernel: 3, padding: 1}
         - {op: reshape, shape: [12, -1]}
-        - {op: dense, units: 5}"""),
-    "reshape_to_image": ("x: {shape: [48]}", """
+        - {op: dense, units: 5}""",
+    ),
+    "reshape_to_image": (
+        "x: {shape: [48]}",
+        """
         - {op: reshape, shape: [3, 4, 4]}
-        - {op: conv2d, filters: 2, kernel: 3}"""),
-    "reshape_to_unit_image": ("x: {shape: [6]}", """
+        - {op: conv2d, filters: 2, kernel: 3}""",
+    ),
+    "reshape_to_unit_image": (
+        "x: {shape: [6]}",
+        """
         - {op: reshape, shape: [-1, 1, 1]}
-        - {op: conv_transpose2d, filters: 2, kernel: 3}"""),
-    "permute_flatten": (IMG, """
+        - {op: conv_transpose2d, filters: 2, kernel: 3}""",
+    ),
+    "permute_flatten": (
+        IMG,
+        """
         - {op: conv2d, filters: 4, kernel: 3}
         - {op: permute, dims: [2, 3, 1]}
-        - flatten"""),
-    "permute_dense": (IMG, """
+        - flatten""",
+    ),
+    "permute_dense": (
+        IMG,
+        """
         - {op: conv2d, filters: 4, kernel: 3}
         - {op: permute, dims: [3, 1, 2]}
-        - {op: dense, units: 5}"""),
-    "permute_conv": ("x: {shape: [9, 11, 3]}", """
+        - {op: dense, units: 5}""",
+    ),
+    "permute_conv": (
+        "x: {shape: [9, 11, 3]}",
+        """
         - {op: permute, dims: [3, 1, 2]}
-        - {op: conv2d, filters: 4, kernel: 3}"""),
+        - {op: conv2d, filters: 4, kernel: 3}""",
+    ),
     "permute_output": (IMG, "- {op: permute, dims: [2, 1, 3]}"),
-    "dense_on_image": (IMG, """
+    "dense_on_image": (
+        IMG,
+        """
         - {op: conv2d, filters: 4, kernel: 3}
-        - {op: dense, units: 6, activation: tanh}"""),
-    "dense_softmax_act": ("x: {shape: [5, 7]}", """
+        - {op: dense, units: 6, activation: tanh}""",
+    ),
+    "dense_softmax_act": (
+        "x: {shape: [5, 7]}",
+        """
         - {op: dense, units: 6, activation: softmax}
-        - {op: dense, units: 3, activation: {op: log_softmax, axis: 2}}"""),
-    "dense_softmax_axis1": ("x: {shape: [5, 7]}",
-                            "- {op: dense, units: 6, activation: {op: softmax, axis: 1}}"),
+        - {op: dense, units: 3, activation: {op: log_softmax, axis: 2}}""",
+    ),
+    "dense_softmax_axis1": (
+        "x: {shape: [5, 7]}",
+        "- {op: dense, units: 6, activation: {op: softmax, axis: 1}}",
+    ),
     # merges
-    "add_broadcast": (IMG, """
+    "add_broadcast": (
+        IMG,
+        """
         - {op: conv2d, name: c, filters: 4, kernel: 3, inputs: [x]}
         - {op: global_avg_pool, name: g}
         - {op: reshape, name: r, shape: [4, 1, 1]}
         - {op: add, name: s, inputs: [c, r]}
         - {op: multiply, name: m, inputs: [s, r, c]}
-        - {op: subtract, inputs: [m, c]}"""),
-    "multiply_broadcast_rows": (IMG, """
+        - {op: subtract, inputs: [m, c]}""",
+    ),
+    "multiply_broadcast_rows": (
+        IMG,
+        """
         - {op: conv2d, name: c, filters: 4, kernel: 3, inputs: [x]}
         - {op: conv2d, name: d, filters: 1, kernel: 3, inputs: [x]}
-        - {op: multiply, inputs: [c, d]}"""),
-    "merge_mixed_layouts": (IMG, """
+        - {op: multiply, inputs: [c, d]}""",
+    ),
+    "merge_mixed_layouts": (
+        IMG,
+        """
         - {op: conv2d, name: c, filters: 3, kernel: 1, inputs: [x]}
         - {op: permute, name: p, dims: [1, 3, 2], inputs: [x]}
         - {op: permute, name: q, dims: [1, 3, 2], inputs: [p]}
-        - {op: add, inputs: [q, c]}"""),
-    "concat_channels": (IMG, """
+        - {op: add, inputs: [q, c]}""",
+    ),
+    "concat_channels": (
+        IMG,
+        """
         - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
         - {op: conv2d, name: b, filters: 2, kernel: 3, inputs: [x]}
-        - {op: concat, inputs: [a, b]}"""),
-    "concat_height": (IMG, """
+        - {op: concat, inputs: [a, b]}""",
+    ),
+    "concat_height": (
+        IMG,
+        """
         - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
         - {op: conv2d, name: b, filters: 4, kernel: [1, 3], inputs: [x]}
-        - {op: concat, axis: 2, inputs: [a, b]}"""),
-    "concat_last": (IMG, """
+        - {op: concat, axis: 2, inputs: [a, b]}""",
+    ),
+    "concat_last": (
+        IMG,
+        """
         - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
         - {op: conv2d, name: b, filters: 4, kernel: [3, 1], inputs: [x]}
-        - {op: concat, axis: -1, inputs: [a, b]}"""),
-    "concat_vectors": ("x: {shape: [6]}", """
+        - {op: concat, axis: -1, inputs: [a, b]}""",
+    ),
+    "concat_vectors": (
+        "x: {shape: [6]}",
+        """
         - {op: dense, name: a, units: 3, inputs: [x]}
         - {op: concat, inputs: [a, x]}
-        - {op: add, inputs: [concat_1, concat_1]}"""),
-    "concat_time": ("x: {shape: [4, 3]}", """
+        - {op: add, inputs: [concat_1, concat_1]}""",
+    ),
+    "concat_time": (
+        "x: {shape: [4, 3]}",
+        """
         - {op: dense, name: a, units: 3, inputs: [x]}
-        - {op: concat, axis: 1, inputs: [a, x]}"""),
+        - {op: concat, axis: 1, inputs: [a, x]}""",
+    ),
     # softmax axes
     "softmax_channels": (IMG, "- {op: softmax, axis: 1}"),
     "softmax_height": (IMG, "- {op: softmax, axis: 2}"),
@@ -393,13 +529,30 @@ CASES = {
     "log_softmax_last": (IMG, "- {op: log_softmax}"),
     "log_softmax_vector": ("x: {shape: [6]}", "- log_softmax"),
     # embedding
-    "embedding_lstm": ("x: {shape: [null], dtype: int64}", """
+    "embedding_lstm": (
+        "x: {shape: [null], dtype: int64}",
+        """
         - {op: embedding, vocab: 11, dim: 4}
-        - {op: lstm, units: 3}"""),
+        - {op: lstm, units: 3}""",
+    ),
 }
-ACTS = ["relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus", "hard_sigmoid",
-        "identity", "prelu", "elu", "{op: elu, alpha: 0.3}", "leaky_relu",
-        "{op: leaky_relu, alpha: 0.2}"]
+ACTS = [
+    "relu",
+    "sigmoid",
+    "tanh",
+    "relu6",
+    "selu",
+    "gelu",
+    "silu",
+    "softplus",
+    "hard_sigmoid",
+    "identity",
+    "prelu",
+    "elu",
+    "{op: elu, alpha: 0.3}",
+    "leaky_relu",
+    "{op: leaky_relu, alpha: 0.2}",
+]
 for i, act in enumerate(ACTS):
     op = act if "{" in act else f"{{op: {act}}}"
     CASES[f"act_{i}_image"] = (IMG, f"- {op}")
@@ -407,14 +560,19 @@ for i, act in enumerate(ACTS):
 CASES["prelu_seq"] = ("x: {shape: [4, 7]}", "- prelu")
 for op in ("lstm", "gru", "rnn"):
     CASES[f"{op}_last"] = ("x: {shape: [null, 3]}", f"- {{op: {op}, units: 4}}")
-    CASES[f"{op}_seq"] = ("x: {shape: [6, 3]}",
-                          f"- {{op: {op}, units: 4, return_sequences: true}}")
-    CASES[f"{op}_bi_last_2"] = ("x: {shape: [null, 3]}",
-                                f"- {{op: {op}, units: 4, bidirectional: true, num_layers: 2}}")
-    CASES[f"{op}_bi_seq"] = ("x: {shape: [6, 3]}", f"- {{op: {op}, units: 4, bidirectional: "
-                             "true, return_sequences: true}")
-    CASES[f"{op}_stack_seq"] = ("x: {shape: [null, 3]}", f"- {{op: {op}, units: 4, "
-                                "num_layers: 3, return_sequences: true}")
+    CASES[f"{op}_seq"] = ("x: {shape: [6, 3]}", f"- {{op: {op}, units: 4, return_sequences: true}}")
+    CASES[f"{op}_bi_last_2"] = (
+        "x: {shape: [null, 3]}",
+        f"- {{op: {op}, units: 4, bidirectional: true, num_layers: 2}}",
+    )
+    CASES[f"{op}_bi_seq"] = (
+        "x: {shape: [6, 3]}",
+        f"- {{op: {op}, units: 4, bidirectional: true, return_sequences: true}}",
+    )
+    CASES[f"{op}_stack_seq"] = (
+        "x: {shape: [null, 3]}",
+        f"- {{op: {op}, units: 4, num_layers: 3, return_sequences: true}}",
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -486,7 +644,9 @@ def test_blocks_several_inputs_and_outputs(K, keras):
     graph = blocks_graph()
     model, *_ = check_parity(K, graph)
     assert [t.name for t in model.inputs] == ["image", "side"] or model.input_names == [
-        "image", "side"]
+        "image",
+        "side",
+    ]
     assert model.output_names == ["scores", "features", "summed"]
     src = K.generate(graph)
     # one function per block; the uses of `bottleneck` differ in filters and stride, which
@@ -543,15 +703,25 @@ def test_spec_parity_torch_target(K, path):
 
 def test_torch_target_parity_on_variants(K):
     """A few of the per-op graphs against the PyTorch target as well."""
-    for case in ["conv_same_s2_odd", "conv_asym", "conv_depthwise", "conv_transpose_mixed",
-                 "max_pool_pad", "avg_pool_asym", "flatten_after_conv", "permute_dense",
-                 "gru_bi_last_2", "lstm_bi_seq", "rnn_stack_seq", "softmax_channels"]:
+    for case in [
+        "conv_same_s2_odd",
+        "conv_asym",
+        "conv_depthwise",
+        "conv_transpose_mixed",
+        "max_pool_pad",
+        "avg_pool_asym",
+        "flatten_after_conv",
+        "permute_dense",
+        "gru_bi_last_2",
+        "lstm_bi_seq",
+        "rnn_stack_seq",
+        "softmax_channels",
+    ]:
         graph = spec(*CASES[case], name=case)
         w = random_weights(graph, 1)
         x = random_inputs(graph, seed=1)
         got = run_keras(K.compile(graph, w), graph, x)
-        for name, a, b in zip(graph.outputs, got, torch_target_outputs(graph, w, x),
-                              strict=True):
+        for name, a, b in zip(graph.outputs, got, torch_target_outputs(graph, w, x), strict=True):
             assert_close(a, b, f"{case}.{name}: keras vs the PyTorch target")
 
 
@@ -567,21 +737,34 @@ def test_source_is_standalone_and_ruff_clean(K):
         pytest.skip("ruff is not installed next to this Python")
     for g in all_graphs():
         src = K.generate(g)
-        assert "netspec" not in [line.split()[1].split(".")[0] for line in src.splitlines()
-                                 if line.startswith(("import ", "from "))], g.name
+        assert "netspec" not in [
+            line.split()[1].split(".")[0]
+            for line in src.splitlines()
+            if line.startswith(("import ", "from "))
+        ], g.name
         assert "Lambda" not in src, g.name
         for args in (["check", "--quiet"], ["format", "--check", "--quiet"]):
-            r = subprocess.run([str(RUFF), *args, "--stdin-filename", "model_keras.py", "-"],
-                               input=src, capture_output=True, text=True, cwd=ROOT)
+            r = subprocess.run(
+                [str(RUFF), *args, "--stdin-filename", "model_keras.py", "-"],
+                input=src,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
             assert r.returncode == 0, f"{g.name}: ruff {args[0]}\n{r.stdout}{r.stderr}"
 
 
 def test_generate_needs_no_framework():
-    code = ("import sys, netspec; g = netspec.load(sys.argv[1]); "
-            "netspec.generate(g, 'keras'); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
-    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "specs" / "resnet18.yaml")],
-                       capture_output=True, text=True)
+    code = (
+        "import sys, netspec; g = netspec.load(sys.argv[1]); "
+        "netspec.generate(g, 'keras'); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "specs" / "resnet18.yaml")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -608,8 +791,9 @@ def test_transposes_only_where_needed(K):
 
 
 def test_boundary_layouts(K, keras):
-    model = K.compile(spec(*CASES["conv1d_same_s2"]), random_weights(spec(*CASES[
-        "conv1d_same_s2"])))
+    model = K.compile(
+        spec(*CASES["conv1d_same_s2"]), random_weights(spec(*CASES["conv1d_same_s2"]))
+    )
     assert tuple(model.inputs[0].shape) == (None, 4, 11)  # rank 2 keeps the logical order
     assert tuple(model.outputs[0].shape) == (None, 3, 6)
     graph = netspec.load(ROOT / "specs" / "resnet18.yaml")
@@ -621,10 +805,23 @@ def test_boundary_layouts(K, keras):
 def test_weights_round_trip(K, keras):
     """canonical -> Keras -> canonical is exact; for LSTM and SimpleRNN the one Keras bias comes
     back as bias_ih (the sum) with a zero bias_hh, and that form round-trips exactly again."""
-    graphs = [blocks_graph()] + [spec(*CASES[c], name=c) for c in [
-        "conv_depthwise", "conv1d_depthwise", "conv_transpose_mixed", "conv_groups",
-        "embedding_lstm", "gru_bi_last_2", "rnn_stack_seq", "lstm_bi_seq", "act_10_image",
-        "prelu_seq", "layer_norm_image", "batch_norm_vector"]]
+    graphs = [blocks_graph()] + [
+        spec(*CASES[c], name=c)
+        for c in [
+            "conv_depthwise",
+            "conv1d_depthwise",
+            "conv_transpose_mixed",
+            "conv_groups",
+            "embedding_lstm",
+            "gru_bi_last_2",
+            "rnn_stack_seq",
+            "lstm_bi_seq",
+            "act_10_image",
+            "prelu_seq",
+            "layer_norm_image",
+            "batch_norm_vector",
+        ]
+    ]
     for g in graphs:
         w = random_weights(g, 3)
         model = K.compile(g, w)
@@ -673,12 +870,16 @@ def test_save_weights_api_and_owns(K, keras, tmp_path):
 def test_written_module_runs_standalone(K, keras, tmp_path):
     """`write` gives a module a user can import on its own; its load_weights reads netspec's
     safetensors file, and the model saves and reloads in Keras' safe mode (no Lambda)."""
-    graph = spec(IMG, """
+    graph = spec(
+        IMG,
+        """
         - {op: conv2d, filters: 4, kernel: 3, activation: hard_sigmoid}
         - {op: max_pool2d, size: 3, stride: 2, padding: 1}
         - {op: avg_pool2d, size: 2, stride: 1, padding: [[0, 1], [1, 0]]}
         - {op: log_softmax, axis: 1}
-        """, name="customs")
+        """,
+        name="customs",
+    )
     for g in [graph]:
         w = random_weights(g, 4)
         x = random_inputs(g)
@@ -732,8 +933,9 @@ def test_same_padding_uses_keras_same_only_when_exact(K):
     odd = K.generate(spec(IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: 1}"))
     assert 'padding="same"' in odd and "ZeroPadding" not in odd
     even = "x: {shape: [3, 8, 8]}"
-    torch_style = K.generate(spec(even, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, "
-                                        "padding: 1}"))
+    torch_style = K.generate(
+        spec(even, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: 1}")
+    )
     assert "ZeroPadding2D(padding=1" in torch_style and 'padding="same"' not in torch_style
 
 
@@ -742,13 +944,16 @@ def test_names_that_collide(K, keras):
     an input called `keras`, a block called `build_model`, a node called like a second variant
     of a block. An output that needs a boundary transpose and whose name is a node's keeps the
     node's name on the node's layer; the transpose is `<name>-to_cl`."""
-    graph = spec("keras: {shape: [3, 8, 8]}", """
+    graph = spec(
+        "keras: {shape: [3, 8, 8]}",
+        """
         - {block: unit, name: u0, filters: 2}
         - {block: build_model, name: bm, np: 3}
         - {op: conv2d, name: unit_2, filters: 3, kernel: 1}
         - {block: unit, name: u9, filters: 4, stride: 2}
         - {op: permute, name: p, dims: [2, 3, 1]}
-        """, blocks="""
+        """,
+        blocks="""
         unit:
           params: {filters: null, stride: 1}
           inputs: [x]
@@ -761,7 +966,9 @@ def test_names_that_collide(K, keras):
           layers:
             - {block: unit, name: inner, filters: $np}
             - {op: conv2d, name: c, filters: $np, kernel: 1}
-        """, outputs="{unit_2: p, out2: u9, keras_out: unit_2}")
+        """,
+        outputs="{unit_2: p, out2: u9, keras_out: unit_2}",
+    )
     src = K.generate(graph)
     assert "def build_model_block(x, name):" in src and "def unit_2_2(x, name):" in src
     assert 'keras_ = keras.Input(shape=(8, 8, 3), name="keras")' in src
@@ -801,11 +1008,14 @@ def test_layout_rules():
 def test_blocks_named_like_helpers_and_builtins(K, keras):
     """A block called like a generated helper (`_bias`) or a builtin the module calls (`sorted`,
     `tuple`, used by PaddedMaxPool) gets a `_block` function name and shadows nothing."""
-    graph = spec("x: {shape: [2, 5, 5]}", """
+    graph = spec(
+        "x: {shape: [2, 5, 5]}",
+        """
         - {block: _bias}
         - {block: sorted}
         - {block: tuple}
-        """, blocks="""
+        """,
+        blocks="""
         _bias:
           layers:
             - {op: conv2d, filters: 3, kernel: 1}
@@ -815,7 +1025,8 @@ def test_blocks_named_like_helpers_and_builtins(K, keras):
         tuple:
           layers:
             - relu
-        """)
+        """,
+    )
     src = K.generate(graph)
     assert "def _bias_block(" in src and "def sorted_block(" in src
     assert "def tuple_block(" in src
@@ -824,10 +1035,14 @@ def test_blocks_named_like_helpers_and_builtins(K, keras):
 
 def test_output_reuses_the_transpose_a_layer_made(K, keras):
     """A value that is an output and also transposed for a later layer gets one Permute."""
-    graph = spec("x: {shape: [2, 3]}", """
+    graph = spec(
+        "x: {shape: [2, 3]}",
+        """
         - {op: conv1d, filters: 4, kernel: 1}
         - {op: lstm, units: 2}
-        """, outputs="[conv1d_1, lstm_1]")
+        """,
+        outputs="[conv1d_1, lstm_1]",
+    )
     assert K.generate(graph).count('name="conv1d_1-to_cf"') == 1
     check_parity(K, graph)
 
@@ -835,11 +1050,15 @@ def test_output_reuses_the_transpose_a_layer_made(K, keras):
 def test_broadcasting_add_never_a_bias_add(K, keras):
     """keras.ops.add (TensorFlow) turns x + [N, 1] into a bias_add over the batch: a broadcasting
     add is a BroadcastAdd; an add of equal static shapes stays keras.layers.Add."""
-    graph = spec("x: {shape: [2]}", """
+    graph = spec(
+        "x: {shape: [2]}",
+        """
         - {op: dense, inputs: [x], units: 1}
         - {op: add, inputs: [x, dense_1]}
         - {op: add, inputs: [x, x]}
-        """, outputs="[add_1, add_2]")
+        """,
+        outputs="[add_1, add_2]",
+    )
     src = K.generate(graph)
     assert 'BroadcastAdd(name="add_1")' in src and 'keras.layers.Add(name="add_2")' in src
     check_parity(K, graph, batch=2)
@@ -861,8 +1080,10 @@ def test_long_escaped_description_wraps_between_escapes(K):
     import ast
 
     word = '\\"' * 9 + "0\\x1f\\U00018cd6\\U0002ebe1" * 8
-    graph = netspec.loads(f'netspec: 1\nname: d\ndescription: "{word}"\n'
-                          "inputs:\n  x: {shape: [2]}\nlayers:\n  - relu\n")
+    graph = netspec.loads(
+        f'netspec: 1\nname: d\ndescription: "{word}"\n'
+        "inputs:\n  x: {shape: [2]}\nlayers:\n  - relu\n"
+    )
     src = K.generate(graph)
     doc = ast.get_docstring(ast.parse(src))
     assert doc.replace("\n", "").startswith("d:" + graph.description)

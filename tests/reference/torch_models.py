@@ -50,7 +50,8 @@ def _rename(
     for key, ref_key in table.items():
         v = weights[key]
         out[ref_key] = (
-            v.detach().clone() if isinstance(v, torch.Tensor)
+            v.detach().clone()
+            if isinstance(v, torch.Tensor)
             else torch.from_numpy(np.array(v, dtype=np.float32, copy=True))
         )
     return out
@@ -70,8 +71,9 @@ def _rnn_params(num_layers: int, bidirectional: bool) -> tuple[str, ...]:
     names = []
     for layer in range(num_layers):
         for suffix in ("", "_reverse") if bidirectional else ("",):
-            names += [f"{w}_l{layer}{suffix}" for w in
-                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            names += [
+                f"{w}_l{layer}{suffix}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ]
     return tuple(names)
 
 
@@ -85,19 +87,19 @@ class LeNet5(nn.Module):
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 6, kernel_size=5),     # 0
-            nn.Tanh(),                          # 1
-            nn.AvgPool2d(2),                    # 2
-            nn.Conv2d(6, 16, kernel_size=5),    # 3
-            nn.Tanh(),                          # 4
-            nn.AvgPool2d(2),                    # 5
+            nn.Conv2d(1, 6, kernel_size=5),  # 0
+            nn.Tanh(),  # 1
+            nn.AvgPool2d(2),  # 2
+            nn.Conv2d(6, 16, kernel_size=5),  # 3
+            nn.Tanh(),  # 4
+            nn.AvgPool2d(2),  # 5
         )
         self.classifier = nn.Sequential(
-            nn.Linear(16 * 5 * 5, 120),         # 0
-            nn.Tanh(),                          # 1
-            nn.Linear(120, 84),                 # 2
-            nn.Tanh(),                          # 3
-            nn.Linear(84, num_classes),         # 4
+            nn.Linear(16 * 5 * 5, 120),  # 0
+            nn.Tanh(),  # 1
+            nn.Linear(120, 84),  # 2
+            nn.Tanh(),  # 3
+            nn.Linear(84, num_classes),  # 4
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -139,8 +141,9 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None):
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ):
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -221,7 +224,7 @@ class ResNet18(nn.Module):
         _bn(t, "bn1", "bn1")
         for stage in (1, 2, 3, 4):
             for block in (1, 2):
-                c = f"layer{stage}_{block}"   # canonical (netspec) block use
+                c = f"layer{stage}_{block}"  # canonical (netspec) block use
                 r = f"layer{stage}.{block - 1}"  # torchvision
                 t[f"{c}.conv1.weight"] = f"{r}.conv1.weight"
                 _bn(t, f"{c}.bn1", f"{r}.bn1")
@@ -246,17 +249,18 @@ class CharLSTM(nn.Module):
     """Embedding 65x32 -> 2-layer LSTM(128), every step -> Linear(128, 65), in the style of
     PyTorch's word_language_model example."""
 
-    def __init__(self, vocab: int = 65, embed_dim: int = 32, hidden: int = 128,
-                 num_layers: int = 2):
+    def __init__(
+        self, vocab: int = 65, embed_dim: int = 32, hidden: int = 128, num_layers: int = 2
+    ):
         super().__init__()
         self.encoder = nn.Embedding(vocab, embed_dim)
         self.rnn = nn.LSTM(embed_dim, hidden, num_layers=num_layers, batch_first=True)
         self.decoder = nn.Linear(hidden, vocab)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        emb = self.encoder(tokens)          # [N, T, 32]
-        output, _ = self.rnn(emb)           # [N, T, 128]
-        return self.decoder(output)         # [N, T, 65]
+        emb = self.encoder(tokens)  # [N, T, 32]
+        output, _ = self.rnn(emb)  # [N, T, 128]
+        return self.decoder(output)  # [N, T, 65]
 
     @staticmethod
     def canonical_keys() -> dict[str, str]:
@@ -284,14 +288,15 @@ class BiGRUClassifier(nn.Module):
         self.fc = nn.Linear(2 * hidden, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, h_n = self.gru(x)                            # h_n: [2, N, 32] (forward, backward)
-        h = torch.cat([h_n[-2], h_n[-1]], dim=1)        # [N, 64], forward first
+        _, h_n = self.gru(x)  # h_n: [2, N, 32] (forward, backward)
+        h = torch.cat([h_n[-2], h_n[-1]], dim=1)  # [N, 64], forward first
         return F.softmax(self.fc(h), dim=-1)
 
     @staticmethod
     def canonical_keys() -> dict[str, str]:
-        return _same(("gru", _rnn_params(num_layers=1, bidirectional=True)),
-                     ("fc", ("weight", "bias")))
+        return _same(
+            ("gru", _rnn_params(num_layers=1, bidirectional=True)), ("fc", ("weight", "bias"))
+        )
 
     @classmethod
     def canonical_to_reference(cls, weights: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -308,20 +313,20 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         self.nz = nz
         self.main = nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),        # 0: 512 x 4 x 4
-            nn.BatchNorm2d(ngf * 8),                                     # 1
-            nn.ReLU(True),                                               # 2
-            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),   # 3: 256 x 8 x 8
-            nn.BatchNorm2d(ngf * 4),                                     # 4
-            nn.ReLU(True),                                               # 5
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),   # 6: 128 x 16 x 16
-            nn.BatchNorm2d(ngf * 2),                                     # 7
-            nn.ReLU(True),                                               # 8
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),       # 9: 64 x 32 x 32
-            nn.BatchNorm2d(ngf),                                         # 10
-            nn.ReLU(True),                                               # 11
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),            # 12: 3 x 64 x 64
-            nn.Tanh(),                                                   # 13
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),  # 0: 512 x 4 x 4
+            nn.BatchNorm2d(ngf * 8),  # 1
+            nn.ReLU(True),  # 2
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),  # 3: 256 x 8 x 8
+            nn.BatchNorm2d(ngf * 4),  # 4
+            nn.ReLU(True),  # 5
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),  # 6: 128 x 16 x 16
+            nn.BatchNorm2d(ngf * 2),  # 7
+            nn.ReLU(True),  # 8
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),  # 9: 64 x 32 x 32
+            nn.BatchNorm2d(ngf),  # 10
+            nn.ReLU(True),  # 11
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),  # 12: 3 x 64 x 64
+            nn.Tanh(),  # 13
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -354,12 +359,12 @@ class DCGANGenerator(nn.Module):
 class Reference:
     """A spec in `specs/` and the hand-written model it must match."""
 
-    spec: str                                   # path relative to the repository root
+    spec: str  # path relative to the repository root
     model: type[nn.Module]
-    example_input: Callable[[], torch.Tensor]   # a small batch (N = 2), seeded
-    output_shape: tuple[int, ...]               # with the batch axis
-    params: int                                 # trainable parameters
-    buffers: int                                # batch_norm running statistics (not counted)
+    example_input: Callable[[], torch.Tensor]  # a small batch (N = 2), seeded
+    output_shape: tuple[int, ...]  # with the batch axis
+    params: int  # trainable parameters
+    buffers: int  # batch_norm running statistics (not counted)
 
     def build(self) -> nn.Module:
         return self.model().eval()
@@ -371,31 +376,58 @@ def _gen() -> torch.Generator:
 
 REFERENCES: dict[str, Reference] = {
     "lenet5": Reference(
-        "specs/lenet5.yaml", LeNet5,
-        lambda: torch.randn(2, 1, 32, 32, generator=_gen()), (2, 10), 61_706, 0),
+        "specs/lenet5.yaml",
+        LeNet5,
+        lambda: torch.randn(2, 1, 32, 32, generator=_gen()),
+        (2, 10),
+        61_706,
+        0,
+    ),
     "resnet18": Reference(
-        "specs/resnet18.yaml", ResNet18,
-        lambda: torch.randn(2, 3, 224, 224, generator=_gen()), (2, 1000), 11_689_512, 9_600),
+        "specs/resnet18.yaml",
+        ResNet18,
+        lambda: torch.randn(2, 3, 224, 224, generator=_gen()),
+        (2, 1000),
+        11_689_512,
+        9_600,
+    ),
     "char_lstm": Reference(
-        "specs/char_lstm.yaml", CharLSTM,
-        lambda: torch.randint(0, 65, (2, 7), generator=_gen()), (2, 7, 65), 225_505, 0),
+        "specs/char_lstm.yaml",
+        CharLSTM,
+        lambda: torch.randint(0, 65, (2, 7), generator=_gen()),
+        (2, 7, 65),
+        225_505,
+        0,
+    ),
     "bigru_classifier": Reference(
-        "specs/bigru_classifier.yaml", BiGRUClassifier,
-        lambda: torch.randn(2, 9, 16, generator=_gen()), (2, 5), 9_925, 0),
+        "specs/bigru_classifier.yaml",
+        BiGRUClassifier,
+        lambda: torch.randn(2, 9, 16, generator=_gen()),
+        (2, 5),
+        9_925,
+        0,
+    ),
     "dcgan_generator": Reference(
-        "specs/dcgan_generator.yaml", DCGANGenerator,
-        lambda: torch.randn(2, 100, generator=_gen()), (2, 3, 64, 64), 3_576_704, 1_920),
+        "specs/dcgan_generator.yaml",
+        DCGANGenerator,
+        lambda: torch.randn(2, 100, generator=_gen()),
+        (2, 3, 64, 64),
+        3_576_704,
+        1_920,
+    ),
 }
 
 
-def canonical_to_reference(spec_name: str, weights: Mapping[str, np.ndarray]
-                           ) -> dict[str, torch.Tensor]:
+def canonical_to_reference(
+    spec_name: str, weights: Mapping[str, np.ndarray]
+) -> dict[str, torch.Tensor]:
     """Canonical weights of `specs/<spec_name>.yaml` -> that reference model's state_dict."""
     return REFERENCES[spec_name].model.canonical_to_reference(weights)
 
 
-def reference_to_canonical(spec_name: str, state_dict: Mapping[str, torch.Tensor]
-                           ) -> dict[str, np.ndarray]:
+def reference_to_canonical(
+    spec_name: str, state_dict: Mapping[str, torch.Tensor]
+) -> dict[str, np.ndarray]:
     """The inverse: a reference model's state_dict -> canonical numpy arrays
     (`num_batches_tracked` dropped)."""
     table = REFERENCES[spec_name].model.canonical_keys()

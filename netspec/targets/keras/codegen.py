@@ -34,8 +34,18 @@ from . import layout, runtime
 from .layout import Perm
 
 LINE = 100
-RESERVED = {"keras", "np", "name", "build_model", "load_weights", "export_weights",
-            "save_weights", "WEIGHTS", "model", "self"}
+RESERVED = {
+    "keras",
+    "np",
+    "name",
+    "build_model",
+    "load_weights",
+    "export_weights",
+    "save_weights",
+    "WEIGHTS",
+    "model",
+    "self",
+}
 # Module-level names a block function must not take: the weights helpers and the builtins the
 # generated module calls (all of them, so that no block can shadow one).
 MODULE = {"_bias", "_bias_of", "_to_keras", "_from_keras", "_layers", "_gru_gates"} | set(
@@ -319,8 +329,7 @@ class Generator:
                 else:
                     label = layout.label(want)
                     suffix = oname if free else free_name(f"{oname}-to_{label}", layer_names)
-                    t = s.layer("keras.layers.Permute", t, suffix, t.shape, want, [dims],
-                                var=oname)
+                    t = s.layer("keras.layers.Permute", t, suffix, t.shape, want, [dims], var=oname)
                     s.converted[key] = t
             if t.layer != oname and free:
                 t = s.layer("keras.layers.Identity", t, oname, t.shape, want, var=oname)
@@ -347,9 +356,13 @@ class Generator:
         taken = set(RESERVED | MODULE | self.globals).union(*(s.vars.used for s in self.scopes))
         bodies = sorted(self.bodies, key=lambda b: -len(b.use.scope))  # stable: deepest first
         for b in bodies:
-            key = (b.use.block, b.in_perms, tuple(b.params),
-                   tuple(self.structure(st, variant_of) for st in b.steps),
-                   tuple(t.var for t in b.outputs))
+            key = (
+                b.use.block,
+                b.in_perms,
+                tuple(b.params),
+                tuple(self.structure(st, variant_of) for st in b.steps),
+                tuple(t.var for t in b.outputs),
+            )
             if key not in by_key:
                 k = count[b.use.block] = count.get(b.use.block, 0) + 1
                 fn = fnames[b.use.block]
@@ -436,17 +449,22 @@ class Generator:
         return '"""' + "\n".join(lines + usage) + '\n"""\n'
 
     def render_top(self, top: Body, outs: list[tuple[str, T]], call_args) -> str:
-        lines = ["def build_model():",
-                 '    """The Keras model; inputs and outputs carry the spec\'s names."""']
+        lines = [
+            "def build_model():",
+            '    """The Keras model; inputs and outputs carry the spec\'s names."""',
+        ]
         for st in top.steps:
             lines += render_step(st, "    ", None, call_args, self)
         ins = [lit(Expr(v)) for v in top.params]
         inputs = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
         ov = [t.var for _, t in outs]
         outputs = ov[0] if len(ov) == 1 else "[" + ", ".join(ov) + "]"
-        lines += call_lines("    return ", "keras.Model",
-                            [f"inputs={inputs}", f"outputs={outputs}",
-                             f"name={lit(self.graph.name)}"], "")
+        lines += call_lines(
+            "    return ",
+            "keras.Model",
+            [f"inputs={inputs}", f"outputs={outputs}", f"name={lit(self.graph.name)}"],
+            "",
+        )
         return "\n".join(lines) + "\n"
 
     def weights_table(self) -> str:
@@ -470,8 +488,12 @@ class Generator:
         kinds = {k for k, _ in self.weights.values()}
         keys = []
         for kind in sorted(kinds):
-            key = {"conv_transpose": "conv", "lstm": "recurrent", "gru": "recurrent",
-                   "rnn": "recurrent"}.get(kind, kind)
+            key = {
+                "conv_transpose": "conv",
+                "lstm": "recurrent",
+                "gru": "recurrent",
+                "rnn": "recurrent",
+            }.get(kind, kind)
             if key not in keys:
                 keys.append(key)
         to = "".join(runtime.TO_KERAS[k] for k in keys)
@@ -533,8 +555,10 @@ class Variant:
         if all(_same(v, first) for v in vals):
             return lit(first)
         if all(isinstance(v, tuple) and len(v) == len(first) for v in vals):
-            cols = [self.match([v[k] for v in vals], envs, hint, used_params, extra, taken, st)
-                    for k in range(len(first))]
+            cols = [
+                self.match([v[k] for v in vals], envs, hint, used_params, extra, taken, st)
+                for k in range(len(first))
+            ]
             return f"({cols[0]},)" if len(cols) == 1 else "(" + ", ".join(cols) + ")"
         names = sorted(envs[0], key=lambda p: -difflib.SequenceMatcher(None, p, hint).ratio())
         for p in names:
@@ -558,8 +582,14 @@ class Variant:
             if all(_same(x, y) for x, y in zip(avals, vals, strict=True)):
                 return a
         name, k = base, 1
-        while (name in taken or name in extra or name in envs[0] or name in RESERVED
-               or name in self.globals_ or keyword.iskeyword(name)):
+        while (
+            name in taken
+            or name in extra
+            or name in envs[0]
+            or name in RESERVED
+            or name in self.globals_
+            or keyword.iskeyword(name)
+        ):
             k += 1
             name = f"{base}_{k}"
         extra[name] = vals
@@ -625,8 +655,9 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def render_step(st: Step, indent: str, variant: tuple[Variant, int] | None, call_args,
-                gen: Generator) -> list[str]:
+def render_step(
+    st: Step, indent: str, variant: tuple[Variant, int] | None, call_args, gen: Generator
+) -> list[str]:
     """The lines of one statement; in a block function, values come from the variant."""
 
     def value(key: str, v: Any) -> str | None:

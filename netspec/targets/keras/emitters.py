@@ -45,8 +45,9 @@ def compact_pads(pads: tuple[tuple[int, int], ...]) -> Any:
 
 def with_defaults(defaults: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """Keyword arguments; those equal to Keras' default are marked to be left out."""
-    return {k: Default(v) if k in defaults and _eq(v, defaults[k]) else v
-            for k, v in kwargs.items()}
+    return {
+        k: Default(v) if k in defaults and _eq(v, defaults[k]) else v for k, v in kwargs.items()
+    }
 
 
 def _eq(a: Any, b: Any) -> bool:
@@ -80,10 +81,21 @@ def padded(s: Scope, node: Node, x: T, kernel, stride, dilation) -> tuple[T, str
     if mode is not None:
         return x, mode
     n = len(pads)
-    shape = (x.shape[0], *[d + a + b if isinstance(d, int) else None
-                           for d, (a, b) in zip(x.shape[1:], pads, strict=True)])
-    x = s.layer(f"{L}ZeroPadding{n}D", x, f"{node.local_name}-pad", shape, x.perm,
-                padding=compact_pads(pads))
+    shape = (
+        x.shape[0],
+        *[
+            d + a + b if isinstance(d, int) else None
+            for d, (a, b) in zip(x.shape[1:], pads, strict=True)
+        ],
+    )
+    x = s.layer(
+        f"{L}ZeroPadding{n}D",
+        x,
+        f"{node.local_name}-pad",
+        shape,
+        x.perm,
+        padding=compact_pads(pads),
+    )
     return x, "valid"
 
 
@@ -124,8 +136,9 @@ def activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, var: str | Non
     if op == "identity":
         return s.layer(f"{L}Identity", x, suffix, shape, perm, var=var)
     if op == "leaky_relu":
-        return s.layer(f"{L}LeakyReLU", x, suffix, shape, perm, var=var,
-                       negative_slope=attrs["alpha"])
+        return s.layer(
+            f"{L}LeakyReLU", x, suffix, shape, perm, var=var, negative_slope=attrs["alpha"]
+        )
     if op == "elu":
         return s.layer(f"{L}ELU", x, suffix, shape, perm, var=var, alpha=attrs["alpha"])
     if op == "hard_sigmoid":
@@ -141,8 +154,22 @@ def activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, var: str | Non
     raise AssertionError(op)  # pragma: no cover
 
 
-@emitter("relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus", "identity",
-         "leaky_relu", "elu", "hard_sigmoid", "softmax", "log_softmax")
+@emitter(
+    "relu",
+    "sigmoid",
+    "tanh",
+    "relu6",
+    "selu",
+    "gelu",
+    "silu",
+    "softplus",
+    "identity",
+    "leaky_relu",
+    "elu",
+    "hard_sigmoid",
+    "softmax",
+    "log_softmax",
+)
 def emit_activation(s: Scope, node: Node, xs: list[T]) -> T:
     return activation(s, node.op, node.attrs, xs[0], node.local_name)
 
@@ -162,8 +189,7 @@ def emit_dense(s: Scope, node: Node, xs: list[T]) -> T:
     x = s.convert(xs[0], layout.last_axis_last(xs[0].perm))
     act = activation_string(a["activation"], len(node.shape))
     s.weights(node, "dense")
-    kw = with_defaults({"activation": None, "use_bias": True}, activation=act,
-                       use_bias=a["bias"])
+    kw = with_defaults({"activation": None, "use_bias": True}, activation=act, use_bias=a["bias"])
     t = s.layer(f"{L}Dense", x, node.local_name, node.shape, x.perm, [a["units"]], **kw)
     return finish(s, node, t, a["activation"], act is not None)
 
@@ -172,8 +198,15 @@ def emit_dense(s: Scope, node: Node, xs: list[T]) -> T:
 def emit_embedding(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
     s.weights(node, "embedding")
-    return s.layer(f"{L}Embedding", x, node.local_name, node.shape, layout.appended(x.perm),
-                   input_dim=node.attrs["vocab"], output_dim=node.attrs["dim"])
+    return s.layer(
+        f"{L}Embedding",
+        x,
+        node.local_name,
+        node.shape,
+        layout.appended(x.perm),
+        input_dim=node.attrs["vocab"],
+        output_dim=node.attrs["dim"],
+    )
 
 
 # -- convolution --------------------------------------------------------------------------
@@ -191,26 +224,52 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     x, mode = padded(s, node, x, a["kernel"], kstride, dil)
     act = activation_string(a["activation"], len(node.shape))
     common = {"strides": compact(kstride), "padding": mode, "dilation_rate": compact(dil)}
-    defaults = {"strides": 1, "padding": "valid", "dilation_rate": 1, "use_bias": True,
-                "activation": None, "groups": 1}
+    defaults = {
+        "strides": 1,
+        "padding": "valid",
+        "dilation_rate": 1,
+        "use_bias": True,
+        "activation": None,
+        "groups": 1,
+    }
     out_shape = node.shape
     if subsample:
         out_shape = (f, *[None] * n)
     perm = layout.spatial(len(node.shape))
     if g > 1 and g == c:
         s.weights(node, "depthwise")
-        kw = with_defaults({**defaults, "depth_multiplier": 1}, **common,
-                           depth_multiplier=f // c, use_bias=a["bias"], activation=act)
-        t = s.layer(f"{L}DepthwiseConv{n}D", x, node.local_name, out_shape, perm,
-                    [compact(a["kernel"])], **kw)
+        kw = with_defaults(
+            {**defaults, "depth_multiplier": 1},
+            **common,
+            depth_multiplier=f // c,
+            use_bias=a["bias"],
+            activation=act,
+        )
+        t = s.layer(
+            f"{L}DepthwiseConv{n}D",
+            x,
+            node.local_name,
+            out_shape,
+            perm,
+            [compact(a["kernel"])],
+            **kw,
+        )
     else:
         s.weights(node, "conv")
         kw = with_defaults(defaults, **common, groups=g, use_bias=a["bias"], activation=act)
-        t = s.layer(f"{L}Conv{n}D", x, node.local_name, out_shape, perm,
-                    [f, compact(a["kernel"])], **kw)
+        t = s.layer(
+            f"{L}Conv{n}D", x, node.local_name, out_shape, perm, [f, compact(a["kernel"])], **kw
+        )
     if subsample:
-        t = s.layer(f"{L}MaxPooling{n}D", t, f"{node.local_name}-subsample", node.shape, perm,
-                    pool_size=1, strides=compact(stride))
+        t = s.layer(
+            f"{L}MaxPooling{n}D",
+            t,
+            f"{node.local_name}-subsample",
+            node.shape,
+            perm,
+            pool_size=1,
+            strides=compact(stride),
+        )
     return finish(s, node, t, a["activation"], act is not None)
 
 
@@ -223,19 +282,38 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
     s.weights(node, "conv_transpose")
     # 'valid' with an explicit output_padding gives PyTorch's size before cropping:
     # (in - 1) * stride + kernel + output_padding; the padding is then cropped off each side.
-    kw = with_defaults({"strides": 1, "padding": "valid", "use_bias": True, "activation": None},
-                       strides=compact(a["stride"]), padding="valid",
-                       output_padding=compact(a["output_padding"]), use_bias=a["bias"],
-                       activation=act)
+    kw = with_defaults(
+        {"strides": 1, "padding": "valid", "use_bias": True, "activation": None},
+        strides=compact(a["stride"]),
+        padding="valid",
+        output_padding=compact(a["output_padding"]),
+        use_bias=a["bias"],
+        activation=act,
+    )
     cropped = any(p != (0, 0) for p in pads)
-    full = (node.shape[0], *[None if d is None else d + 2 * p for d, (p, _) in
-                             zip(node.shape[1:], pads, strict=True)])
+    full = (
+        node.shape[0],
+        *[None if d is None else d + 2 * p for d, (p, _) in zip(node.shape[1:], pads, strict=True)],
+    )
     perm = layout.spatial(len(node.shape))
-    t = s.layer(f"{L}Conv2DTranspose", x, node.local_name, full if cropped else node.shape,
-                perm, [a["filters"], compact(a["kernel"])], **kw)
+    t = s.layer(
+        f"{L}Conv2DTranspose",
+        x,
+        node.local_name,
+        full if cropped else node.shape,
+        perm,
+        [a["filters"], compact(a["kernel"])],
+        **kw,
+    )
     if cropped:
-        t = s.layer(f"{L}Cropping2D", t, f"{node.local_name}-crop", node.shape, perm,
-                    cropping=compact_pads(pads))
+        t = s.layer(
+            f"{L}Cropping2D",
+            t,
+            f"{node.local_name}-crop",
+            node.shape,
+            perm,
+            cropping=compact_pads(pads),
+        )
     return finish(s, node, t, a["activation"], act is not None)
 
 
@@ -256,8 +334,16 @@ def emit_pool(s: Scope, node: Node, xs: list[T]) -> T:
         kw = with_defaults({"padding": "valid"}, strides=compact(stride), padding=mode)
         return s.layer(cls, x, node.local_name, node.shape, perm, [compact(size)], **kw)
     cls = s.custom("PaddedMaxPool" if is_max else "PaddedAvgPool")
-    return s.layer(cls, x, node.local_name, node.shape, perm, pool_size=tuple(size),
-                   strides=tuple(stride), padding=tuple(tuple(p) for p in pads))
+    return s.layer(
+        cls,
+        x,
+        node.local_name,
+        node.shape,
+        perm,
+        pool_size=tuple(size),
+        strides=tuple(stride),
+        padding=tuple(tuple(p) for p in pads),
+    )
 
 
 @emitter("global_avg_pool", "global_max_pool")
@@ -274,9 +360,16 @@ def emit_batch_norm(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
     s.weights(node, "batch_norm")
     momentum = float(f"{1.0 - node.attrs['momentum']:.12g}")  # Keras: weight of the old stats
-    return s.layer(f"{L}BatchNormalization", x, node.local_name, x.shape, x.perm,
-                   axis=layout.channel_axis(x.perm), momentum=momentum,
-                   epsilon=node.attrs["eps"])
+    return s.layer(
+        f"{L}BatchNormalization",
+        x,
+        node.local_name,
+        x.shape,
+        x.perm,
+        axis=layout.channel_axis(x.perm),
+        momentum=momentum,
+        epsilon=node.attrs["eps"],
+    )
 
 
 @emitter("layer_norm")
@@ -284,8 +377,15 @@ def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
     s.weights(node, "layer_norm")
     # not keras.layers.LayerNormalization: it folds the mean into the bias (see LayerNorm)
-    return s.layer(s.custom("LayerNorm"), x, node.local_name, x.shape, x.perm,
-                   axis=layout.last_axis(x.perm), epsilon=node.attrs["eps"])
+    return s.layer(
+        s.custom("LayerNorm"),
+        x,
+        node.local_name,
+        x.shape,
+        x.perm,
+        axis=layout.last_axis(x.perm),
+        epsilon=node.attrs["eps"],
+    )
 
 
 @emitter("dropout")
@@ -336,8 +436,14 @@ def emit_merge(s: Scope, node: Node, xs: list[T]) -> T:
 def emit_concat(s: Scope, node: Node, xs: list[T]) -> T:
     perm = layout.common([x.perm for x in xs])
     ins = [s.convert(x, perm) for x in xs]
-    return s.layer(f"{L}Concatenate", ins, node.local_name, node.shape, perm,
-                   axis=layout.axis(perm, node.attrs["axis"]))
+    return s.layer(
+        f"{L}Concatenate",
+        ins,
+        node.local_name,
+        node.shape,
+        perm,
+        axis=layout.axis(perm, node.attrs["axis"]),
+    )
 
 
 # -- recurrent ----------------------------------------------------------------------------
@@ -361,13 +467,15 @@ def emit_recurrent(s: Scope, node: Node, xs: list[T]) -> T:
         shape = (x.shape[0], a["units"] * dirs) if seq else (a["units"] * dirs,)
         suffix = node.local_name if count == 1 else f"{node.local_name}-l{i}"
         if a["bidirectional"]:
-            kws = ", ".join(f"{k}={lit(v)}" for k, v in
-                            {**({"return_sequences": True} if seq else {}), **extra}.items())
+            kws = ", ".join(
+                f"{k}={lit(v)}"
+                for k, v in {**({"return_sequences": True} if seq else {}), **extra}.items()
+            )
             inner = Expr(f"{cls}({a['units']}{', ' if kws else ''}{kws})")
-            x = s.layer(f"{L}Bidirectional", x, suffix, shape, layout.logical(len(shape)),
-                        [inner])
+            x = s.layer(f"{L}Bidirectional", x, suffix, shape, layout.logical(len(shape)), [inner])
         else:
             kw = with_defaults({"return_sequences": False}, return_sequences=seq)
-            x = s.layer(cls, x, suffix, shape, layout.logical(len(shape)), [a["units"]], **kw,
-                        **extra)
+            x = s.layer(
+                cls, x, suffix, shape, layout.logical(len(shape)), [a["units"]], **kw, **extra
+            )
     return x

@@ -74,6 +74,7 @@ def transpose(src: Perm, dst: Perm) -> tuple[int, ...]:
 def order_equivalent(shape: Shape, a: Perm, b: Perm) -> bool:
     """Whether layouts `a` and `b` store the elements in the same row-major order: they differ
     only in where axes of size 1 sit (a flatten or reshape then needs no transpose)."""
+
     def real(perm: Perm) -> list[int]:
         return [p for p in perm if shape[p] != 1]
 

@@ -1,10 +1,10 @@
-'''Source text that generated Keras modules contain besides the model: the small layer classes
+"""Source text that generated Keras modules contain besides the model: the small layer classes
 for meanings Keras has no layer for, and the canonical-weights helpers.
 
 Everything here is already formatted as `ruff format` writes it (line length 100); a generated
 module includes a layer class only if the model uses it, and a weights branch only for the
 kinds of weights it has.
-'''
+"""
 
 from __future__ import annotations
 
@@ -124,34 +124,34 @@ class PaddedAvgPool(keras.layers.Layer):
 # node's canonical arrays by parameter name; `a` is `layer.get_weights()`; `i` is the index of
 # the Keras layer among the node's (stacked recurrent layers); `p` the parameter suffix `_l{i}`.
 TO_KERAS = {
-    "dense": '''
+    "dense": """
     if kind == "dense":  # [out, in] -> [in, out]
-        return [w["weight"].T, *_bias(w)]''',
-    "conv": '''
+        return [w["weight"].T, *_bias(w)]""",
+    "conv": """
     if kind in ("conv", "conv_transpose"):
         # conv [out, in / groups, *kernel] -> [*kernel, in / groups, out];
         # conv_transpose [in, out, *kernel] -> [*kernel, out, in]: the same axis move
         k = w["weight"]
-        return [k.transpose(*range(2, k.ndim), 1, 0), *_bias(w)]''',
-    "depthwise": '''
+        return [k.transpose(*range(2, k.ndim), 1, 0), *_bias(w)]""",
+    "depthwise": """
     if kind == "depthwise":  # [channels * multiplier, 1, *kernel] -> [*kernel, channels, mult]
         k = w["weight"]
         m = layer.depth_multiplier
         k = k.reshape(k.shape[0] // m, m, *k.shape[2:])
-        return [k.transpose(*range(2, k.ndim), 0, 1), *_bias(w)]''',
-    "batch_norm": '''
+        return [k.transpose(*range(2, k.ndim), 0, 1), *_bias(w)]""",
+    "batch_norm": """
     if kind == "batch_norm":
-        return [w["weight"], w["bias"], w["running_mean"], w["running_var"]]''',
-    "layer_norm": '''
+        return [w["weight"], w["bias"], w["running_mean"], w["running_var"]]""",
+    "layer_norm": """
     if kind == "layer_norm":
-        return [w["weight"], w["bias"]]''',
-    "prelu": '''
+        return [w["weight"], w["bias"]]""",
+    "prelu": """
     if kind == "prelu":  # one slope per channel, on the channel axis of Keras' alpha
-        return [w["weight"].reshape(layer.get_weights()[0].shape)]''',
-    "embedding": '''
+        return [w["weight"].reshape(layer.get_weights()[0].shape)]""",
+    "embedding": """
     if kind == "embedding":
-        return [w["weight"]]''',
-    "recurrent": '''
+        return [w["weight"]]""",
+    "recurrent": """
     if kind in ("lstm", "gru", "rnn"):  # forward, then backward (Bidirectional's order)
         out = []
         for d in ["", "_reverse"][: 2 if isinstance(layer, keras.layers.Bidirectional) else 1]:
@@ -163,38 +163,38 @@ TO_KERAS = {
                 out += [g(w_ih).T, g(w_hh).T, np.stack([g(b_ih), g(b_hh)])]
             else:  # LSTM gates (i, f, g, o) are Keras' (i, f, c, o); Keras keeps one bias
                 out += [w_ih.T, w_hh.T, b_ih + b_hh]
-        return out''',
+        return out""",
 }
 
 FROM_KERAS = {
-    "dense": '''
+    "dense": """
     if kind == "dense":
-        return {"weight": a[0].T, **_bias_of(a)}''',
-    "conv": '''
+        return {"weight": a[0].T, **_bias_of(a)}""",
+    "conv": """
     if kind in ("conv", "conv_transpose"):
         k = a[0]
         n = k.ndim
-        return {"weight": k.transpose(n - 1, n - 2, *range(n - 2)), **_bias_of(a)}''',
-    "depthwise": '''
+        return {"weight": k.transpose(n - 1, n - 2, *range(n - 2)), **_bias_of(a)}""",
+    "depthwise": """
     if kind == "depthwise":
         k = a[0]
         n = k.ndim
         k = k.transpose(n - 2, n - 1, *range(n - 2))
         k = k.reshape(k.shape[0] * k.shape[1], 1, *k.shape[2:])
-        return {"weight": k, **_bias_of(a)}''',
-    "batch_norm": '''
+        return {"weight": k, **_bias_of(a)}""",
+    "batch_norm": """
     if kind == "batch_norm":
-        return dict(zip(["weight", "bias", "running_mean", "running_var"], a, strict=True))''',
-    "layer_norm": '''
+        return dict(zip(["weight", "bias", "running_mean", "running_var"], a, strict=True))""",
+    "layer_norm": """
     if kind == "layer_norm":
-        return {"weight": a[0], "bias": a[1]}''',
-    "prelu": '''
+        return {"weight": a[0], "bias": a[1]}""",
+    "prelu": """
     if kind == "prelu":
-        return {"weight": a[0].reshape(-1)}''',
-    "embedding": '''
+        return {"weight": a[0].reshape(-1)}""",
+    "embedding": """
     if kind == "embedding":
-        return {"weight": a[0]}''',
-    "recurrent": '''
+        return {"weight": a[0]}""",
+    "recurrent": """
     if kind in ("lstm", "gru", "rnn"):
         out = {}
         for j, d in enumerate(["", "_reverse"][: len(a) // 3]):
@@ -207,17 +207,17 @@ FROM_KERAS = {
             else:  # the one Keras bias goes back as bias_ih, bias_hh is zero
                 out.update({"weight_ih" + p: kernel.T, "weight_hh" + p: recurrent.T})
                 out.update({"bias_ih" + p: bias, "bias_hh" + p: np.zeros_like(bias)})
-        return out''',
+        return out""",
 }
 
-BIAS = '''
+BIAS = """
 def _bias(w):
     return [w["bias"]] if "bias" in w else []
 
 
 def _bias_of(a):
     return {"bias": a[1]} if len(a) > 1 else {}
-'''
+"""
 
 GRU_GATES = '''
 def _gru_gates(a):
