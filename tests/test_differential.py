@@ -69,13 +69,7 @@ class Known:
 
 # Known target bugs: a random spec that fails only in these ways is an expected failure (the
 # reproducer's own test is a strict xfail). Remove an entry when its bug is fixed.
-KNOWN: dict[str, Known] = {
-    "crash_torch_conv1d_strided_length1": Known(
-        "torch",
-        "PyTorch's CPU convolution segfaults on a permuted length-1 input "
-        "(upstream pytorch/pytorch#195394); see the reproducer's comment",
-    ),
-}
+KNOWN: dict[str, Known] = {}
 
 
 def batch_of(seed: int) -> int:
@@ -318,3 +312,30 @@ def test_reproducers_are_minimal_and_documented():
         assert text.startswith("#"), f"{p.name}: say on top what is wrong and where"
         g = netspec.load(p)
         assert len(g.nodes) <= 12, f"{p.name}: reduce it (scripts/differential.py --shrink)"
+
+
+def test_upstream_conv_crash_still_needs_the_torch_targets_copy():
+    """The canary for `netspec/targets/torch/emitters.py: conv_input`: PyTorch's CPU
+    convolution still crashes on a permuted view with a length-1 spatial axis (upstream
+    pytorch/pytorch#195394), and the copy the PyTorch target makes avoids it. When the first
+    half fails, PyTorch has fixed the bug: drop the copy (and this test)."""
+    pytest.importorskip("torch")
+    conv = (
+        "import torch; c = torch.nn.Conv1d(3, 3, 1, stride=2, dilation=2, padding=1).eval(); "
+        "x = torch.randn(2, 1, 3).permute(0, 2, 1){copy}; "
+        "torch.inference_mode().__enter__(); print(tuple(c(x).shape))"
+    )
+    raw = subprocess.run([sys.executable, "-c", conv.format(copy="")], capture_output=True)
+    assert raw.returncode != 0, "PyTorch no longer crashes here: remove the copy in conv_input"
+    copy = ".clone(memory_format=torch.contiguous_format)"
+    fixed = subprocess.run(
+        [sys.executable, "-c", conv.format(copy=copy)], capture_output=True, text=True
+    )
+    assert fixed.returncode == 0 and fixed.stdout.strip() == "(2, 3, 2)", fixed.stderr
+    spec = HERE / "differential" / "crash_torch_conv1d_strided_length1.yaml"
+    source = netspec.generate(netspec.load(spec), "torch")
+    assert copy in source
+    for name in ("resnet18", "char_lstm", "dcgan_generator"):  # no copy where none is needed
+        assert ".clone(" not in netspec.generate(
+            netspec.load(HERE.parent / "specs" / f"{name}.yaml"), "torch"
+        )

@@ -331,8 +331,14 @@ class Emit:
         """Whether the node's activation may overwrite its input (see `variables`)."""
         return self.node.name in self.scope.plan.inplace
 
-    def stmt(self, target: str, expr: Expr, comment: bool = False, light: bool = False) -> None:
-        text = self.scope.comment(self.node.shape) if comment else ""
+    def stmt(
+        self, target: str, expr: Expr, comment: bool | str = False, light: bool = False
+    ) -> None:
+        """`target = expr`; `comment`: True for the node's shape, or a text of its own."""
+        if isinstance(comment, str):
+            text = comment
+        else:
+            text = self.scope.comment(self.node.shape) if comment else ""
         self.scope.body.stmts.append(Stmt(target, expr, text, light))
 
     def helper(self, name: str) -> None:

@@ -148,6 +148,20 @@ def embedding(node: Node, e: Emit) -> Expr:
 
 
 # -- convolution ------------------------------------------------------------------------------
+def conv_input(node: Node, e: Emit) -> Raw:
+    """The convolution's input, copied to a standard layout when it is a permuted view with a
+    length-1 spatial axis: PyTorch's CPU convolution (oneDNN) can crash on the unusual stride
+    such a view has on that axis (pytorch/pytorch#195394; `.contiguous()` does not help, the
+    view already counts as contiguous). A copy only where that can happen."""
+    src = node.inputs[0]
+    producer = e.scope.graph.node(src) if src not in e.scope.graph.inputs else None
+    if producer is None or producer.op != "permute" or 1 not in e.shape()[1:]:
+        return e.x
+    copy = Call(f"{e.x.text}.clone", (Kw("memory_format", Raw("torch.contiguous_format")),))
+    e.stmt(e.var, copy, comment="oneDNN: pytorch/pytorch#195394")
+    return Raw(e.var)
+
+
 @emitter("conv1d", "conv2d")
 def conv(node: Node, e: Emit) -> Expr:
     a = node.attrs
@@ -163,7 +177,7 @@ def conv(node: Node, e: Emit) -> Expr:
         "bias": opt(a["bias"], True),
     }
     e.module(f"nn.Conv{n}d", cin, a["filters"], uniform(a["kernel"]), **kwargs)
-    x = e.x if symmetric(pads) else padded(e.x, pads)
+    x = conv_input(node, e) if symmetric(pads) else padded(e.x, pads)  # F.pad makes a copy
     return activation(e.call(x), a["activation"], len(node.shape), FRESH)
 
 
@@ -178,7 +192,7 @@ def conv_transpose(node: Node, e: Emit) -> Expr:
         "bias": opt(a["bias"], True),
     }
     e.module("nn.ConvTranspose2d", e.shape()[0], a["filters"], uniform(a["kernel"]), **kwargs)
-    return activation(e.call(e.x), a["activation"], len(node.shape), FRESH)
+    return activation(e.call(conv_input(node, e)), a["activation"], len(node.shape), FRESH)
 
 
 # -- pooling ----------------------------------------------------------------------------------
