@@ -14,14 +14,12 @@ import json
 import os
 import select
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, netspec_view
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
@@ -197,41 +195,11 @@ def test_svg_opens_in_chromium(browser, tmp_path, shots):
     assert browser.errors() == []
 
 
-def _first_line(proc: subprocess.Popen, timeout: float = 120) -> str:
-    """The first line the process prints, or a failure with its stderr if none comes in time."""
-    if not select.select([proc.stdout], [], [], timeout)[0]:
-        proc.kill()
-        pytest.fail(f"no output in {timeout} s; stderr: {proc.communicate()[1]}")
-    return proc.stdout.readline()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_netron_page_served_by_view(browser, shots):
     pytest.importorskip("netron")
     pytest.importorskip("onnx")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "netspec",
-            "view",
-            str(ROOT / "specs" / "mlp.yaml"),
-            "--no-browser",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = _first_line(proc)  # the URL, printed once the server listens
+    # the line is the URL, printed once the server listens
+    with netspec_view(ROOT / "specs" / "mlp.yaml") as (proc, port, line):
         assert f"http://localhost:{port}" in line, line + proc.stderr.read()
         url = f"http://localhost:{port}/"
         # Netron asks for cookie consent before it shows a model; answer it in advance.
@@ -244,6 +212,3 @@ def test_netron_page_served_by_view(browser, shots):
         shot = browser.screenshot(shots / "mlp-netron.png")
         assert shot.startswith(PNG_MAGIC) and len(shot) > 5_000
         assert browser.errors() == []
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

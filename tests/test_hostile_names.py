@@ -312,24 +312,8 @@ def template(n: dict[str, str], description: str) -> dict[str, Any]:
 
 TOP_SCOPE = ["in_img", "in_vec", "use", "l_pool", "l_dense", "l_sum", "l_reshape", "l_gru"]
 BLOCK_SCOPE = ["block_in", "l_conv", "l_bn", "l_add"]
-LAYERS = [
-    "spec",
-    "in_img",
-    "in_vec",
-    "block",
-    "block_in",
-    "use",
-    "l_conv",
-    "l_bn",
-    "l_add",
-    "l_pool",
-    "l_dense",
-    "l_sum",
-    "l_reshape",
-    "l_gru",
-    "o_sum",
-    "o_gru",
-]
+PARAMS = ("param", "block_param")  # param names; the other slots must be identifiers
+LAYERS = [s for s in SLOTS if s not in PARAMS]
 
 
 def refusal_reason(n: dict[str, str]) -> str | None:
@@ -338,7 +322,7 @@ def refusal_reason(n: dict[str, str]) -> str | None:
         why = check_identifier(n[slot])
         if why:
             return f"{slot}: {why}"
-    for slot in ("param", "block_param"):
+    for slot in PARAMS:
         if not IDENT.match(n[slot]):
             return f"{slot}: {n[slot]!r} is not a param name"
     if n["block_param"] in ("name", "inputs", "repeat", "block"):

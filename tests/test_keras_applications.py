@@ -29,16 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZE = 64  # the smallest inputs both reference models accept are 32x32; 64 keeps 2x2 at the end
 
 
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    import tensorflow as tf
-
-    tf.config.experimental.enable_tensor_float_32_execution(False)
-    assert keras.config.floatx() == "float32"
-    return keras
-
-
 # -- Keras layer name -> canonical node path ------------------------------------------------
 def resnet50_node(name: str) -> str:
     """`conv3_block2_1_conv` -> `conv3_block2.conv1`; `conv2_block1_0_bn` -> `...bn0`;

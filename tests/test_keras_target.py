@@ -2,8 +2,8 @@
 
 Parity compares the Keras model (channels-last at its boundary; inputs and outputs are moved to
 the logical layout here) on the same random weights and inputs against:
-- a float64 reference written here with `torch.nn.functional` (independent of netspec's code;
-  padding, pooling and recurrent conventions spelled out from the design page),
+- the float64 reference in tests/reference/functional.py (`torch.nn.functional`, independent of
+  netspec's code; padding, pooling and recurrent conventions spelled out from the design page),
 - ONNX Runtime (CPU) on netspec's ONNX model,
 - the PyTorch target,
 all within the design page's bound `|a - b| <= 1e-5 + 1e-4 |b|` (`assert_close`).
@@ -14,15 +14,13 @@ One TensorFlow import per test session (module-scoped fixture); models are tiny.
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, SPECS, ruff_clean, spec
 
 import netspec
 from netspec.ops import OPS
@@ -31,27 +29,8 @@ from netspec.weights import write_weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.yaml"))
-RUFF = Path(sys.executable).parent / "ruff"
-
 
 # -- helpers ------------------------------------------------------------------------------
-def spec(
-    inputs: str, layers: str, outputs: str = "", blocks: str = "", name: str = "t", params: str = ""
-) -> netspec.Graph:
-    text = f"netspec: 1\nname: {name}\n"
-    if params:
-        text += f"params: {params}\n"
-    text += f"inputs:\n{textwrap.indent(textwrap.dedent(inputs).strip(), '  ')}\n"
-    if blocks:
-        text += f"blocks:\n{textwrap.indent(textwrap.dedent(blocks).strip(), '  ')}\n"
-    text += f"layers:\n{textwrap.indent(textwrap.dedent(layers).strip(), '  ')}\n"
-    if outputs:
-        text += f"outputs: {outputs}\n"
-    return netspec.loads(text, file=f"<{name}>")
-
-
 def to_keras(a: np.ndarray) -> np.ndarray:
     """Logical (channels-first) -> the Keras boundary layout (channels-last from rank 3)."""
     return np.moveaxis(a, 1, -1) if a.ndim >= 4 else a
@@ -70,159 +49,16 @@ def run_keras(model, graph, inputs) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    import tensorflow as tf
-
-    tf.config.experimental.enable_tensor_float_32_execution(False)
-    assert keras.config.floatx() == "float32"
-    return keras
-
-
-@pytest.fixture(scope="module")
 def K(keras):
     from netspec.targets import keras as target
 
     return target
 
 
-# -- an independent reference: torch.nn.functional in float64 -----------------------------
+# -- the independent reference: tests/reference/functional.py (torch.nn.functional, float64) ---
 def torch_reference(graph, w, inputs) -> list[np.ndarray]:
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    d = torch.float64
-    env = {
-        k: torch.tensor(v) if v.dtype == np.int64 else torch.tensor(v, dtype=d)
-        for k, v in inputs.items()
-    }
-
-    def W(n, p):
-        return torch.tensor(w[f"{n.name}.{p}"], dtype=d)
-
-    def act(y, a):
-        return y if a is None else activation(a["op"], a, y, None)
-
-    def activation(op, a, y, n):
-        if op == "softmax" or op == "log_softmax":
-            f = F.softmax if op == "softmax" else F.log_softmax
-            return f(y, dim=a["axis"])
-        if op == "prelu":
-            shape = [1, -1] + [1] * (y.ndim - 2)
-            return torch.where(y > 0, y, W(n, "weight").reshape(shape) * y)
-        return {
-            "relu": F.relu,
-            "sigmoid": torch.sigmoid,
-            "tanh": torch.tanh,
-            "relu6": lambda v: v.clamp(0, 6),
-            "selu": F.selu,
-            "gelu": F.gelu,
-            "silu": F.silu,
-            "softplus": F.softplus,
-            "identity": lambda v: v,
-            "hard_sigmoid": lambda v: (v / 6 + 0.5).clamp(0, 1),
-            "leaky_relu": lambda v: F.leaky_relu(v, a["alpha"]),
-            "elu": lambda v: F.elu(v, a["alpha"]),
-        }[op](y)
-
-    def pad(x, pads, value=0.0):
-        flat = [p for pair in reversed(pads) for p in pair]
-        return F.pad(x, flat, value=value)
-
-    for n in graph.nodes:
-        xs = [env[i] for i in n.inputs]
-        x, a, op = xs[0], n.attrs, n.op
-        bias = W(n, "bias") if a.get("bias") else None
-        if op == "dense":
-            y = act(F.linear(x, W(n, "weight"), bias), a["activation"])
-        elif op in ("conv1d", "conv2d"):
-            f = F.conv1d if op == "conv1d" else F.conv2d
-            y = f(
-                pad(x, a["padding"]),
-                W(n, "weight"),
-                bias,
-                a["stride"],
-                0,
-                a["dilation"],
-                a["groups"],
-            )
-            y = act(y, a["activation"])
-        elif op == "conv_transpose2d":
-            y = F.conv_transpose2d(
-                x,
-                W(n, "weight"),
-                bias,
-                a["stride"],
-                tuple(p for p, _ in a["padding"]),
-                a["output_padding"],
-            )
-            y = act(y, a["activation"])
-        elif op.startswith("max_pool"):
-            f = F.max_pool1d if op.endswith("1d") else F.max_pool2d
-            y = f(pad(x, a["padding"], -math.inf), a["size"], a["stride"])
-        elif op.startswith("avg_pool"):
-            f = F.avg_pool1d if op.endswith("1d") else F.avg_pool2d
-            total = f(pad(x, a["padding"]), a["size"], a["stride"])
-            count = f(pad(torch.ones_like(x[:, :1]), a["padding"]), a["size"], a["stride"])
-            y = total / count
-        elif op == "global_avg_pool":
-            y = x.mean(dim=tuple(range(2, x.ndim)))
-        elif op == "global_max_pool":
-            y = x.amax(dim=tuple(range(2, x.ndim)))
-        elif op == "batch_norm":
-            y = F.batch_norm(
-                x,
-                W(n, "running_mean"),
-                W(n, "running_var"),
-                W(n, "weight"),
-                W(n, "bias"),
-                False,
-                0.0,
-                a["eps"],
-            )
-        elif op == "layer_norm":
-            y = F.layer_norm(x, (x.shape[-1],), W(n, "weight"), W(n, "bias"), a["eps"])
-        elif op == "dropout":
-            y = x
-        elif op == "flatten":
-            y = x.flatten(1)
-        elif op == "reshape":
-            y = x.reshape(x.shape[0], *a["shape"])
-        elif op == "permute":
-            y = x.permute(0, *a["dims"])
-        elif op == "add":
-            y = sum(xs[1:], xs[0])
-        elif op == "subtract":
-            y = xs[0] - xs[1]
-        elif op == "multiply":
-            y = xs[0]
-            for v in xs[1:]:
-                y = y * v
-        elif op == "concat":
-            y = torch.cat(xs, a["axis"])
-        elif op == "embedding":
-            y = F.embedding(x, W(n, "weight"))
-        elif op in ("lstm", "gru", "rnn"):
-            cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[op]
-            m = cls(
-                x.shape[-1],
-                a["units"],
-                a["num_layers"],
-                batch_first=True,
-                bidirectional=a["bidirectional"],
-            ).to(d)
-            m.load_state_dict({p: W(n, p) for p in n.params})
-            seq, h = m(x)
-            h = h[0] if op == "lstm" else h
-            if a["return_sequences"]:
-                y = seq
-            elif a["bidirectional"]:
-                y = torch.cat([h[-2], h[-1]], -1)
-            else:
-                y = h[-1]
-        else:
-            y = activation(op, a, x, n)
-        env[n.name] = y.detach()
-    return [env[v].numpy() for v in graph.outputs.values()]
+    ref = pytest.importorskip("tests.reference.functional")  # needs torch
+    return list(ref.reference(graph, w, inputs).values())
 
 
 def onnx_outputs(graph, w, inputs):
@@ -733,8 +569,6 @@ def all_graphs():
 
 
 def test_source_is_standalone_and_ruff_clean(K):
-    if not RUFF.exists():
-        pytest.skip("ruff is not installed next to this Python")
     for g in all_graphs():
         src = K.generate(g)
         assert "netspec" not in [
@@ -743,15 +577,7 @@ def test_source_is_standalone_and_ruff_clean(K):
             if line.startswith(("import ", "from "))
         ], g.name
         assert "Lambda" not in src, g.name
-        for args in (["check", "--quiet"], ["format", "--check", "--quiet"]):
-            r = subprocess.run(
-                [str(RUFF), *args, "--stdin-filename", "model_keras.py", "-"],
-                input=src,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            )
-            assert r.returncode == 0, f"{g.name}: ruff {args[0]}\n{r.stdout}{r.stderr}"
+        ruff_clean(src, g.name)
 
 
 def test_generate_needs_no_framework():

@@ -1,8 +1,8 @@
 """The ONNX target: emitter table, per-op parity on ONNX Runtime, model structure, weights.
 
 Per-op parity compares ONNX Runtime (CPU) on netspec's ONNX against two independent
-computations of the same spec and weights: a float64 reference written here with
-`torch.nn.functional` (not netspec's code; padding, pooling and recurrent conventions spelled out
+computations of the same spec and weights: the float64 reference in tests/reference/functional.py
+(`torch.nn.functional`, not netspec's code; padding, pooling and recurrent conventions spelled out
 from the design page), and the PyTorch target (`netspec.compile(graph, "torch", weights)`).
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from conftest import ROOT, SPECS, spec
 
 import netspec
 from netspec.errors import SpecError
@@ -26,25 +26,16 @@ from netspec.testing import assert_close, random_inputs, random_weights
 ort = pytest.importorskip("onnxruntime")
 try:  # the float64 reference and the PyTorch target need torch; the rest of this file does not
     import torch
-    import torch.nn.functional as F
+
+    from tests.reference.functional import reference
 except ImportError:  # pragma: no cover - the test extras install torch
-    torch = F = None
+    torch = reference = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 RECURRENT = {"LSTM", "GRU", "RNN"}
 
 
 # -- helpers --------------------------------------------------------------------------------
-def spec(name: str, inputs: str, layers: str, outputs: str = "") -> netspec.Graph:
-    text = f"netspec: 1\nname: {name}\ninputs:\n{textwrap.indent(inputs.strip(), '  ')}\n"
-    text += f"layers:\n{textwrap.indent(textwrap.dedent(layers).strip(), '  ')}\n"
-    if outputs:
-        text += f"outputs: {outputs}\n"
-    return netspec.loads(text, file=f"<{name}>")
-
-
 def session(model: onnx.ModelProto):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
@@ -68,153 +59,6 @@ def op_counts(model: onnx.ModelProto) -> dict[str, int]:
     for n in model.graph.node:
         out[n.op_type] = out.get(n.op_type, 0) + 1
     return out
-
-
-# -- an independent float64 reference (torch.nn.functional) ----------------------------------
-def _t(a) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(a)).double()
-
-
-def _pad(x, pairs, value=0.0):
-    """IR pairs ((before, after) per spatial axis, first axis first) -> F.pad (last axis first)."""
-    flat = [p for pair in reversed(pairs) for p in pair]
-    return F.pad(x, flat, value=value)
-
-
-def _act(x, a: dict, w=None):
-    op = a["op"]
-    if op == "relu":
-        return F.relu(x)
-    if op == "sigmoid":
-        return torch.sigmoid(x)
-    if op == "tanh":
-        return torch.tanh(x)
-    if op == "softmax":
-        return torch.softmax(x, a["axis"])
-    if op == "log_softmax":
-        return torch.log_softmax(x, a["axis"])
-    if op == "relu6":
-        return x.clamp(0, 6)
-    if op == "leaky_relu":
-        return torch.where(x > 0, x, a["alpha"] * x)
-    if op == "elu":
-        return torch.where(x > 0, x, a["alpha"] * torch.expm1(x))
-    if op == "selu":
-        return F.selu(x)
-    if op == "gelu":
-        return x * 0.5 * (1 + torch.erf(x / np.sqrt(2.0)))
-    if op == "silu":
-        return x * torch.sigmoid(x)
-    if op == "softplus":
-        return torch.log1p(torch.exp(-x.abs())) + x.clamp(min=0)
-    if op == "hard_sigmoid":
-        return (x / 6 + 0.5).clamp(0, 1)
-    if op == "identity":
-        return x
-    raise AssertionError(op)
-
-
-def _recurrent(node, x, w):
-    a = node.attrs
-    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[node.op]
-    m = cls(
-        x.shape[-1],
-        a["units"],
-        num_layers=a["num_layers"],
-        batch_first=True,
-        bidirectional=a["bidirectional"],
-    ).double()
-    m.load_state_dict({k: _t(w[f"{node.name}.{k}"]) for k in node.params})
-    y, h = m(x)
-    if node.op == "lstm":
-        h = h[0]
-    if a["return_sequences"]:
-        return y
-    dirs = 2 if a["bidirectional"] else 1
-    return torch.cat(list(h[-dirs:]), dim=1)  # forward first
-
-
-def reference(graph, weights, inputs) -> dict[str, np.ndarray]:
-    vals = {k: (torch.from_numpy(v) if v.dtype == np.int64 else _t(v)) for k, v in inputs.items()}
-    w = {k: _t(v) for k, v in weights.items()}
-    for node in graph.nodes:
-        a, xs = node.attrs, [vals[i] for i in node.inputs]
-        x = xs[0]
-        p = {k: w[f"{node.name}.{k}"] for k in [*node.params, *node.buffers]}
-        op = node.op
-        if op == "dense":
-            y = F.linear(x, p["weight"], p.get("bias"))
-        elif op == "embedding":
-            y = p["weight"][x]
-        elif op in ("conv1d", "conv2d"):
-            f = F.conv1d if op == "conv1d" else F.conv2d
-            y = f(
-                _pad(x, a["padding"]),
-                p["weight"],
-                p.get("bias"),
-                a["stride"],
-                0,
-                a["dilation"],
-                a["groups"],
-            )
-        elif op == "conv_transpose2d":
-            y = F.conv_transpose2d(
-                x,
-                p["weight"],
-                p.get("bias"),
-                a["stride"],
-                [q[0] for q in a["padding"]],
-                a["output_padding"],
-            )
-        elif op.startswith("max_pool"):
-            f = F.max_pool1d if op.endswith("1d") else F.max_pool2d
-            y = f(_pad(x, a["padding"], -np.inf), a["size"], a["stride"])
-        elif op.startswith("avg_pool"):
-            f = F.avg_pool1d if op.endswith("1d") else F.avg_pool2d
-            k = int(np.prod(a["size"]))
-            total = f(_pad(x, a["padding"]), a["size"], a["stride"]) * k
-            count = f(_pad(torch.ones_like(x), a["padding"]), a["size"], a["stride"]) * k
-            y = total / count
-        elif op == "global_avg_pool":
-            y = x.mean(dim=tuple(range(2, x.ndim)))
-        elif op == "global_max_pool":
-            y = x.amax(dim=tuple(range(2, x.ndim)))
-        elif op == "batch_norm":
-            shape = (1, -1) + (1,) * (x.ndim - 2)
-            y = (x - p["running_mean"].view(shape)) / torch.sqrt(
-                p["running_var"].view(shape) + a["eps"]
-            ) * p["weight"].view(shape) + p["bias"].view(shape)
-        elif op == "layer_norm":
-            y = F.layer_norm(x, x.shape[-1:], p["weight"], p["bias"], a["eps"])
-        elif op in ("dropout", "identity"):
-            y = x
-        elif op == "flatten":
-            y = x.flatten(1)
-        elif op == "reshape":
-            y = x.reshape(x.shape[0], *a["shape"])
-        elif op == "permute":
-            y = x.permute(0, *a["dims"])
-        elif op == "add":
-            y = sum(xs[1:], xs[0])
-        elif op == "subtract":
-            y = xs[0] - xs[1]
-        elif op == "multiply":
-            y = xs[0]
-            for z in xs[1:]:
-                y = y * z
-        elif op == "concat":
-            y = torch.cat(xs, a["axis"])
-        elif op in ("lstm", "gru", "rnn"):
-            y = _recurrent(node, x, weights)
-        elif op == "prelu":
-            shape = (1, -1) + (1,) * (x.ndim - 2)
-            y = torch.where(x > 0, x, p["weight"].view(shape) * x)
-        else:
-            y = _act(x, {"op": op, **a})
-        if a.get("activation"):
-            y = _act(y, a["activation"])
-        vals[node.name] = y
-    return {o: vals[v].detach().numpy() for o, v in graph.outputs.items()}
 
 
 # -- the cases: small specs that exercise every op and its attribute variants ----------------
@@ -438,7 +282,7 @@ CASES["global_pools"] = (
 
 def case_graph(name: str) -> netspec.Graph:
     inputs, layers, *outputs = CASES[name]
-    return spec(name, textwrap.dedent(inputs), layers, outputs[0] if outputs else "")
+    return spec(inputs, layers, outputs[0] if outputs else "", name=name)
 
 
 def case_inputs(name: str, graph) -> dict[str, np.ndarray]:
@@ -572,9 +416,9 @@ def test_hard_sigmoid_and_pool_attributes():
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
         assert attrs["count_include_pad"] == 0 and "auto_pad" not in attrs
     g = spec(
-        "same",
         "x: {shape: [1, 8, 9]}",
         "- {op: conv2d, filters: 1, kernel: 3, stride: 2, padding: same}",
+        name="same",
     )
     attrs = {
         a.name: onnx.helper.get_attribute_value(a) for a in T.compile(g).graph.node[0].attribute
@@ -584,13 +428,13 @@ def test_hard_sigmoid_and_pool_attributes():
 
 def test_io_names_dims_and_metadata():
     g = spec(
-        "io",
         "a: {shape: [seq, 3]}\nb: {shape: [null, 2]}",
         """
         - {op: dense, name: da, units: 2, inputs: [a]}
         - {op: concat, name: both, inputs: [da, b], axis: 1}
         - {op: lstm, name: rnn, units: 2, return_sequences: true, inputs: [da]}""",
         "{joined: both, seq_out: rnn}",
+        name="io",
     )
     m = T.compile(g)
     check(m)

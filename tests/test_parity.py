@@ -137,9 +137,10 @@ def test_onnx_matches_hand_written_reference(path):
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_onnx_matches_float64_reference(path):
-    """netspec's ONNX against test_onnx_target's float64 reference (torch.nn.functional, not
-    netspec code), on every spec cheap enough to run in float64 (under 1 GMAC per example)."""
-    from tests.test_onnx_target import reference
+    """netspec's ONNX against the float64 reference in tests/reference/functional.py
+    (torch.nn.functional, not netspec code), on every spec cheap enough to run in float64 (under
+    1 GMAC per example)."""
+    from tests.reference.functional import reference
 
     graph = netspec.load(path)
     if graph.macs > 1e9:

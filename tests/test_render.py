@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import select
 import shutil
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SPECS, run_cli
+from conftest import ROOT, SPECS, netspec_view, run_cli
 
 import netspec
 from netspec.render import build_diagram, render
@@ -353,42 +352,14 @@ def test_view_missing_onnx_file(tmp_path):
     assert rc == 2 and "no such file" in err
 
 
-def _first_line(proc: subprocess.Popen, timeout: float = 120) -> str:
-    """The first line the process prints, or a failure with its stderr if none comes in time."""
-    if not select.select([proc.stdout], [], [], timeout)[0]:
-        proc.kill()
-        pytest.fail(f"no output in {timeout} s; stderr: {proc.communicate()[1]}")
-    return proc.stdout.readline()
-
-
 def test_view_serves_the_built_model(tmp_path):
     """`netspec view SPEC` builds the ONNX and Netron serves it: the page and the model bytes
     come back over HTTP."""
     pytest.importorskip("netron")
     onnx = pytest.importorskip("onnx")
-    import socket
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "netspec",
-            "view",
-            str(ROOT / "specs" / "mlp.yaml"),
-            "--no-browser",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = _first_line(proc)
+    with netspec_view(ROOT / "specs" / "mlp.yaml") as (proc, port, line):
         assert f"mlp.onnx at http://localhost:{port}" in line, line + proc.stderr.read()
         with urllib.request.urlopen(f"http://localhost:{port}/", timeout=10) as r:
             assert r.status == 200 and b"netron" in r.read().lower()
@@ -396,9 +367,6 @@ def test_view_serves_the_built_model(tmp_path):
             model = onnx.load_from_string(r.read())
         assert [i.name for i in model.graph.input] == ["x"]
         assert [o.name for o in model.graph.output] == ["out"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 # --- terminal output ---------------------------------------------------------------------

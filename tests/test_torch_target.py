@@ -16,10 +16,10 @@ import subprocess
 import sys
 import textwrap
 import weakref
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, RUFF, SPECS, ruff_clean, spec
 
 import netspec
 from netspec.build import build
@@ -31,32 +31,8 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 T = pytest.importorskip("netspec.targets.torch")
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.yaml"))
-RUFF = Path(sys.executable).parent / "ruff"
-
 
 # -- helpers ---------------------------------------------------------------------------------------
-def spec(
-    inputs: str,
-    layers: str,
-    outputs: str = "",
-    blocks: str = "",
-    name: str = "t",
-    description: str = "",
-) -> netspec.Graph:
-    text = f"netspec: 1\nname: {name}\n"
-    if description:
-        text += f"description: {description}\n"
-    text += f"inputs:\n{textwrap.indent(textwrap.dedent(inputs).strip(), '  ')}\n"
-    if blocks:
-        text += f"blocks:\n{textwrap.indent(textwrap.dedent(blocks).strip(), '  ')}\n"
-    text += f"layers:\n{textwrap.indent(textwrap.dedent(layers).strip(), '  ')}\n"
-    if outputs:
-        text += f"outputs: {outputs}\n"
-    return netspec.loads(text, file=f"<{name}>")
-
-
 def run(graph, weights, inputs) -> list[np.ndarray]:
     module = netspec.compile(graph, "torch", weights)
     assert not module.training
@@ -68,17 +44,7 @@ def run(graph, weights, inputs) -> list[np.ndarray]:
 
 def ruff(source: str) -> None:
     """`ruff check` and `ruff format --check` with the repository's configuration."""
-    if not RUFF.exists():
-        pytest.skip("ruff is not installed")
-    for args in (["check", "--no-cache"], ["format", "--check", "--diff", "--no-cache"]):
-        r = subprocess.run(
-            [str(RUFF), *args, "--stdin-filename", "generated_torch.py", "-"],
-            input=source,
-            text=True,
-            capture_output=True,
-            cwd=ROOT,
-        )
-        assert r.returncode == 0, f"ruff {args[0]}:\n{r.stdout}\n{r.stderr}\n{source}"
+    ruff_clean(source, "generated torch source")
 
 
 # -- independent references (float64) --------------------------------------------------------------
