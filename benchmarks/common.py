@@ -40,6 +40,15 @@ def netspec_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [PY, "-m", "netspec"]
 
 
+def proc_status_kb(field: str) -> int:
+    """A field of /proc/self/status in KiB (VmRSS, VmHWM: the resident set, its peak); -1 if
+    missing."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return -1
+
+
 def pinned_env(threads: int = THREADS) -> dict[str, str]:
     """The environment every subprocess contender gets: same thread counts for every library."""
     env = dict(os.environ)

@@ -20,12 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import proc_status_kb
+
 
 def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return -1
+    """A /proc/self/status field in bytes (-1 if missing)."""
+    kb = proc_status_kb(field)
+    return kb * 1024 if kb >= 0 else -1
 
 
 def _reset_hwm() -> bool:

@@ -20,12 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return -1
+from common import proc_status_kb as status_kb
 
 
 def main() -> int:

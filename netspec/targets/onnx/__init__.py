@@ -138,11 +138,7 @@ def _build(
 def _fill(model: onnx.ModelProto, initializers: Mapping[str, np.ndarray]) -> onnx.ModelProto:
     """Add the initializers to the model in place: each array is copied once, into its proto."""
     for name, array in initializers.items():
-        t = model.graph.initializer.add(
-            name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype)
-        )
-        t.dims.extend(array.shape)
-        t.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        stream.tensor(model.graph.initializer.add(), name, array)
     return model
 
 
@@ -166,7 +162,7 @@ def _name_output_dims(model: onnx.ModelProto, initializers: Mapping[str, np.ndar
     g.output.extend(model.graph.output)
     for name, array in initializers.items():
         if name.startswith("const/"):
-            g.initializer.append(numpy_helper.from_array(array, name))
+            stream.tensor(g.initializer.add(), name, array)
         else:
             dtype = helper.np_dtype_to_tensor_dtype(array.dtype)
             g.input.append(helper.make_tensor_value_info(name, dtype, array.shape))
@@ -207,12 +203,9 @@ def generate(graph: Graph, opset: int | None = None) -> str:
     opset = _check_opset(opset, graph)
     model, initializers = _build(graph, None, opset)
     for name, array in initializers.items():
-        init = model.graph.initializer.add(
-            name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape
-        )
-        if name.startswith("const/"):
-            init.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-        else:
+        const = name.startswith("const/")
+        init = stream.tensor(model.graph.initializer.add(), name, array, data=const)
+        if not const:
             init.data_location = TensorProto.EXTERNAL
             init.external_data.add(key="location", value=f"{graph.name}.onnx.data")
     head = (

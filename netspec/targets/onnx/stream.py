@@ -54,10 +54,23 @@ def _split(msg, at: int) -> tuple[bytes, bytes]:
     return lo.SerializeToString(), hi.SerializeToString()
 
 
-def _raw(array: np.ndarray) -> memoryview:
+def raw(array: np.ndarray) -> memoryview:
     """The array's bytes in ONNX's little-endian order, without a copy when they already are."""
     a = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
     return memoryview(a).cast("B")
+
+
+def tensor(
+    t: onnx.TensorProto, name: str, array: np.ndarray, data: bool = True
+) -> onnx.TensorProto:
+    """Fill `t` (new, or added to a graph's initializers) as the initializer `name` holding
+    `array`: its type and dims, and with `data` its bytes (`raw_data`)."""
+    t.name = name
+    t.data_type = onnx.helper.np_dtype_to_tensor_dtype(array.dtype)
+    t.dims.extend(array.shape)
+    if data:
+        t.raw_data = raw(array).tobytes()
+    return t
 
 
 def data_bytes(initializers: Mapping[str, np.ndarray]) -> int:
@@ -81,30 +94,25 @@ def write(
         if data_path is not None:
             data = open(data_path, "xb")  # noqa: SIM115 - closed below
         for name, array in initializers.items():
-            head = onnx.TensorProto(
-                name=name,
-                dims=array.shape,
-                data_type=onnx.helper.np_dtype_to_tensor_dtype(array.dtype),
-            )
-            raw = _raw(array)
-            if data is not None and raw.nbytes >= external:
-                if raw.nbytes >= _ALIGN_FROM and offset % _ALIGN:
+            head = tensor(onnx.TensorProto(), name, array, data=False)
+            body = raw(array)
+            if data is not None and body.nbytes >= external:
+                if body.nbytes >= _ALIGN_FROM and offset % _ALIGN:
                     pad = _ALIGN - offset % _ALIGN
                     data.write(b"\0" * pad)
                     offset += pad
-                data.write(raw)
+                data.write(body)
                 head.data_location = onnx.TensorProto.EXTERNAL
-                where = {"location": data_path.name, "offset": offset, "length": raw.nbytes}
+                where = {"location": data_path.name, "offset": offset, "length": body.nbytes}
                 for k, v in where.items():
                     head.external_data.add(key=k, value=str(v))
-                offset += raw.nbytes
-                body = head.SerializeToString()
-                parts += [_tag(_INITIALIZER, len(body)), body]
+                offset += body.nbytes
+                h = head.SerializeToString()
+                parts += [_tag(_INITIALIZER, len(h)), h]
             else:
-                body = head.SerializeToString()  # dims, data_type, name: fields before raw_data
-                raw_tag = _tag(_RAW_DATA, raw.nbytes)
-                parts += [_tag(_INITIALIZER, len(body) + len(raw_tag) + raw.nbytes), body, raw_tag]
-                parts.append(raw)
+                h = head.SerializeToString()  # dims, data_type, name: fields before raw_data
+                raw_tag = _tag(_RAW_DATA, body.nbytes)
+                parts += [_tag(_INITIALIZER, len(h) + len(raw_tag) + body.nbytes), h, raw_tag, body]
     finally:
         if data is not None:
             data.close()
