@@ -126,6 +126,23 @@ def cmd_run(args) -> int:
     return main_run(args)
 
 
+def spec_options(sp: argparse.ArgumentParser) -> None:
+    """The options of every command that reads a spec (the render commands too)."""
+    sp.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a spec param (repeatable)",
+    )
+    sp.add_argument(
+        "--max-params",
+        type=int,
+        default=MAX_PARAMS,
+        metavar="N",
+        help=f"refuse specs with more weights than this (default {MAX_PARAMS:,})",
+    )
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="netspec", description="Compile YAML network specs to PyTorch, Keras and ONNX."
@@ -133,30 +150,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"netspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def spec_opts(sp):
-        sp.add_argument(
-            "--set",
-            action="append",
-            metavar="NAME=VALUE",
-            help="override a spec param (repeatable)",
-        )
-        sp.add_argument(
-            "--max-params",
-            type=int,
-            default=MAX_PARAMS,
-            metavar="N",
-            help=f"refuse specs with more weights than this (default {MAX_PARAMS:,})",
-        )
-
     sp = sub.add_parser("validate", help="check specs: schema, references, shapes")
     sp.add_argument("specs", nargs="+", metavar="SPEC")
-    spec_opts(sp)
+    spec_options(sp)
     sp.set_defaults(func=cmd_validate)
 
     sp = sub.add_parser("inspect", help="per-layer table: output shapes, parameters, MACs")
     sp.add_argument("spec", metavar="SPEC")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
-    spec_opts(sp)
+    spec_options(sp)
     sp.set_defaults(func=cmd_inspect)
 
     sp = sub.add_parser("build", help="write PyTorch / Keras source, ONNX and weights")
@@ -172,7 +174,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--opset", type=int, help="ONNX opset (default 17; 13 or newer)")
     sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    spec_opts(sp)
+    spec_options(sp)
     sp.set_defaults(func=cmd_build)
 
     sp = sub.add_parser("run", help="run an ONNX model on ONNX Runtime")

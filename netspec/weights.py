@@ -98,22 +98,29 @@ def init_weights(graph: Graph, seed: int = 0) -> Weights:
     return out
 
 
+def mismatch(missing: list[str], extra: list[str]) -> str:
+    """`missing N key(s): a, b; unexpected M key(s): c` (the first five of each)."""
+    parts = []
+    if missing:
+        parts.append(f"missing {len(missing)} key(s): {', '.join(missing[:5])}")
+    if extra:
+        parts.append(f"unexpected {len(extra)} key(s): {', '.join(extra[:5])}")
+    return "; ".join(parts)
+
+
 def check_weights(graph: Graph, weights: Mapping[str, np.ndarray], source: str = "weights"):
     """Exactly the graph's keys with the graph's shapes, as float32 arrays."""
     want = graph.weight_shapes()
     missing = [k for k in want if k not in weights]
     extra = [k for k in weights if k not in want]
     if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} key(s): {', '.join(missing[:5])}")
-        if extra:
-            parts.append(f"unexpected {len(extra)} key(s): {', '.join(extra[:5])}")
         hint = None
         if extra:
             g = did_you_mean(extra[0], want)
             hint = f"'{extra[0]}' looks like '{g}'" if g else None
-        raise WeightsError(f"{source} do not match the spec: " + "; ".join(parts), hint=hint)
+        raise WeightsError(
+            f"{source} do not match the spec: " + mismatch(missing, extra), hint=hint
+        )
     out: Weights = {}
     for k, shape in want.items():
         a = np.asarray(weights[k])

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..lower import MAX_PARAMS
+from ..cli import spec_options
 from . import EXTENSIONS, FORMATS
 
 
@@ -14,19 +14,6 @@ def _usage_error(message: str) -> Exception:
     from ..cli import UsageError
 
     return UsageError(message)
-
-
-def _spec_opts(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument(
-        "--set", action="append", metavar="NAME=VALUE", help="override a spec param (repeatable)"
-    )
-    sp.add_argument(
-        "--max-params",
-        type=int,
-        default=MAX_PARAMS,
-        metavar="N",
-        help=f"refuse specs with more weights than this (default {MAX_PARAMS:,})",
-    )
 
 
 def _load(args, spec: str):
@@ -59,7 +46,7 @@ def add_graph_parser(subparsers) -> argparse.ArgumentParser:
     sp.add_argument(
         "--scale", type=float, default=2.0, metavar="X", help="PNG pixels per SVG pixel (default 2)"
     )
-    _spec_opts(sp)
+    spec_options(sp)
     sp.set_defaults(func=run_graph)
     return sp
 
@@ -122,7 +109,7 @@ def add_view_parser(subparsers) -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, metavar="N", help="port (default: 8080 or a free one)")
     sp.add_argument("--host", default="localhost", help="address to listen on (default localhost)")
     sp.add_argument("--no-browser", action="store_true", help="print the URL only")
-    _spec_opts(sp)
+    spec_options(sp)
     sp.set_defaults(func=run_view)
     return sp
 

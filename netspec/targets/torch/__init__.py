@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import SpecError
 from ...ir import Graph
-from ...weights import WeightsError
+from ...weights import WeightsError, mismatch
 from .codegen import Generator, model_class
 from .emitters import EMITTERS
 
@@ -69,12 +69,7 @@ def compile(graph: Graph, weights: dict[str, np.ndarray], **options: Any):  # no
     missing = [k for k in own if k not in state and not k.endswith(SKIP)]
     extra = [k for k in state if k not in own]
     if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} key(s): {', '.join(missing[:5])}")
-        if extra:
-            parts.append(f"unexpected {len(extra)} key(s): {', '.join(extra[:5])}")
-        raise WeightsError("weights do not match the module: " + "; ".join(parts))
+        raise WeightsError("weights do not match the module: " + mismatch(missing, extra))
     for k, v in own.items():
         if k.endswith(SKIP) and k not in state:
             state[k] = v
