@@ -27,6 +27,7 @@ from tests.reference.torch_models import (  # noqa: E402
     CharLSTM,
     ResNet18,
     _bn,
+    load_canonical,  # noqa: F401 - the sections load every twin through this module
 )
 
 # -- the MLP of specs/mlp.yaml ------------------------------------------------------------------
@@ -228,29 +229,3 @@ NETS: dict[str, Net] = {
         output_name="out",
     ),
 }
-
-
-def canonical_keys(model: nn.Module) -> dict[str, str]:
-    return model.canonical_keys()
-
-
-def load_canonical(model: nn.Module, weights) -> nn.Module:
-    """Load canonical (netspec) weights into a hand-written twin; strict; eval mode."""
-    import numpy as np
-
-    table = model.canonical_keys()
-    state = {}
-    for c, r in table.items():
-        state[r] = torch.from_numpy(np.array(weights[c], dtype=np.float32, copy=True))
-    for k, v in model.state_dict().items():
-        if k.endswith("num_batches_tracked"):
-            state[k] = v
-    missing = set(model.state_dict()) - set(state)
-    if missing or set(table) != set(weights):
-        raise KeyError(
-            f"{type(model).__name__}: weights do not match "
-            f"(missing {sorted(missing)[:3]}, "
-            f"extra {sorted(set(weights) - set(table))[:3]})"
-        )
-    model.load_state_dict(state, strict=True)
-    return model.eval()

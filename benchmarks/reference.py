@@ -80,14 +80,12 @@ def torch_part(ctx: Context, table: Table) -> None:
             if name in REFERENCES:
                 graph = netspec.load(ROOT / REFERENCES[name].spec)
                 ref = REFERENCES[name].build()
-                load = load_canonical
             else:
                 net = models.NETS[name]
                 graph = netspec.load(net.spec)
                 ref = net.build()
-                load = models.load_canonical
             w = random_weights(graph, seed=0)
-            load(ref, w)
+            load_canonical(ref, w)
             gen = netspec.compile(graph, target="torch", weights=w).eval()
             xs = random_inputs(graph, batch=batch, seed=0, dynamic=dyn or 5)
             args = [torch.from_numpy(v) for v in xs.values()]

@@ -435,11 +435,12 @@ def reference_to_canonical(
 
 
 def load_canonical(model: nn.Module, weights: Mapping[str, np.ndarray]) -> nn.Module:
-    """Load canonical weights into a reference model (strictly); returns it in eval mode.
+    """Load canonical weights into a reference model (any module with a `canonical_keys()`
+    table, the benchmarks' twins too), strictly; returns it in eval mode.
 
     batch_norm's `num_batches_tracked` is not a canonical key: it is kept as the model has it.
     """
-    state = type(model).canonical_to_reference(weights)
+    state = _rename(weights, model.canonical_keys(), type(model).__name__)
     for k, v in model.state_dict().items():
         if k.endswith("num_batches_tracked"):
             state[k] = v
