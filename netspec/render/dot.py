@@ -31,12 +31,7 @@ def render_dot(d: Diagram) -> str:
         '  node [shape=box, style="rounded,filled", fontname="DejaVu Sans Mono", fontsize=10];',
         '  edge [color="#546e7a", fontname="DejaVu Sans Mono", fontsize=9, fontcolor="#bf360c"];',
     ]
-    children: dict[str | None, list[str]] = {}
-    for cl in d.clusters.values():
-        children.setdefault(cl.parent, []).append(cl.id)
-    members: dict[str | None, list[str]] = {}
-    for box in d.boxes.values():
-        members.setdefault(box.cluster, []).append(box.id)
+    children, members = d.nesting()
 
     def emit(cluster: str | None, indent: str) -> None:
         for sub in children.get(cluster, []):

@@ -28,12 +28,7 @@ def render_mermaid(d: Diagram) -> str:
     ids = {b: f"n{i}" for i, b in enumerate(d.boxes)}
     cids = {c: f"c{i}" for i, c in enumerate(d.clusters)}
     out = ["---", f"title: {json.dumps(d.title, ensure_ascii=False)}", "---", "flowchart TB"]
-    children: dict[str | None, list[str]] = {}
-    for cl in d.clusters.values():
-        children.setdefault(cl.parent, []).append(cl.id)
-    members: dict[str | None, list[str]] = {}
-    for box in d.boxes.values():
-        members.setdefault(box.cluster, []).append(box.id)
+    children, members = d.nesting()
 
     def emit(cluster: str | None, indent: str) -> None:
         for b in members.get(cluster, []):

@@ -61,6 +61,16 @@ class Diagram:
             cluster = self.clusters[cluster].parent
         return out[::-1]
 
+    def nesting(self) -> tuple[dict[str | None, list[str]], dict[str | None, list[str]]]:
+        """Per cluster (None: the top level), its child clusters and its boxes, in order."""
+        children: dict[str | None, list[str]] = {}
+        for cl in self.clusters.values():
+            children.setdefault(cl.parent, []).append(cl.id)
+        members: dict[str | None, list[str]] = {}
+        for box in self.boxes.values():
+            members.setdefault(box.cluster, []).append(box.id)
+        return children, members
+
 
 def _axes(v: Any) -> str:
     """(3, 3) -> `3×3`; an int stays itself."""
