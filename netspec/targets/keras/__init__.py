@@ -14,8 +14,6 @@ Parity with the other targets assumes float32 (`keras.config.floatx()`) and, on 
 
 from __future__ import annotations
 
-import builtins
-import itertools
 import sys
 import types
 from pathlib import Path
@@ -25,12 +23,11 @@ import numpy as np
 
 from ...errors import SpecError
 from ...ir import Graph
+from ..pysource import run_source
 from .codegen import Generator
 from .emitters import EMITTERS
 
 __all__ = ["EMITTERS", "compile", "export_weights", "generate", "owns", "write"]
-
-_counter = itertools.count(1)
 
 
 def generate(graph: Graph) -> str:
@@ -40,13 +37,7 @@ def generate(graph: Graph) -> str:
 
 def load_module(graph: Graph, source: str | None = None) -> types.ModuleType:
     """Execute the generated source (or `source`) in a fresh module namespace."""
-    text = generate(graph) if source is None else source
-    name = f"netspec_keras_{graph.name}_{next(_counter)}"
-    mod = types.ModuleType(name)
-    mod.__file__ = f"<netspec keras: {graph.name}>"
-    code = builtins.compile(text, mod.__file__, "exec")
-    exec(code, mod.__dict__)  # noqa: S102 - our own generated text, nothing from the user
-    return mod
+    return run_source(generate(graph) if source is None else source, "keras", graph.name)
 
 
 def compile(graph: Graph, weights: dict[str, np.ndarray], **options: Any):  # noqa: A001

@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import builtins
-import itertools
-import linecache
 import sys
 import types
 from pathlib import Path
@@ -23,12 +20,12 @@ import numpy as np
 from ...errors import SpecError
 from ...ir import Graph
 from ...weights import WeightsError, mismatch
+from ..pysource import run_source
 from .codegen import Generator, model_class
 from .emitters import EMITTERS
 
 __all__ = ["EMITTERS", "compile", "export_weights", "generate", "owns", "write"]
 
-_counter = itertools.count(1)
 SKIP = "num_batches_tracked"
 
 
@@ -39,15 +36,7 @@ def generate(graph: Graph) -> str:
 
 def load_module(graph: Graph, source: str | None = None) -> types.ModuleType:
     """Execute `generate(graph)` (or `source`) in a fresh module namespace."""
-    text = generate(graph) if source is None else source
-    name = f"netspec_torch_{graph.name}_{next(_counter)}"
-    mod = types.ModuleType(name)
-    filename = f"<netspec torch: {graph.name} #{name.rsplit('_', 1)[-1]}>"
-    mod.__file__ = filename
-    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-    code = builtins.compile(text, filename, "exec")
-    exec(code, mod.__dict__)  # noqa: S102 - our own generated text, never spec text
-    return mod
+    return run_source(generate(graph) if source is None else source, "torch", graph.name)
 
 
 def _check_options(options: dict[str, Any]) -> None:
