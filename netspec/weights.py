@@ -153,7 +153,7 @@ def load_weights(source: str | os.PathLike | Mapping | None, graph: Graph) -> We
 
 def write_weights(weights: Mapping[str, np.ndarray], graph: Graph, path: str | os.PathLike):
     """Write canonical weights to a safetensors file (keys and data in topological order)."""
-    from . import __version__
+    from .version import __version__
 
     ordered = {k: np.ascontiguousarray(weights[k], "<f4") for k in graph.weight_shapes()}
     header: dict[str, object] = {
