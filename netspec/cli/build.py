@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from .. import targets
-from .common import UsageError, load_spec, spec_options
+from .common import (
+    UsageError,
+    load_spec,
+    output_dir,
+    output_dir_option,
+    spec_options,
+    weights_option,
+)
 
 
 def add_parser(sub) -> None:
     sp = sub.add_parser("build", help="write PyTorch / Keras source, ONNX and weights")
     sp.add_argument("spec", metavar="SPEC")
     sp.add_argument("--target", "-t", default="all", choices=[*targets.names(), "all"])
-    sp.add_argument(
-        "-o", "--output", metavar="DIR", help="output directory (default build/<name>/)"
-    )
-    sp.add_argument(
-        "--weights",
-        metavar="FILE",
-        help="canonical safetensors weights (default: init_weights(seed=0))",
-    )
+    output_dir_option(sp)
+    weights_option(sp)
     sp.add_argument("--opset", type=int, help="ONNX opset (default 17; 13 or newer)")
     sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     spec_options(sp)
@@ -32,7 +32,7 @@ def run(args) -> int:
     from ..render.term import progress
 
     graph = load_spec(args, args.spec)
-    outdir = Path(args.output) if args.output else Path("build") / graph.name
+    outdir = output_dir(args, graph)
     options = {}
     if args.opset is not None:
         if args.opset < 13:

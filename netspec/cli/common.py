@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import SpecError
 from ..lower import MAX_PARAMS
@@ -35,6 +36,27 @@ def spec_options(sp: argparse.ArgumentParser) -> None:
         default=MAX_PARAMS,
         metavar="N",
         help=f"refuse specs with more weights than this (default {MAX_PARAMS:,})",
+    )
+
+
+def output_dir_option(sp: argparse.ArgumentParser) -> None:
+    """`-o DIR` of the commands that write a spec's files (`output_dir` reads it)."""
+    sp.add_argument(
+        "-o", "--output", metavar="DIR", help="output directory (default build/<name>/)"
+    )
+
+
+def output_dir(args: argparse.Namespace, graph) -> Path:
+    """Where a command writes `graph`'s files: -o, else build/<name>/."""
+    return Path(args.output) if args.output else Path("build") / graph.name
+
+
+def weights_option(sp: argparse.ArgumentParser) -> None:
+    """`--weights FILE`: canonical weights to start from."""
+    sp.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="canonical safetensors weights (default: init_weights(seed=0))",
     )
 
 
