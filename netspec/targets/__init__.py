@@ -34,6 +34,7 @@ REGISTRY = {
         Entry("onnx", "netspec.targets.onnx", ("onnx",)),
     )
 }
+TARGETS = {e.name: e.module for e in REGISTRY.values()}  # name -> module, read from REGISTRY
 
 
 def names() -> list[str]:
