@@ -253,12 +253,13 @@ def _within(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
-# Who may import what, from the top down: the CLI is on top (only `__main__` imports it), the
-# library API and `build` under it; the targets and the pictures read the IR, never each other;
-# the core (IR, lowering, ops, weights) knows neither.
 # development tools that are moving out of the package into tools/ (issue 11): drop this line
 # once they are gone
 MOVING_OUT = ("netspec.randspec", "netspec.testing")
+
+# Who may import what, from the top down: the CLI is on top (only `__main__` imports it), the
+# library API and `build` under it; the targets and the pictures read the IR, never each other;
+# the core (IR, lowering, ops, weights) knows neither. (source, must not import, unless source is)
 CORE = ("netspec.ir", "netspec.lower", "netspec.ops", "netspec.weights", "netspec.errors")
 FORBIDDEN = [
     ("netspec", "netspec.cli", ("netspec.cli", "netspec.__main__")),
