@@ -3,6 +3,7 @@ CLI's `--target` choices, `build --target all`, the library API and `owner`."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 
@@ -32,6 +33,14 @@ def test_every_registered_target_keeps_the_contract(name):
     assert kinds[0] == "model" and len(set(kinds)) == len(kinds)
     assert all(isinstance(a, Artifact) for a in t.ARTIFACTS)
     assert set(t.EMITTERS) == set(OPS)
+    for method in ("generate", "compile", "export_weights", "write", "owns"):
+        want = [
+            p.name
+            for p in inspect.signature(getattr(Target, method)).parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"
+        ]
+        sig = inspect.signature(getattr(t, method))
+        sig.bind(*want)  # callable the way the registry's callers call it: positionally
 
 
 @pytest.mark.parametrize("name", targets.names())
