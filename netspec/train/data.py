@@ -147,17 +147,17 @@ def load_data(
     }
     names: list[str] = []
     for entries in wanted.values():
-        for cols in entries.values():
+        for cols, _ in entries.values():
             names += [c for c in cols if c not in names]
     arrays = table.read(names)
     rows = loader.rows(arrays)
     ins = {
-        k: loader.input(k, [arrays[c] for c in cols], cols, inputs[k])
-        for k, cols in wanted["inputs"].items()
+        k: loader.input(k, [arrays[c] for c in cols], cols, stacked, inputs[k])
+        for k, (cols, stacked) in wanted["inputs"].items()
     }
     outs = {
-        k: loader.target(k, [arrays[c] for c in cols], cols, targets[k])
-        for k, cols in wanted["targets"].items()
+        k: loader.target(k, [arrays[c] for c in cols], cols, stacked, targets[k])
+        for k, (cols, stacked) in wanted["targets"].items()
     }
     return Dataset(table.name, rows, ins, outs)
 
@@ -178,8 +178,9 @@ class _Loader:
         return SpecError(message, tail, hint=hint, file=self.table.name)
 
     def entries(self, section: str, given: Mapping, model: Mapping, what: str):
-        """{model name: column names} for one section, each name checked."""
-        out: dict[str, tuple[str, ...]] = {}
+        """{model name: (column names, stacked)} for one section, each name checked; a list of
+        names is stacked side by side even when it holds one name."""
+        out: dict[str, tuple[tuple[str, ...], bool]] = {}
         for key, value in given.items():
             if key not in model:
                 guess = did_you_mean(key, model)
@@ -200,15 +201,15 @@ class _Loader:
                 if c not in self.table.names:
                     tail = (section, key) if isinstance(value, str) else (section, key, i)
                     raise self.error(tail, *self.missing(c))
-            out[key] = cols
+            out[key] = (cols, not isinstance(value, str))
         unmapped = [k for k in model if k not in out]
         if unmapped:
             example = f"{unmapped[0]}: {self.table.names[0]}" if self.table.names else ""
             raise self.error(
                 (section,),
                 f"no data for {what} {', '.join(map(repr, unmapped))}",
-                f"map it to columns of {self.table.name}, e.g. `{example}`; "
-                + _listing("names", self.table.names),
+                f"map it to {self.table.kind}s of {self.table.name}, e.g. `{example}`; "
+                + _listing(f"{self.table.kind}s", self.table.names, f"{self.table.name} has"),
             )
         return out
 
@@ -236,9 +237,9 @@ class _Loader:
             )
         return n
 
-    def fit(self, key: tuple, parts: list[np.ndarray], cols, want: tuple[Dim, ...]):
+    def fit(self, parts: list[np.ndarray], stacked: bool, want: tuple[Dim, ...]):
         """The per-example shape the model gets from `parts`, or None if they do not fit."""
-        have = parts[0].shape[1:] if len(parts) == 1 else (sum(_width(p) for p in parts),)
+        have = (sum(_width(p) for p in parts),) if stacked else parts[0].shape[1:]
         return _fit_shape(have, want, self.dims), have
 
     def shape_error(self, tail, cols, have, wants: list[tuple], what: str) -> SpecError:
@@ -252,47 +253,42 @@ class _Loader:
             "transposed (e.g. channels-last images to channels-first) before training",
         )
 
-    def input(self, name: str, parts, cols, spec: InputSpec) -> Field:
-        shape, have = self.fit(("inputs", name), parts, cols, spec.shape)
+    def input(self, name: str, parts, cols, stacked: bool, spec: InputSpec) -> Field:
+        shape, have = self.fit(parts, stacked, spec.shape)
         if shape is None:
             raise self.shape_error(("inputs", name), cols, have, [spec.shape], f"input {name!r}")
         f = Field(name, cols, parts, shape, np.dtype(spec.dtype))
+        rules = []
         if f.dtype.kind in "iu":
-            hint = f"input {name!r} takes {spec.dtype} ids" + (
-                f" in [0, {spec.bound})" if spec.bound is not None else ""
-            )
-            _check(self.table, f, _is_finite, "is not a finite number", _FINITE_HINT)
-            _check(self.table, f, _is_whole, "is not a whole number", hint)
             top = spec.bound if spec.bound is not None else 2**63
-            _check(self.table, f, _in_range(0, top), f"is outside [0, {top})", hint)
-        else:
-            _check(self.table, f, _is_finite, "is not a finite number", _FINITE_HINT)
+            hint = f"input {name!r} takes {spec.dtype} ids in [0, {top})"
+            rules = [
+                (_is_whole, "is not a whole number", hint),
+                (_in_range(0, top), f"is outside [0, {top})", hint),
+            ]
+        _check(self.table, f, rules)
         return f
 
-    def target(self, name: str, parts, cols, spec: TargetSpec) -> Field:
+    def target(self, name: str, parts, cols, stacked: bool, spec: TargetSpec) -> Field:
         tail = ("targets", name)
         if spec.kind != "classes":
-            shape, have = self.fit(tail, parts, cols, spec.shape)
+            shape, have = self.fit(parts, stacked, spec.shape)
             if shape is None:
                 raise self.shape_error(tail, cols, have, [spec.shape], f"output {name!r}")
             f = Field(name, cols, parts, shape, np.dtype("float32"))
-            _check(self.table, f, _is_finite, "is not a finite number", _FINITE_HINT)
-            if spec.kind == "binary":
-                _check(
-                    self.table,
-                    f,
-                    _in_range(0, 1, closed=True),
-                    "is outside [0, 1]",
-                    f"output {name!r} is trained with binary cross-entropy, whose targets are "
-                    "0 or 1 (or a probability between); for other values use a regression loss",
-                )
+            hint = (
+                f"output {name!r} is trained with binary cross-entropy, whose targets are 0 or "
+                "1 (or a probability between); for other values use a regression loss"
+            )
+            unit = [(_in_range(0, 1, closed=True), "is outside [0, 1]", hint)]
+            _check(self.table, f, unit if spec.kind == "binary" else [])
             return f
         axis = spec.class_axis % len(spec.shape) if spec.shape else 0
         classes = spec.shape[axis] if spec.shape else None
         if not isinstance(classes, int):
             raise ValueError(f"output {name!r}: the class axis must have a fixed size")
         label_shape = spec.shape[:axis] + spec.shape[axis + 1 :]
-        shape, have = self.fit(tail, parts, cols, label_shape)
+        shape, have = self.fit(parts, stacked, label_shape)
         if shape is not None:
             f = Field(name, cols, parts, shape, np.dtype("int64"), "labels")
             hint = (
@@ -300,11 +296,13 @@ class _Loader:
                 f"labels are whole numbers 0..{classes - 1}; for real-valued targets use a "
                 "regression loss"
             )
-            _check(self.table, f, _is_finite, "is not a finite number", _FINITE_HINT)
-            _check(self.table, f, _is_whole, "is not a whole number (a class label)", hint)
-            _check(self.table, f, _in_range(0, classes), f"is outside the {classes} classes", hint)
+            rules = [
+                (_is_whole, "is not a whole number (a class label)", hint),
+                (_in_range(0, classes), f"is outside the {classes} classes", hint),
+            ]
+            _check(self.table, f, rules)
             return f
-        shape, have = self.fit(tail, parts, cols, spec.shape)
+        shape, have = self.fit(parts, stacked, spec.shape)
         if shape is None:
             raise self.shape_error(
                 tail, cols, have, [label_shape, spec.shape], f"output {name!r} (labels or one-hot)"
@@ -314,8 +312,7 @@ class _Loader:
             f"output {name!r} is trained with cross-entropy; a one-hot row holds a 1 for the "
             "class and 0 elsewhere (or probabilities that sum to 1)"
         )
-        _check(self.table, f, _is_finite, "is not a finite number", _FINITE_HINT)
-        _check(self.table, f, _in_range(0, 1, closed=True), "is outside [0, 1]", hint)
+        _check(self.table, f, [(_in_range(0, 1, closed=True), "is outside [0, 1]", hint)])
         _check_sums(self.table, f, axis, hint)
         return f
 
@@ -398,15 +395,23 @@ def _chunks(f: Field):
         yield start, f.gather(slice(start, start + step))
 
 
-def _check(table: Table, f: Field, rule: Rule, problem: str, hint: str | None) -> None:
-    """Raise at the first value of `f` that `rule` refuses."""
+def _check(table: Table, f: Field, rules: list[tuple[Rule, str, str | None]]) -> None:
+    """Raise at the first value of `f` (in row order) that a rule refuses; NaN and Inf are
+    refused first of all."""
+    rules = [(_is_finite, "is not a finite number", _FINITE_HINT), *rules]
     for start, x in _chunks(f):
-        ok = rule(x).reshape(len(x), -1)
-        if not ok.all():
-            row, flat = map(int, np.argwhere(~ok)[0])
-            value = x.reshape(len(x), -1)[row, flat]
-            column, index = f.locate(start + row, flat)
-            raise table.error_at(column, index, f"{_value_text(value)} {problem}", hint)
+        flat = x.reshape(len(x), -1)
+        firsts = []
+        for i, (rule, _, _) in enumerate(rules):
+            bad = ~rule(flat).reshape(-1)
+            if bad.any():
+                firsts.append((int(np.argmax(bad)), i))
+        if firsts:
+            pos, i = min(firsts)
+            row, at = divmod(pos, flat.shape[1])
+            column, index = f.locate(start + row, at)
+            _, problem, hint = rules[i]
+            raise table.error_at(column, index, f"{_value_text(flat[row, at])} {problem}", hint)
 
 
 def _check_sums(table: Table, f: Field, axis: int, hint: str) -> None:

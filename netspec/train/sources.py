@@ -55,8 +55,10 @@ class Table:
 
     def error_at(self, name: str, index: tuple[int, ...], message: str, hint: str | None):
         """An error about one value: `index` is (row, position within the example...)."""
-        where = f"[{', '.join(map(str, index))}]"
-        return SpecError(f"{self.kind} {name!r} at {where}: {message}", hint=hint, file=self.name)
+        where = f"example {index[0]}"
+        if len(index) > 1:
+            where += f" at [{', '.join(map(str, index[1:]))}]"
+        return SpecError(f"{self.kind} {name!r}, {where}: {message}", hint=hint, file=self.name)
 
 
 def open_source(source: str | os.PathLike | Sequence[str | os.PathLike]) -> Table:
@@ -74,6 +76,7 @@ def _open_one(source: str | os.PathLike) -> Table:
     text = os.fspath(source)
     if isinstance(text, str) and text.startswith("sklearn:"):
         return SklearnTable(text.removeprefix("sklearn:"))
+    _check_file(str(text))
     suffix = Path(text).suffix.lower()
     readers = {".csv": CsvTable, ".tsv": CsvTable, ".npz": NpzTable, ".npy": NpyTable}
     if suffix not in readers:
@@ -83,7 +86,6 @@ def _open_one(source: str | os.PathLike) -> Table:
             hint="expected a .csv or .tsv file with a header, a .npz or .npy file, "
             f"or sklearn:NAME ({', '.join(SKLEARN_SETS)})",
         )
-    _check_file(str(text))
     return readers[suffix](str(text))
 
 
@@ -180,11 +182,11 @@ class CsvTable(Table):
             self._next(reader, f)  # the header
             while (row := self._next(reader, f)) is not None:
                 if len(row) != width:
-                    raise SpecError(
+                    raise self._cell_error(
+                        self._line,
+                        width,  # the first cell too many, if any
                         f"this row has {len(row)} cells; the header has {width}",
-                        file=self.name,
-                        line=self._line,
-                        hint="every row needs one cell per column; quote cells that hold "
+                        "every row needs one cell per column; quote cells that hold "
                         f"a {'tab' if self.delimiter == chr(9) else 'comma'}",
                     )
                 for out, c in zip(values, cols, strict=True):
@@ -254,6 +256,8 @@ def _cell_column(text: str, c: int, delimiter: str) -> int | None:
         return sum(len(x) + 1 for x in cells[:c]) + 1
     start = sum(len(x) + 1 for x in cells[:c])  # quoting only ever lengthens the text before
     found = text.find(cells[c], min(start, len(text)))
+    if found > 0 and text[found - 1] == '"':  # point at the opening quote
+        found -= 1
     return found + 1 if found >= 0 else None
 
 
