@@ -289,6 +289,15 @@ def test_csv_content_errors(tmp_path, body, expected):
     assert msg.startswith(str(path) + expected), msg
 
 
+def test_malformed_csv_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('a,b\n1,2\n3,"4"x\n', "utf-8")
+    assert error_of(path, *regression("a", "b")).startswith(f"{path}:3:1: error: not valid CSV")
+    path.write_text("a,b\n1," + "9" * 200_000 + "\n", "utf-8")
+    msg = error_of(path, *regression("a", "b"))
+    assert msg.startswith(f"{path}:2:1: error: not valid CSV: field larger than field limit")
+
+
 def test_non_utf8_csv(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("a,b\n1,2\n3,caf\xe9\n".encode("latin-1"))
@@ -473,6 +482,12 @@ def test_split_is_a_partition_sized_by_rounding(n, val, test):
     again = split_rows(n, 3, val, test)
     for part in ("train", "validation", "test"):
         np.testing.assert_array_equal(getattr(s, part), getattr(again, part))
+
+
+def test_split_rounds_the_fraction_as_written():
+    assert 45 * 0.7 < 31.5  # the float product; the fraction as written gives 31.5: 32
+    assert len(split_rows(45, 0, validation=0.7).validation) == 32
+    assert len(split_rows(30, 0, test=0.1).test) == 3  # 0.1 * 30 = 3.0000000000000004
 
 
 def test_split_errors():

@@ -122,7 +122,7 @@ class CsvTable(Table):
                 file=path,
                 hint="convert it to .npy: a .npy file is memory-mapped and read batch by batch",
             )
-        self.lines: list[int] = []  # the line each data row starts on
+        self.lines = array("q")  # the line each data row starts on
         with self._open() as f:
             reader = self._reader(f)
             header = self._next(reader, f)
@@ -202,7 +202,7 @@ class CsvTable(Table):
                 line=self.header_line,
                 hint="add one row per example below the header",
             )
-        self.lines = list(lines)
+        self.lines = lines
         return {n: np.frombuffer(v, dtype=np.float64) for n, v in zip(names, values, strict=True)}
 
     def _not_a_number(self, line: int, c: int, cell: str) -> SpecError:
@@ -427,6 +427,8 @@ class Joined(Table):
                     )
                 self.owner[n] = t
         self.names = list(self.owner)
+        kinds = {t.kind for t in tables}
+        self.kind = kinds.pop() if len(kinds) == 1 else "column or array"
 
     def read(self, names: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -66,7 +67,11 @@ def split_rows(n: int, seed: int, validation: float = 0.0, test: float = 0.0) ->
 
 
 def _count(n: int, frac: float) -> int:
-    return 0 if frac == 0 else max(1, math.floor(n * frac + 0.5))
+    """round(n * frac), halves up, computed on the fraction as written (0.35 is 35/100, not
+    the float just below it), and at least 1 for a fraction above 0."""
+    if frac == 0:
+        return 0
+    return max(1, math.floor(n * Fraction(repr(float(frac))) + Fraction(1, 2)))
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
