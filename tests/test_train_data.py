@@ -18,7 +18,14 @@ from conftest import ROOT
 from netspec.errors import SpecError
 from netspec.train import data as data_mod
 from netspec.train import sources
-from netspec.train.data import DataMap, InputSpec, TargetSpec, feature_stats, load_data
+from netspec.train.data import (
+    DataMap,
+    InputSpec,
+    TargetSpec,
+    feature_stats,
+    input_specs,
+    load_data,
+)
 from netspec.train.split import batch_count, batches, epoch_order, permutation, split_rows
 
 DATA = ROOT / "data"
@@ -150,6 +157,15 @@ def test_a_named_dynamic_axis_must_agree_between_input_and_labels(tmp_path):
     assert "'short' gives examples of shape [2], but output 'scores'" in msg
 
 
+def test_input_specs_of_a_spec_bound_ids_by_the_vocabulary():
+    import netspec
+
+    specs = input_specs(netspec.load(ROOT / "specs/char_lstm.yaml"))
+    ((_, spec_),) = specs.items()
+    assert spec_.dtype == "int64" and spec_.bound == 65 and len(spec_.shape) == 1
+    assert input_specs(netspec.load(ROOT / "specs/student_score.yaml")) == {"x": InputSpec((2,))}
+
+
 def test_one_hot_rows_are_accepted_for_classes(tmp_path):
     path = write(
         tmp_path / "oh.csv",
@@ -250,7 +266,7 @@ def test_unknown_and_unmapped_inputs():
     mapping = DataMap({"xx": "study_hours"}, {"y": "score"})
     ins, outs = {"x": InputSpec((1,))}, {"y": TargetSpec("regression", (1,))}
     msg = error_of(DATA / "student_score.csv", mapping, ins, outs)
-    assert "the model has no model input 'xx'" in msg and "did you mean 'x'?" in msg
+    assert "the model has no input 'xx'" in msg and "did you mean 'x'?" in msg
     msg = error_of(DATA / "student_score.csv", DataMap({"x": "study_hours"}), ins, outs)
     assert "no data for trained output 'y'" in msg
 
@@ -548,3 +564,20 @@ def test_feature_stats_per_channel_of_channels_first_images(tmp_path):
     mean, var = feature_stats(d.inputs["i"], axis=0, chunk_rows=3)
     np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-12)
     np.testing.assert_allclose(var, x.var(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_the_pieces_make_a_training_loop_that_finds_the_course_slope():
+    """Split, batch order, batches and take, with plain numpy gradient descent on y = w x + b:
+    the student-score data gives w = 10 (the course's answer)."""
+    d = load_data(DATA / "student_score.csv", *regression("study_hours", "score"))
+    parts = split_rows(d.rows, seed=0, validation=0.2)
+    w, b, lr = 0.0, 0.0, 0.01
+    for epoch in range(2000):
+        order = parts.train[epoch_order(len(parts.train), 0, epoch)]
+        for rows in batches(order, 4):
+            x, y = d.take(rows, np.float64)
+            err = w * x["x"] + b - y["y"]
+            w, b = w - lr * 2 * float((err * x["x"]).mean()), b - lr * 2 * float(err.mean())
+    assert abs(w - 10) < 0.1 and abs(b) < 0.5
+    xv, yv = d.take(parts.validation, np.float64)
+    np.testing.assert_allclose(w * xv["x"] + b, yv["y"], atol=1.0)

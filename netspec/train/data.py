@@ -43,6 +43,16 @@ class InputSpec:
     bound: int | None = None
 
 
+def input_specs(graph) -> dict[str, InputSpec]:
+    """The InputSpec of each input of a lowered graph (netspec.ir.Graph); int64 ids read by
+    embeddings must lie below the smallest of their vocabularies."""
+    out = {}
+    for name, value in graph.inputs.items():
+        vocabs = [n.attrs["vocab"] for n in graph.consumers(name) if n.op == "embedding"]
+        out[name] = InputSpec(tuple(value.shape), value.dtype, min(vocabs) if vocabs else None)
+    return out
+
+
 @dataclass(frozen=True)
 class TargetSpec:
     """What one trained output's loss needs: `kind` is regression (real values shaped like the
@@ -142,7 +152,7 @@ def load_data(
     table = open_source(source)
     loader = _Loader(table, mapping)
     wanted = {
-        "inputs": loader.entries("inputs", mapping.inputs, inputs, "model input"),
+        "inputs": loader.entries("inputs", mapping.inputs, inputs, "input"),
         "targets": loader.entries("targets", mapping.targets, targets, "trained output"),
     }
     names: list[str] = []
@@ -181,7 +191,7 @@ class _Loader:
         """{model name: (column names, stacked)} for one section, each name checked; a list of
         names is stacked side by side even when it holds one name."""
         out: dict[str, tuple[tuple[str, ...], bool]] = {}
-        for key, value in given.items():
+        for key, value in (given or {}).items():
             if key not in model:
                 guess = did_you_mean(key, model)
                 raise self.error(
