@@ -117,7 +117,7 @@ class Field:
         for name, part in zip(self.columns, self.parts, strict=True):
             size = math.prod(part.shape[1:])
             if flat < size:
-                return name, (row, *np.unravel_index(flat, part.shape[1:]))
+                return name, (row, *(int(i) for i in np.unravel_index(flat, part.shape[1:])))
             flat -= size
         raise IndexError(flat)
 

@@ -15,7 +15,7 @@ import os
 import stat
 import zipfile
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -124,13 +124,9 @@ class CsvTable(Table):
             )
         self.lines = array("q")  # the line each data row starts on
         with self._open() as f:
-            reader = self._reader(f)
-            header = self._next(reader, f)
-            if header is None:
-                raise SpecError(
-                    "the file is empty", file=path, hint="the first line names the columns"
-                )
-        self.header_line = self._line
+            self.header_line, header = next(self._records(f), (1, None))
+        if header is None:
+            raise SpecError("the file is empty", file=path, hint="the first line names the columns")
         self.names = [h.strip() for h in header]
         if len(self.names) > MAX_COLUMNS:
             raise SpecError(f"more than {MAX_COLUMNS:,} columns", file=path, line=self.header_line)
@@ -145,18 +141,15 @@ class CsvTable(Table):
     def _open(self):
         return open(self.name, encoding="utf-8-sig", newline="")
 
-    def _reader(self, f):
-        self._line = 0  # the physical line the last record started on
-        self._prev = 0
-        return csv.reader(f, delimiter=self.delimiter, skipinitialspace=True, strict=True)
-
-    def _next(self, reader, f) -> list[str] | None:
-        """The next non-blank record, or None at the end; errors carry the line number."""
+    def _records(self, f) -> Iterator[tuple[int, list[str]]]:
+        """(line the record starts on, cells) for each non-blank record; errors carry the line."""
+        reader = csv.reader(f, delimiter=self.delimiter, skipinitialspace=True, strict=True)
+        end = 0  # the last physical line read so far
         while True:
             try:
                 row = next(reader)
             except StopIteration:
-                return None
+                return
             except UnicodeDecodeError as e:
                 raise SpecError(
                     f"the file is not UTF-8 text (byte 0x{e.object[e.start]:02x} near line "
@@ -168,9 +161,9 @@ class CsvTable(Table):
                 raise SpecError(
                     f"not valid CSV: {e}", file=self.name, line=reader.line_num or 1
                 ) from None
-            self._line, self._prev = self._prev + 1, reader.line_num
-            if row and any(c.strip() for c in row):
-                return row
+            start, end = end + 1, reader.line_num
+            if any(c.strip() for c in row):
+                yield start, row
 
     def read(self, names: Sequence[str]) -> dict[str, np.ndarray]:
         cols = [self.names.index(n) for n in names]
@@ -178,12 +171,12 @@ class CsvTable(Table):
         lines = array("q")
         width = len(self.names)
         with self._open() as f:
-            reader = self._reader(f)
-            self._next(reader, f)  # the header
-            while (row := self._next(reader, f)) is not None:
+            records = self._records(f)
+            next(records)  # the header
+            for line, row in records:
                 if len(row) != width:
                     raise self._cell_error(
-                        self._line,
+                        line,
                         width,  # the first cell too many, if any
                         f"this row has {len(row)} cells; the header has {width}",
                         "every row needs one cell per column; quote cells that hold "
@@ -193,8 +186,8 @@ class CsvTable(Table):
                     try:
                         out.append(float(row[c]))
                     except ValueError:
-                        raise self._not_a_number(self._line, c, row[c]) from None
-                lines.append(self._line)
+                        raise self._not_a_number(line, c, row[c]) from None
+                lines.append(line)
         if not lines:
             raise SpecError(
                 "the file has a header but no data rows",
