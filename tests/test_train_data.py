@@ -192,6 +192,13 @@ def test_csv_tolerates_a_bom_spaces_and_blank_lines(tmp_path):
     np.testing.assert_array_equal(d.take(np.arange(2))[1]["y"], [[2], [4]])
 
 
+def test_tab_separated_values(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("a\tb\n1\t2\n3\tx y\n", "utf-8")
+    msg = error_of(path, *regression("a", "b"))
+    assert msg.startswith(f"{path}:3:3: error: column 'b': 'x y' is not a number")
+
+
 def test_sklearn_sets_open_by_name():
     pytest.importorskip("sklearn")
     d = load_data(
