@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 import pytest
-from conftest import ROOT, RUFF, SPECS, ruff_clean, spec
+from conftest import ROOT, SPECS, ruff_clean, spec
 
 import netspec
 from netspec.build import build
@@ -1424,49 +1424,3 @@ def test_same_results_on_cuda(all_ops):
         ys = module(*(torch.from_numpy(x[k]).cuda() for k in all_ops.inputs))
     for a, b in zip(ys, run(all_ops, w, x), strict=True):
         assert_close(a.cpu().numpy(), b, "cuda vs cpu")
-
-
-def test_layout_matches_ruff_format():
-    """The generated text's layout, on random expressions with long names and deep nesting:
-    `ruff format` changes nothing."""
-    import random
-
-    from netspec.targets.torch.pyfmt import BinOp, Call, Kw, Raw, Seq, assign, returns, signature
-
-    rng = random.Random(0)
-
-    def name():
-        return "v" + "_x" * rng.randint(0, 25)
-
-    def expr(depth=0):
-        r = rng.random()
-        if depth > 3 or r < 0.25:
-            return Raw(name() if rng.random() < 0.7 else str(rng.randint(0, 999)))
-        if r < 0.6:
-            args = [expr(depth + 1) for _ in range(rng.randint(0, 5))]
-            if rng.random() < 0.4:
-                args.append(Kw(rng.choice(["dim", "value"]), expr(depth + 1)))
-            func = rng.choice(["F.pad", "self." + name(), "torch.cat", name() + ".reshape"])
-            return Call(func, tuple(args))
-        if r < 0.8:
-            return Seq(rng.choice("(["), tuple(expr(depth + 1) for _ in range(rng.randint(1, 6))))
-        return BinOp(rng.choice("+-*"), tuple(Raw(name()) for _ in range(rng.randint(2, 5))))
-
-    lines = []
-    for i in range(300):
-        params = ["self"] + [f"{name()}: int" for _ in range(rng.randint(0, 6))]
-        lines += [f"class C{i}:", *signature("f", params, rng.choice([None, "torch.Tensor"]), 1)]
-        lines += assign(name() if rng.random() < 0.8 else f"_, {name()}", expr(), 2)
-        lines += returns([name() for _ in range(rng.randint(1, 6))], 2)
-        lines += ["", ""]
-    source = "\n".join(lines).rstrip() + "\n"
-    if not RUFF.exists():
-        pytest.skip("ruff is not installed")
-    r = subprocess.run(
-        [str(RUFF), "format", "--diff", "--no-cache", "--stdin-filename", "layout.py", "-"],
-        input=source,
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    assert r.returncode == 0, r.stdout[:3000]

@@ -26,33 +26,36 @@ format` lays it out (see `pyfmt`).
 
 from __future__ import annotations
 
-import keyword
 import re
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...ir import BlockUse, Graph, Node, Shape
-from ..pysource import escape
+from ..python.names import ALWAYS, KEYWORDS, Namer, camel, python_builtins
+from ..python.pyfmt import (
+    INDENT,
+    WIDTH,
+    Call,
+    Expr,
+    Kw,
+    Raw,
+    assign,
+    flat,
+    lit,
+    returns,
+    signature,
+    split,
+)
+from ..python.text import docstring, escape, wrap
 from . import variables
 from .emitters import Default, Emitter
-from .pyfmt import INDENT, Call, Expr, Kw, Raw, assign, flat, lit, returns, signature, split
 
-WIDTH = 100
-IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
 HELPER_NAMES = {"PaddedAvgPool"}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
-RESERVED = (
-    set(keyword.kwlist)
-    | set(keyword.softkwlist)
-    | MODULE_NAMES
-    | HELPER_NAMES
-    | BUILTINS
-    | {"self", "cls", "l", "I", "O", "_"}
-)
-CLASS_SUFFIX = re.compile(r"(Model|Block)?\d*\Z")
+RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
 
 # Names of the positional constructor arguments, for constructor arguments made parameters.
 ARG_NAMES = {
@@ -135,74 +138,6 @@ def load_weights(module: nn.Module, path: str) -> nn.Module:
 
 
 # -- names ------------------------------------------------------------------------------------
-def camel(name: str) -> str:
-    """`basic_down` -> `BasicDown`, `resnet18` -> `Resnet18`."""
-    parts = [p for p in name.split("_") if p]
-    out = "".join(p[0].upper() + p[1:] for p in parts)
-    if not out or out[0].isdigit():
-        out = "Net" + out
-    return out
-
-
-class Namer:
-    """Unique, legal names for one Python scope."""
-
-    def __init__(self, reserved: set[str], bases: set[str] | None = None):
-        self.used: set[str] = set()
-        self.reserved = reserved
-        self.bases = bases or set()  # class-name stems: `Basic`, `Basic2`, ... are taken
-
-    def taken(self, name: str) -> bool:
-        if name in self.used or name in self.reserved:
-            return True
-        for b in self.bases:
-            if name.startswith(b) and CLASS_SUFFIX.match(name, len(b)):
-                return True
-        return False
-
-    def new(self, want: str) -> str:
-        base = want if IDENT.match(want) else re.sub(r"\W", "_", want, flags=re.ASCII) or "v"
-        if base[0].isdigit():
-            base = "_" + base
-        if base in self.reserved or (self.taken(base) and base not in self.used):
-            base += "_"
-        name, k = base, 0
-        while self.taken(name):
-            k += 1
-            name = f"{base}_{k}"
-        self.used.add(name)
-        return name
-
-
-def wrap(text: str, width: int) -> list[str]:
-    """Escaped, wrapped lines of `text`; its line breaks are kept, blank lines collapsed."""
-    lines: list[str] = []
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        piece = escape(raw).strip()
-        if not piece:
-            if lines and lines[-1]:
-                lines.append("")
-            continue
-        lines += textwrap.wrap(piece, width, break_long_words=False, break_on_hyphens=False)
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
-def docstring(lines: list[str], indent: int) -> list[str]:
-    """A docstring as ruff formats it: one line if it fits, else closing quotes alone."""
-    pad = INDENT * indent
-    if len(lines) == 1 and len(pad) + len(lines[0]) + 6 > WIDTH and " " in lines[0]:
-        # ruff writes a docstring with one line of text on one line: make it two
-        cut = lines[0].rindex(" ", 0, max(WIDTH - len(pad) - 6, lines[0].index(" ") + 1))
-        lines = [lines[0][:cut], lines[0][cut + 1 :]]
-    if len(lines) == 1:
-        return [f'{pad}"""{lines[0]}"""']
-    out = [f'{pad}"""{lines[0]}']
-    out += [pad + ln if ln else "" for ln in lines[1:]]
-    return [*out, pad + '"""']
-
-
 def dims(shape: Shape, inputs: dict) -> str:
     """`[N, 3, 224, 224]`; a dynamic axis shows its name, `?` when the spec wrote null."""
     out = ["N"]
@@ -599,7 +534,7 @@ def _match(
 
 # -- the generator ----------------------------------------------------------------------------
 def class_namer() -> Namer:
-    return Namer(set(keyword.kwlist) | MODULE_NAMES | HELPER_NAMES | BUILTINS | _builtins())
+    return Namer(KEYWORDS | MODULE_NAMES | HELPER_NAMES | BUILTINS | python_builtins(True))
 
 
 def model_class(spec_name: str, namer: Namer | None = None) -> str:
@@ -788,9 +723,3 @@ class Generator:
         lines += docstring(doc, 2)
         lines += self.top.forward_lines()
         return "\n".join(lines)
-
-
-def _builtins() -> set[str]:
-    import builtins
-
-    return {n for n in dir(builtins) if n[:1].isupper()}

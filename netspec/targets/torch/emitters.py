@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...ir import Node
-from .pyfmt import BinOp, Call, Expr, Kw, Raw, Seq, lit
+from ..python.pyfmt import BinOp, Call, Expr, Kw, Raw, Seq, lit
 from .variables import inplace_activation
 
 if TYPE_CHECKING:
