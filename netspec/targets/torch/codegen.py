@@ -6,13 +6,13 @@ a block use inside a scope is a submodule too, whose class comes from the block.
 
 Blocks become `nn.Module` subclasses, processed innermost first. The uses of a block whose
 `forward` text and submodule structure are the same share one class; uses that differ get
-another class (`Basic`, `Basic2`). Within a class, a constructor argument that differs between
-its uses becomes an `__init__` parameter: the block's own param when one has exactly those
-values (`filters`), a product of two params or of a param and a small int (`cin * expansion`,
-`filters * 4`), else an argument named after the slot (`in_channels`, or `conv1_in_channels`
-when that name is taken). Slots that follow from an input's shape (a layer's input channels or
-features) only take a param or another slot's expression, never a product made up for them.
-Constructor arguments equal to PyTorch's defaults are left out (`emitters.Default`).
+another class (`Basic`, `Basic2`). A class's `__init__` takes the block's declared params with
+their declared defaults, and the model class takes the spec's params with their resolved values
+as defaults; each submodule argument is the spec's own expression, a size followed back to the
+layer that set it, a literal, or an explicit extra argument where uses differ and the spec wrote
+nothing to say why (see `ctor`). Constructor arguments equal to PyTorch's defaults are left out
+(`emitters.Default`). Values in `forward` (a reshape's dims, an activation's slope) are
+literals: uses that differ there get another class.
 
 Names: submodule attributes are the spec's layer names, so `state_dict()` keys are netspec's
 canonical keys. Local variables in `forward` free each intermediate after its last use, the way
@@ -21,7 +21,7 @@ of values read once shares a generic variable (`x`, or `out` when `x` is an argu
 values keep their layers' names; all are made legal and unique per function (a name that would
 shadow `self`, `torch`, `nn`, `F`, a class of the module or a builtin the source uses gets a
 trailing `_`, a repeated one a `_1`, `_2`, ... suffix). The text is laid out the way `ruff
-format` lays it out (see `pyfmt`).
+format` lays it out (see `python.pyfmt`).
 """
 
 from __future__ import annotations
