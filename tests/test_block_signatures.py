@@ -272,3 +272,33 @@ def test_generated_text_is_byte_identical_across_runs():
     )
     texts = {netspec.generate(graph, "torch") for _ in range(3)}
     assert len(texts) == 1
+
+
+def test_list_and_mapping_params():
+    """A list default is a tuple, a mapping default is set in the body (no mutable defaults);
+    a list attribute with one item written as an expression keeps that item's expression."""
+    graph = spec(
+        "x: {shape: [2, 6, 6]}",
+        """
+        - {block: b, name: b1, inputs: [x]}
+        - {block: b, name: b2, k: [1, 3], act: {op: leaky_relu, alpha: 0.1}, inputs: [x]}
+        """,
+        blocks="""
+        b:
+          params: {k: [3, 3], act: {op: relu}, j: 3}
+          layers:
+            - {op: conv2d, name: c, filters: 2, kernel: $k, activation: $act}
+            - {op: conv2d, name: d, filters: 2, kernel: [$j, 1]}
+        """,
+        outputs="[b1, b2]",
+        name="lists",
+    )
+    source, mod = generated(graph)
+    for cls in ("B", "B2"):  # the activation is in `forward`: two classes
+        got = init_params(function(ast.parse(source), cls, "__init__"))
+        assert got == [("k", (3, 3)), ("act", None), ("j", 3)]
+    assert 'if act is None:\n            act = {"op": "relu"}\n' in source
+    assert "self.c = nn.Conv2d(2, 2, k)" in source and "nn.Conv2d(2, 2, (j, 1))" in source
+    assert 'self.b2 = B2(k=(1, 3), act={"op": "leaky_relu", "alpha": 0.1})' in source
+    assert mod.B(j=5).d.kernel_size == (5, 1)
+    check_against_reference(graph)

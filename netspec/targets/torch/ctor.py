@@ -232,13 +232,17 @@ class Resolver:
         for p, name in self.declared.items():
             if self.block is None:
                 v = self.graph.params[p]
-                declared.append(Param(name, [v], default=v))
+                if isinstance(v, dict):  # not a mutable default: set in the body
+                    declared.append(Param(name, [v], computed=flat(lit(v))))
+                else:
+                    declared.append(Param(name, [v], default=v))
                 continue
             bp = own[p]
             par = Param(name, [u.params[p] for u in self.uses])
             if bp.expr is not None:
-                specs = [Spec(p, bp.expr, u.params[p]) for u in self.uses]
-                par.computed = self.render(specs[0])
+                par.computed = self.render(Spec(p, bp.expr, None))
+            elif isinstance(bp.default, dict):  # not a mutable default: set in the body
+                par.computed = flat(lit(bp.default))
             elif not bp.required:
                 par.default = bp.default
             declared.append(par)
@@ -262,7 +266,10 @@ class Resolver:
                 continue
             if bp.expr is not None:
                 env = {**self.graph.params, **use.params}
-                default = _evaluate(Spec(p, bp.expr, None), env)
+                try:
+                    default = _evaluate(Spec(p, bp.expr, None), env)
+                except Exception:  # a default this use does not need
+                    default = REQUIRED
             else:
                 default = bp.default
             if not bp.required and _key(_norm(default)) == _key(_norm(v)):
