@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .expr import Expr
 
 Dim = int | str | None
 Shape = tuple[Dim, ...]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()  # a block param declared `null`: every use must give it
 
 
 def dim_str(d: Dim) -> str:
@@ -41,7 +52,20 @@ class Value:
 @dataclass
 class Node:
     """One layer. `attrs` holds every attribute of the op with defaults filled in and
-    normalized (see the op definitions in `netspec.ops`)."""
+    normalized (see the op definitions in `netspec.ops`).
+
+    `exprs` keeps how attributes were written when they were written with params: attribute
+    name -> an `Expr` for a value written as `$param` or `${...}`; for a list written with some
+    items as expressions (`kernel: [$k, 3]`), a list with an Expr or None per item (nested
+    likewise: padding pairs); for an activation mapping (`activation: {op: leaky_relu, alpha:
+    $a}`), a dict of only the activation's attributes written as expressions (`{"alpha": Expr}`).
+    Attributes written as literals (or left to their defaults) are absent. The values in `attrs`
+    are the evaluated ones, whatever `exprs` holds.
+
+    Scope of the names in those Exprs: when the node is inside a block use (`scope` is not
+    empty), a name is a param of that innermost use's block if the block declares it
+    (`graph.blocks[graph.uses[".".join(scope)].block].params`), else a spec-level param
+    (`graph.params`); at the top level every name is a spec-level param."""
 
     name: str  # dotted path, also the output value's name and the weights' key prefix
     op: str
@@ -54,6 +78,7 @@ class Node:
     macs: int = 0
     scope: tuple[str, ...] = ()  # names of the enclosing block uses, outermost first
     loc: tuple[int, int] | None = None  # (line, col) of the layer in the spec, 1-based
+    exprs: dict[str, Any] = field(default_factory=dict)  # attribute -> Expr (see above)
 
     @property
     def local_name(self) -> str:
@@ -74,7 +99,14 @@ class Node:
 
 @dataclass
 class BlockUse:
-    """One use of a block: which nodes it expanded to, for targets that emit blocks as units."""
+    """One use of a block: which nodes it expanded to, for targets that emit blocks as units.
+
+    `args` holds the block params written at this use as expressions (`{block: unit, width: $w}`
+    or `width: ${2 * w}`): param -> Expr; params given as literals or left to their defaults are
+    absent (`params` has every value). A list (or mapping) value with expressions inside gets a
+    mirror of it, as in `Node.exprs`. Names in these Exprs belong to the scope of the use: a
+    param of the enclosing use's block if that block declares it (when `scope` is not empty),
+    else a spec-level param."""
 
     name: str  # dotted path of the use (`basic_1`, or `stage_1.basic_2` when nested)
     block: str  # the block's name in the spec
@@ -85,6 +117,35 @@ class BlockUse:
     nodes: list[str]  # names of the nodes directly inside (not inside nested uses)
     uses: list[str] = field(default_factory=list)  # names of nested uses directly inside
     scope: tuple[str, ...] = ()  # enclosing uses
+    args: dict[str, Expr] = field(default_factory=dict)  # param -> expression written at the use
+
+
+@dataclass
+class BlockParam:
+    """A block's declared param. `default` is the value as written under the block's `params:`
+    (REQUIRED for `null`); `expr` is set when that default is written with params (an Expr, or a
+    list/dict mirroring the value as in `Node.exprs`). Names in a default's expression are this
+    block's params declared above it, else spec-level params (never an enclosing block's)."""
+
+    name: str
+    default: Any = REQUIRED
+    expr: Any = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass
+class BlockDef:
+    """A block as declared: params in spec order, its input names, its output names (`["out"]`
+    when it declares no `outputs:` and outputs its last layer, as `BlockUse.outputs` says)."""
+
+    name: str
+    params: dict[str, BlockParam]
+    inputs: list[str]
+    outputs: list[str]
+    description: str = ""
 
 
 @dataclass
@@ -98,6 +159,10 @@ class Graph:
     params: dict[str, Any] = field(default_factory=dict)  # the spec's params as resolved
     source: str = ""  # path of the spec file
     spec_hash: str = ""  # sha256 of the spec text and the resolved params
+    blocks: dict[str, BlockDef] = field(default_factory=dict)  # in spec order
+    # spec params written as expressions over the params above them (`wide: ${base * 2}`);
+    # absent when written as a literal or set by an override (--set, load(params=...))
+    param_exprs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_name = {n.name: n for n in self.nodes}

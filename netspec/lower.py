@@ -14,7 +14,7 @@ from typing import Any
 
 from . import expr
 from .errors import Path, SpecError, did_you_mean, path_str, unknown
-from .ir import BlockUse, Graph, Node, Value
+from .ir import REQUIRED, BlockDef, BlockParam, BlockUse, Graph, Node, Value
 from .names import check_identifier, name_hint
 from .ops import ACTIVATIONS, OPS, Ctx, Invalid
 
@@ -63,6 +63,8 @@ class Lowerer:
         self.spec_env: dict[str, Any] = {}
         self.blocks: dict[str, Any] = {}
         self.fresh: set[str] = set()  # axis names made up for `null` input dims
+        self.param_exprs: dict[str, Any] = {}
+        self.block_defs: dict[str, BlockDef] = {}
         self.used_blocks: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------
@@ -101,6 +103,13 @@ class Lowerer:
                 if owners:
                     hint = f"'{k}' is an attribute of {', '.join(owners)}; " + hint
             raise self.err(f"unknown attribute {k!r} for op {opname}", (*lpath, k), hint, key=True)
+
+    def written(self, v: Any, path: Path) -> Any:
+        """The expressions in a value as written (see `expr.find`), None if it holds none."""
+        try:
+            return expr.find(v)
+        except expr.ExprError as e:
+            raise self.err(e.message, path, e.hint) from None
 
     def resolve(self, v: Any, env: dict, path: Path) -> Any:
         try:
@@ -168,6 +177,8 @@ class Lowerer:
                     key=True,
                 )
         graph = Graph(name, inputs, self.nodes, outputs, desc, self.uses, env)
+        graph.blocks = self.block_defs
+        graph.param_exprs = self.param_exprs
         self.check_used(graph)
         return graph
 
@@ -199,6 +210,9 @@ class Lowerer:
                     "param names are [A-Za-z_][A-Za-z0-9_]*",
                     key=True,
                 )
+            written = None if k in self.overrides else self.written(v, ("params", k))
+            if written is not None:
+                self.param_exprs[k] = written
             v = self.overrides.get(k, v)
             try:
                 env[k] = expr.resolve(v, env)
@@ -287,6 +301,10 @@ class Lowerer:
                 )
             if not isinstance(p, str) or not expr.NAME.match(p):
                 raise self.err(f"{p!r} is not a valid param name", (*path, "params", p), key=True)
+        declared = {
+            p: BlockParam(p, REQUIRED if v is None else v, self.written(v, (*path, "params", p)))
+            for p, v in params.items()
+        }
         ins = b.get("inputs", ["x"])
         if not isinstance(ins, list) or not ins:
             raise self.err("expected a list of input names", (*path, "inputs"))
@@ -317,6 +335,10 @@ class Lowerer:
                         (*path, "outputs", j),
                         "list names of the block's layers, e.g. outputs: [conv2, skip]",
                     )
+        outs = list(b.get("outputs", ["out"]))
+        self.block_defs[bname] = BlockDef(
+            bname, declared, list(ins), outs, b.get("description", "")
+        )
 
     # -- layers --------------------------------------------------------------------------
     def lower_layers(self, layers: Any, path: Path, scope: Scope) -> None:
@@ -498,6 +520,7 @@ class Lowerer:
         d = OPS[opname]
         self.attr_keys(raw, opname, lpath)
         attrs: dict[str, Any] = {}
+        exprs: dict[str, Any] = {}
         for a in d.attrs.values():
             apath = (*lpath, a.name)
             if a.name not in raw:
@@ -516,6 +539,9 @@ class Lowerer:
                 raise self.err(e.message, apath, e.hint or _slash_hint(raw[a.name], v)) from None
             if a.kind == "activation":
                 attrs[a.name] = self.activation(v, apath, scope, conv=opname != "dense")
+            written = self.written(raw[a.name], apath)
+            if written is not None:
+                exprs[a.name] = written
         if attrs.get("activation") is not None and isinstance(attrs["activation"], str):
             attrs["activation"] = self.activation(attrs["activation"], lpath, scope, False)
         ins = self.refs(refs, lpath, scope, d.max_inputs)
@@ -573,6 +599,7 @@ class Lowerer:
             ctx.buffers,
             ctx.macs,
             scope.prefix,
+            exprs=exprs,
         )
         self.add(node, lpath)
         scope.names[local] = full
@@ -677,10 +704,14 @@ class Lowerer:
                     hint = f"block '{bname}' has no params"
                 raise self.err(f"block '{bname}' has no param {k!r}", (*lpath, k), hint, key=True)
         params: dict[str, Any] = {}
+        args: dict[str, Any] = {}
         benv = {**self.spec_env}
         for p, default in declared.items():
             if p in raw:
                 params[p] = self.resolve(raw[p], scope.env, (*lpath, p))
+                written = self.written(raw[p], (*lpath, p))
+                if written is not None:
+                    args[p] = written
             elif default is None:
                 pos = self.where((*bpath, "params", p), True)
                 at = f" at line {pos[0]}" if pos else ""
@@ -714,7 +745,7 @@ class Lowerer:
             inner.defined[iname] = ((*bpath, "inputs", j) if "inputs" in b else bpath, False)
         inner.prev = ins[0] if len(ins) == 1 else None
         start_nodes = len(self.nodes)
-        use = BlockUse(full, bname, params, ins, list(inames), {}, [], [], scope.prefix)
+        use = BlockUse(full, bname, params, ins, list(inames), {}, [], [], scope.prefix, args)
         self.uses[full] = use
         if scope.prefix:  # nested: the enclosing use lists it (in spec order)
             self.uses[".".join(scope.prefix)].uses.append(full)
