@@ -383,6 +383,7 @@ class OpDef:
     weighted: bool = False  # takes `init`
     input_dtype: str = "float32"
     notes: list[str] = field(default_factory=list)
+    ordered_inputs: bool = False  # the order of several inputs changes the result
     reference: Reference | None = None
     examples: list[Example] = field(default_factory=list)
     sample: Sampler | None = None

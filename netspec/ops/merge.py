@@ -104,6 +104,7 @@ def add(ctx: Ctx):
     doc=MERGE_DOC.format("difference (first minus second)"),
     min_inputs=2,
     max_inputs=2,
+    ordered_inputs=True,
     reference=_subtract_ref,
     examples=[
         ex("broadcast", {"a": [4, 1, 5], "c": [4, 3, 1]}, inputs=["c", "a"]),
@@ -149,6 +150,7 @@ def multiply(ctx: Ctx):
     doc="Joins inputs along a logical axis; the other axes must be equal.",
     min_inputs=2,
     max_inputs=None,
+    ordered_inputs=True,
     reference=_concat_ref,
     examples=[
         ex("channels", {"a": [2, 3, 4], "b": [2, 3, 4]}, inputs=["a", "b"]),
