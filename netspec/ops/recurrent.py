@@ -59,12 +59,7 @@ def _examples(kind: str) -> list:
         ex("bi_seq", [6, 3], units=4, bidirectional=True, return_sequences=True),
         ex("stack_seq", [None, 3], units=4, num_layers=3, return_sequences=True),
         ex(
-            "bi_stack_3_seq",
-            [5, 4],
-            units=3,
-            bidirectional=True,
-            num_layers=3,
-            return_sequences=True,
+            "bi_stack_seq", [5, 4], units=3, bidirectional=True, num_layers=2, return_sequences=True
         ),
         ex("uni_2_last", [5, 4], units=3, num_layers=2),
     ]
