@@ -65,8 +65,8 @@ def torch_part(ctx: Context, table: Table) -> None:
     import torch
 
     import netspec
-    from tools.testing import max_violation, random_inputs, random_weights
     from tests.reference.torch_models import REFERENCES, load_canonical
+    from tools.testing import max_violation, random_inputs, random_weights
 
     import models
 
@@ -141,8 +141,8 @@ def keras_worker(quick: bool, repeat: int) -> int:
     import keras
 
     import netspec
-    from tools.testing import max_violation
     from tests import test_keras_applications as kapp
+    from tools.testing import max_violation
 
     node_of = {"resnet50": kapp.resnet50_node, "mobilenetv2": kapp.mobilenetv2_node}
     rows, findings = [], []

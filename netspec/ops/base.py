@@ -1,4 +1,8 @@
-"""How an op is defined: its attributes (type, default, docs) and its shape rule.
+"""How an op is defined: one record (`OpDef`) per op, registered with `@op(...)`.
+
+A record holds everything about an op that no target owns: its attributes (type, default,
+docs), its shape rule, a float64 numpy reference, example cases, how the random-spec generator
+samples it and how its weights start. Targets keep only their emitters.
 
 Each attribute kind knows three things about itself: the JSON Schema fragment for editors, the
 check that validation runs on a value (after params are substituted), and how the value is
@@ -331,9 +335,9 @@ ShapeRule = Callable[[Ctx], Shape]
 # that loading the op table (and `netspec validate`) imports no numpy.
 Reference = Callable[[list, dict, dict], Any]
 # How the random-spec generator (tools/randspec) draws an op's attributes for an input shape.
-# `draw` is the generator's helper (see tools/randspec/draw.py): draw.rng, chance(p),
-# width(lo, hi), spatial(n, lo, hi), maybe(attrs, key, p, value), activation(conv, rank),
-# init(attrs), reshape_target(shape).
+# `draw` is the generator's helper (`Draw` in tools/randspec/generate.py): draw.rng,
+# chance(p), width(lo, hi), spatial(n, lo, hi), maybe(attrs, key, p, value),
+# activation(attrs, conv, shape), init(attrs), reshape_target(shape).
 Sampler = Callable[[Any, tuple], dict]
 
 
@@ -373,6 +377,8 @@ def ex(
 
 @dataclass
 class OpDef:
+    """One op of the spec language (see the module docstring)."""
+
     name: str
     family: str
     attrs: dict[str, Attr]
