@@ -1023,7 +1023,7 @@ def test_empty_params_section_is_null_not_empty():
 # -- the repository's own code ------------------------------------------------------------------
 @pytest.mark.parametrize(
     "paths, config",
-    [(["netspec", "tests", "scripts"], None), (["benchmarks"], "benchmarks/ruff.toml")],
+    [(["netspec", "tests", "scripts", "tools"], None), (["benchmarks"], "benchmarks/ruff.toml")],
     ids=["package-tests-scripts", "benchmarks"],
 )
 def test_repository_code_is_ruff_clean(paths, config):

@@ -23,7 +23,7 @@ from netspec.targets.onnx.run import (
     make_session,
     run_model,
 )
-from netspec.testing import assert_close, random_inputs, random_weights
+from tools.testing import assert_close, random_inputs, random_weights
 
 ort = pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parent.parent
