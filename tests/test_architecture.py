@@ -254,10 +254,6 @@ def _within(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
-# development tools that are moving out of the package into tools/ (issue 11): drop this line
-# once they are gone
-MOVING_OUT = ("netspec.randspec", "netspec.testing")
-
 # Who may import what, from the top down: the CLI is on top (only `__main__` imports it), the
 # library API and `build` under it; the targets and the pictures read the IR, never each other;
 # the core (IR, lowering, ops, weights) knows neither. (source, must not import, unless source is)
@@ -282,7 +278,6 @@ def test_layers_point_down():
                 and _within(i.target, target)
                 and not any(_within(i.source, a) for a in allowed)
                 and i.source != "netspec"  # the root re-exports the API
-                and i.source not in MOVING_OUT
             ):
                 bad.append(f"{modules()[i.source].relative_to(ROOT)}:{i.line}: imports {i.target}")
     assert not bad, "\n".join(sorted(set(bad)))

@@ -16,7 +16,7 @@ from conftest import ruff_clean, spec
 
 import netspec
 from netspec.ir import REQUIRED
-from netspec.testing import assert_close, random_inputs, random_weights
+from tools.testing import assert_close, random_inputs, random_weights
 
 torch = pytest.importorskip("torch")
 
@@ -65,7 +65,7 @@ def check_signature(graph, source: str, cls: str, block: str, rename=None, extra
 def check_against_reference(graph, seed: int = 0) -> torch.nn.Module:
     """The compiled module's keys are the canonical keys; its outputs equal the float64
     reference."""
-    from tests.reference.functional import reference
+    from tools.reference import reference
 
     w = random_weights(graph, seed=seed)
     module = netspec.compile(graph, "torch", w)
