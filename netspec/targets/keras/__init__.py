@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import SpecError
 from ...ir import Graph
-from ..pysource import run_source
+from ..python.run import run_source
 from .codegen import Generator
 from .emitters import EMITTERS
 

@@ -128,6 +128,7 @@ class Scope:
         self.tensors: dict[str, T] = {}  # IR value -> tensor
         self.converted: dict[tuple[str, tuple[int, ...]], T] = {}
         self.env = {**gen.graph.params, **(use.params if use else {})}
+        self.declared = gen.graph.blocks[use.block].params if use else {}
 
     def full(self, suffix: str) -> str:
         return f"{self.prefix}.{suffix}" if self.prefix else suffix
@@ -193,6 +194,8 @@ class Scope:
         it as netspec does), else the plain value."""
         if not isinstance(expr, Expr):
             return value
+        if self.use is not None and not set(expr.names()) & set(self.declared):
+            return value  # only spec params, which a block function writes as their values
         try:
             got = expr.evaluate(self.env)
         except ExprError:

@@ -97,23 +97,14 @@ def _eq(a: Any, b: Any) -> bool:
 
 
 # -- weight conversions (standalone: copied into generated modules) -------------------------
-def dense_to_keras(weight, bias=None):
-    """Dense: canonical [out, in] -> Keras' kernel [in, out]."""
-    return [weight.T] if bias is None else [weight.T, bias]
-
-
-def dense_from_keras(kernel, bias=None):
-    return {"weight": kernel.T} if bias is None else {"weight": kernel.T, "bias": bias}
-
-
-def conv_to_keras(weight, bias=None):
-    """Convolutions: canonical [out, in / groups, *kernel] -> Keras' [*kernel, in / groups, out];
-    the same move takes a transposed one's [in, out, *kernel] to Keras' [*kernel, out, in]."""
+def kernel_to_keras(weight, bias=None):
+    """Dense and convolutions: canonical [out, in, *kernel] -> Keras' [*kernel, in, out] (a
+    transposed convolution's [in, out, *kernel] -> [*kernel, out, in]: the same move)."""
     kernel = np.moveaxis(weight, (0, 1), (-1, -2))
     return [kernel] if bias is None else [kernel, bias]
 
 
-def conv_from_keras(kernel, bias=None):
+def kernel_from_keras(kernel, bias=None):
     weight = np.moveaxis(kernel, (-1, -2), (0, 1))
     return {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
 
@@ -136,12 +127,7 @@ def batch_norm_to_keras(weight, bias, running_mean, running_var):
 
 
 def batch_norm_from_keras(gamma, beta, moving_mean, moving_variance):
-    return {
-        "weight": gamma,
-        "bias": beta,
-        "running_mean": moving_mean,
-        "running_var": moving_variance,
-    }
+    return dict(weight=gamma, bias=beta, running_mean=moving_mean, running_var=moving_variance)
 
 
 def layer_norm_to_keras(weight, bias):
@@ -211,8 +197,7 @@ def gru_from_keras(kernel, recurrent_kernel, bias):
     }
 
 
-DENSE = Conversion(dense_to_keras, dense_from_keras)
-CONV = Conversion(conv_to_keras, conv_from_keras)
+KERNEL = Conversion(kernel_to_keras, kernel_from_keras)
 DEPTHWISE = Conversion(depthwise_to_keras, depthwise_from_keras)
 BATCH_NORM = Conversion(batch_norm_to_keras, batch_norm_from_keras)
 LAYER_NORM = Conversion(layer_norm_to_keras, layer_norm_from_keras)
@@ -363,14 +348,14 @@ def emit_prelu(s: Scope, node: Node, xs: list[T]) -> T:
 
 
 # -- linear -------------------------------------------------------------------------------
-@emitter("dense", weights=(DENSE,))
+@emitter("dense", weights=(KERNEL,))
 def emit_dense(s: Scope, node: Node, xs: list[T]) -> T:
     a = node.attrs
     x = s.convert(xs[0], layout.last_axis_last(xs[0].perm))
     act = activation_string(a["activation"], len(node.shape))
     kw = with_defaults({"activation": None, "use_bias": True}, activation=act, use_bias=a["bias"])
     units = s.attr(node, "units")
-    t = s.layer(f"{L}Dense", x, node.local_name, node.shape, x.perm, [units], weights=DENSE, **kw)
+    t = s.layer(f"{L}Dense", x, node.local_name, node.shape, x.perm, [units], weights=KERNEL, **kw)
     return finish(s, node, t, a["activation"], act is not None)
 
 
@@ -400,7 +385,7 @@ CONV_DEFAULTS = {
 }
 
 
-@emitter("conv1d", "conv2d", weights=(CONV, DEPTHWISE))
+@emitter("conv1d", "conv2d", weights=(KERNEL, DEPTHWISE))
 def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     a = node.attrs
     n = len(a["kernel"])
@@ -428,7 +413,7 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
         cls, args, w = f"{L}DepthwiseConv{n}D", [kernel], DEPTHWISE
     else:
         kw |= with_defaults(CONV_DEFAULTS, groups=s.attr(node, "groups"))
-        cls, args, w = f"{L}Conv{n}D", [s.attr(node, "filters"), kernel], CONV
+        cls, args, w = f"{L}Conv{n}D", [s.attr(node, "filters"), kernel], KERNEL
     t = s.layer(cls, x, node.local_name, out_shape, perm, args, weights=w, **kw, **tail)
     if subsample:
         t = s.layer(
@@ -443,7 +428,7 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     return finish(s, node, t, a["activation"], act is not None)
 
 
-@emitter("conv_transpose2d", weights=(CONV,))
+@emitter("conv_transpose2d", weights=(KERNEL,))
 def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
     """Keras' 'same' where it crops what netspec crops: PyTorch's output
     (in - 1) * stride + kernel - 2 * padding + output_padding starts `padding` into the full
@@ -481,7 +466,7 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
         full if cropped else node.shape,
         perm,
         [s.attr(node, "filters"), s.spatial(node, "kernel")],
-        weights=CONV,
+        weights=KERNEL,
         **kw,
     )
     if cropped:
