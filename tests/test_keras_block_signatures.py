@@ -270,3 +270,27 @@ def test_expression_specs_run(case, keras):
         ),
     }
     check_parity(target, graphs[case](), batch=2)
+
+
+def test_list_and_mapping_params():
+    """A param whose value is a list or a mapping (kernel sizes, an activation) decides Keras'
+    layers in each function, which says so; it is never a mutable default."""
+    graph = spec(
+        "x: {shape: [3, 6, 6]}",
+        """
+        - {block: unit, name: a, act: {op: leaky_relu, alpha: 0.1}, ks: [3, 1]}
+        - {block: unit, name: b}
+        """,
+        blocks="""
+        unit:
+          params: {act: {op: relu}, ks: [1, 3]}
+          layers:
+            - {op: conv2d, name: c, filters: 2, kernel: $ks, activation: $act, padding: same}
+        """,
+    )
+    src = source(graph)
+    fns = functions(src)
+    assert signature(fns["unit"]) == ["x", "name"] and signature(fns["unit_2"]) == ["x", "name"]
+    assert "with act: {op: leaky_relu, alpha: 0.1}, ks: [3, 1]." in ast.get_docstring(fns["unit"])
+    (conv,) = layer_calls(fns["unit_2"], "Conv2D")
+    assert ast.unparse(conv.args[1]) == "(1, 3)" and keywords(conv)["activation"] == "'relu'"

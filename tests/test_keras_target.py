@@ -520,7 +520,7 @@ def test_block_variants_with_other_structure(K):
     )
     src = K.generate(graph)
     assert "def b(x, name):" in src and "def b_2(x, name):" in src and "def b_3(x, name):" in src
-    assert '"""The spec\'s `b` block (used as u3), with pad = 0."""' in src
+    assert '"""The spec\'s `b` block (used as u3), with pad: 0."""' in src
     assert 'b_3(x, name="u3")' in src and "c_padding" not in src
     check_parity(K, graph)
 
@@ -528,7 +528,9 @@ def test_block_variants_with_other_structure(K):
 # -- the example specs ---------------------------------------------------------------------
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_spec_parity(K, path):
-    check_parity(K, netspec.load(path), batch=1)
+    graph = netspec.load(path)
+    model, *_ = check_parity(K, graph, batch=1)
+    assert model.output_names == list(graph.outputs)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])

@@ -247,7 +247,9 @@ class BlockSig:
     params: dict[str, str]  # block param -> argument name
     required: list[str]
     defaults: dict[str, str]  # param -> default source (`None` for an expression default)
-    computed: dict[str, Expr]  # params whose default is an expression over earlier ones
+    # params whose default is computed in the body: an expression over earlier params, or a
+    # mapping (never a mutable default)
+    computed: dict[str, Expr | str]
 
 
 class Generator:
@@ -384,6 +386,8 @@ class Generator:
                 required.append(p)
             elif isinstance(bp.expr, Expr):
                 defaults[p], computed[p] = "None", bp.expr
+            elif isinstance(bp.default, dict):
+                defaults[p], computed[p] = "None", source(bp.default)
             else:
                 defaults[p] = source(_tuples(bp.default))
         return BlockSig(inputs, params, required, defaults, computed)
@@ -440,7 +444,7 @@ class Generator:
         shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
         doc = f"The spec's `{block}` block (used as {shown})"
         fixed = [
-            f"{p} = {source(_tuples(uses[0].params[p]))}"
+            f"{p}: {yaml_text(uses[0].params[p])}"
             for p in self.graph.blocks[block].params
             if p not in used and all(_same(u.params[p], uses[0].params[p]) for u in uses)
         ]
@@ -475,9 +479,10 @@ class Generator:
         for p in reversed(list(sig.computed)):  # a computed default may use an earlier one
             if p in used:
                 e = sig.computed[p]
+                value = e.render(rename) if isinstance(e, Expr) else e
                 prologue[:0] = [
                     f"    if {sig.params[p]} is None:",
-                    f"        {sig.params[p]} = {e.render(rename)}",
+                    f"        {sig.params[p]} = {value}",
                 ]
         return prologue + steps, [p for p in declared if p in used]
 
@@ -735,7 +740,20 @@ def source(v: Any, rename: Callable[[str], str] | None = None) -> str:
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     if isinstance(v, list):
         return "[" + ", ".join(source(x, rename) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{source(k)}: {source(x, rename)}" for k, x in v.items()) + "}"
     raise TypeError(f"no literal for {v!r}")
+
+
+def yaml_text(v: Any) -> str:
+    """A param's value as a spec writes it (for docstrings): `3`, `same`, `[3, 1]`, `{op: relu}`."""
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {yaml_text(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(yaml_text(x) for x in v) + "]"
+    if v is None or isinstance(v, bool):
+        return {None: "null", True: "true", False: "false"}[v]
+    return str(v)
 
 
 def _returns(values: list[str]) -> list[str]:
