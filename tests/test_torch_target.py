@@ -766,12 +766,18 @@ def test_source_is_standalone_and_readable():
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     assert set(classes) == {"Basic", "BasicDown", "Resnet18"}
     init = {n.name: n for n in classes["BasicDown"].body if isinstance(n, ast.FunctionDef)}
-    assert [a.arg for a in init["__init__"].args.args] == ["self", "in_channels", "filters"]
+    # the block's declared params (with their defaults), after the input's channel count
+    args = init["__init__"].args
+    assert [a.arg for a in args.args] == ["self", "in_channels", "filters", "stride"]
+    assert [ast.literal_eval(d) for d in args.defaults] == [2]
     assert [a.arg for a in init["forward"].args.args] == ["self", "x"]
     assert "self.layer2_1 = BasicDown(in_channels=64, filters=128)" in source
-    assert "self.layer1_1 = Basic(filters=64)" in source
-    assert "self.conv1 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)" in source
-    assert "nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)" in source
+    assert "self.layer1_1 = Basic(in_channels=64, filters=64)" in source
+    assert "self.conv1 = nn.Conv2d(in_channels, filters, 3, padding=1, bias=False)" in source
+    assert "self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)" in source
+    assert "stride=stride" in source and "def __init__(self, classes: int = 1000):" in source
+    assert "self.fc = nn.Linear(512, classes)" in source
+    assert "nn.BatchNorm2d(64)" in source and "eps=" not in source  # defaults left out
     assert "def forward(self, image: torch.Tensor) -> torch.Tensor:" in source
     assert "def load_weights(module: nn.Module, path: str) -> nn.Module:" in source
 
@@ -799,12 +805,14 @@ def test_block_variants_and_derived_parameters():
     ruff(source)
     # s1 pads explicitly (stride 2, even size), the others do not: two classes
     assert "class B(nn.Module):" in source and "class B2(nn.Module):" in source
-    assert "self.s1 = B()" in source  # one use: nothing differs
-    sig = "def __init__(self, in_channels: int, filters: int, in_features: int, mult: int = 3):"
+    assert "self.s1 = B(filters=4, stride=2)" in source  # the use's values; mult: its default
+    # the declared params with their defaults; the conv's input channels differ between the
+    # uses of B2 (an argument); the dense reads the last axis (width), which no attribute sets
+    sig = "self, in_channels: int, d_in_features: int, filters: int, stride: int = 1, mult: int = 3"
     assert sig in source
-    assert "self.c = nn.Conv2d(in_channels, filters * mult, 3, padding=1)" in source
-    assert "self.d = nn.Linear(in_features, filters)" in source
-    assert "self.s3 = B2(in_channels=12, filters=8, in_features=4)" in source
+    assert "self.c = nn.Conv2d(in_channels, filters * mult, 3, stride=stride, padding=1)" in source
+    assert "self.d = nn.Linear(d_in_features, filters)" in source
+    assert "self.s3 = B2(in_channels=12, d_in_features=4, filters=8)" in source
     w = random_weights(graph, seed=0)
     x = random_inputs(graph, batch=2)
     y = run(graph, w, x)[0]
@@ -829,7 +837,8 @@ def test_shared_class_when_only_defaults_differ():
     source = netspec.generate(graph, "torch")
     assert source.count("(nn.Module):") == 2
     assert "self.c = nn.Conv2d(4, 4, 3, stride=stride, padding=1)" in source
-    assert "self.s1 = B(stride=1)" in source and "self.s2 = B(stride=2)" in source
+    assert "def __init__(self, stride: int = 1):" in source
+    assert "self.s1 = B()" in source and "self.s2 = B(stride=2)" in source
 
 
 def test_nested_blocks_and_multiple_outputs():

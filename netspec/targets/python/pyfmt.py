@@ -66,7 +66,7 @@ class BinOp(Expr):
 
 
 def lit(v: Any) -> Expr:
-    """A Python literal (ints, floats, bools, None, strings, tuples)."""
+    """A Python literal (ints, floats, bools, None, strings, tuples, lists, dicts)."""
     if isinstance(v, Expr):
         return v
     if v is None or isinstance(v, bool):
@@ -81,6 +81,8 @@ def lit(v: Any) -> Expr:
         return Raw(quote(v))
     if isinstance(v, (tuple, list)):
         return Seq("(" if isinstance(v, tuple) else "[", tuple(lit(x) for x in v))
+    if isinstance(v, dict):  # short mappings only: never split
+        return Raw("{" + ", ".join(f"{flat(lit(k))}: {flat(lit(x))}" for k, x in v.items()) + "}")
     raise TypeError(f"no literal for {v!r}")
 
 
