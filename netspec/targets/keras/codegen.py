@@ -291,8 +291,10 @@ class Generator:
         want = [local] if len(names) == 1 else [f"{local}_{o}" for o in names]
         outs = [self.new_id() for _ in names]
         s.steps.append(Step(outs, "", inputs=[t.id for t in ins], use=use, want=want))
-        for out, value, t in zip(outs, use.outputs.values(), results, strict=True):
-            s.tensors[value] = replace(t, id=out, base=t.base)
+        # a helper layer made from an output is named after the use (`pr.s-to_cf`): unique
+        bases = [local] if len(names) == 1 else [f"{local}.{o}" for o in names]
+        for out, value, t, base in zip(outs, use.outputs.values(), results, bases, strict=True):
+            s.tensors[value] = replace(t, id=out, base=base)
 
     def top(self) -> tuple[Body, list[str]]:
         s = Scope(self, None)
