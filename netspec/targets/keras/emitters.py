@@ -274,6 +274,11 @@ def activation_string(act: dict | None, rank: int) -> str | None:
     return None
 
 
+def linear(act: str | None) -> str | None:
+    """A layer's `activation=`: "linear" is Keras' default (None), left out."""
+    return None if act == "linear" else act
+
+
 def finish(s: Scope, node: Node, t: T, act: dict | None, inline: bool) -> T:
     """Apply a layer's `activation` as its own layer when it was not given inline."""
     if act is not None and inline:
@@ -353,7 +358,8 @@ def emit_dense(s: Scope, node: Node, xs: list[T]) -> T:
     a = node.attrs
     x = s.convert(xs[0], layout.last_axis_last(xs[0].perm))
     act = activation_string(a["activation"], len(node.shape))
-    kw = with_defaults({"activation": None, "use_bias": True}, activation=act, use_bias=a["bias"])
+    kw = with_defaults({"activation": None, "use_bias": True}, activation=linear(act))
+    kw |= with_defaults({"use_bias": True}, use_bias=a["bias"])
     units = s.attr(node, "units")
     t = s.layer(f"{L}Dense", x, node.local_name, node.shape, x.perm, [units], weights=KERNEL, **kw)
     return finish(s, node, t, a["activation"], act is not None)
@@ -407,7 +413,7 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     out_shape = (f, *[None] * n) if subsample else node.shape
     perm = layout.spatial(len(node.shape))
     kernel = s.spatial(node, "kernel")
-    tail = with_defaults(CONV_DEFAULTS, use_bias=a["bias"], activation=act)
+    tail = with_defaults(CONV_DEFAULTS, use_bias=a["bias"], activation=linear(act))
     if g > 1 and g == c:
         kw |= with_defaults(CONV_DEFAULTS, depth_multiplier=f // c)
         cls, args, w = f"{L}DepthwiseConv{n}D", [kernel], DEPTHWISE
@@ -452,7 +458,7 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
         padding="same" if same else "valid",
         **({} if plain else {"output_padding": compact(op)}),
         use_bias=a["bias"],
-        activation=act,
+        activation=linear(act),
     )
     full = (
         node.shape[0],
