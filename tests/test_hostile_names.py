@@ -469,6 +469,10 @@ def per_target(test: str, targets: list[str]) -> list:
 @example(n={**DEFAULTS, "block_param": "self", "l_conv": "F", "in_vec": "np"}, description="")
 @example(n={**DEFAULTS, "block_param": "class", "param": "def"}, description="")
 @example(n={**DEFAULTS, "block": "_bias", "l_dense": "sorted"}, description="")
+@example(
+    n={**DEFAULTS, "block": "_parts", "block_param": "layers", "in_img": "CONVERSIONS"},
+    description="",
+)
 def test_generated_sources_are_safe(target, n, description):
     graph = load(n, description)
     if graph is None:
@@ -508,6 +512,10 @@ def reference_for(target: str) -> str | None:
 @example(n={**DEFAULTS, "block": "_bias", "o_sum": "l_pool"}, description="\x00")
 @example(n={**DEFAULTS, "in_img": "torch", "in_vec": "F", "l_conv": "nn"}, description="")
 @example(n={**DEFAULTS, "in_img": "keras", "in_vec": "np", "block_param": "x"}, description="")
+@example(
+    n={**DEFAULTS, "block": "_parts", "block_param": "layers", "l_gru": "gru_to_keras"},
+    description="",
+)
 def test_build_and_run(target, n, description):
     """The model builds from the generated source (ONNX: passes the full checker), carries the
     spec's input and output names, runs, and agrees with the reference target."""

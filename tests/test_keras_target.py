@@ -159,19 +159,23 @@ def test_blocks_several_inputs_and_outputs(K, keras):
     ]
     assert model.output_names == ["scores", "features", "summed"]
     src = K.generate(graph)
-    # one function per block; the uses of `bottleneck` differ in filters and stride, which
-    # become arguments (the expansion `filters * 4` is recognized)
-    assert "def bottleneck(x, name, filters, stride):" in src
-    assert "def unit(x, name, filters, stride):" in src
-    assert "filters * 4" in src
+    # one function per block, with the block's params and defaults; the spec's own expressions
+    # (`filters * 4`, `stride: $stride` passed on to `unit`); a use passes what differs from
+    # the defaults
+    assert "def bottleneck(x, filters, name, stride=1):" in src
+    assert "def unit(x, filters, name, stride=1):" in src
+    assert 'unit(x, filters=filters, stride=stride, name=name + ".a")' in src
+    assert 'layers.Conv2D(filters * 4, 1, name=name + ".expand")' in src
     assert src.count("def pair(") == 1 and "return s, p" in src
-    assert 'b1 = bottleneck(image, "b1", filters=2, stride=1)' in src
+    assert 'x = bottleneck(image, filters=2, name="b1")' in src
+    assert 'x = bottleneck(x, filters=3, stride=2, name="b2")' in src
 
 
 def test_block_variants_with_other_structure(K):
     """Uses of one block whose Keras layers differ become separate functions: padding 1 with
-    stride 2 is Keras' `same` on an odd size but needs a ZeroPadding layer on an even one.
-    Values that differ within one structure become arguments (`c_padding` here)."""
+    stride 2 is Keras' `same` on an odd size but needs a ZeroPadding layer on an even one. A
+    param that only decides Keras' layers (`pad` here) is fixed in each function, which says
+    so; nothing is guessed back from numbers."""
     graph = spec(
         "x: {shape: [3, 9, 9]}\ny: {shape: [3, 8, 8]}",
         """
@@ -189,15 +193,18 @@ def test_block_variants_with_other_structure(K):
         outputs="[u1, u2, u3]",
     )
     src = K.generate(graph)
-    assert "def b(x, name, c_padding):" in src and "def b_2(x, name):" in src
-    assert 'u3 = b(x, "u3", c_padding="valid")' in src
+    assert "def b(x, name):" in src and "def b_2(x, name):" in src and "def b_3(x, name):" in src
+    assert '"""The spec\'s `b` block (used as u3), with pad: 0."""' in src
+    assert 'b_3(x, name="u3")' in src and "c_padding" not in src
     check_parity(K, graph)
 
 
 # -- the example specs ---------------------------------------------------------------------
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_spec_parity(K, path):
-    check_parity(K, netspec.load(path), batch=1)
+    graph = netspec.load(path)
+    model, *_ = check_parity(K, graph, batch=1)
+    assert model.output_names == list(graph.outputs)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
@@ -271,10 +278,10 @@ def test_generate_needs_no_framework():
 def test_layer_names_are_node_paths(K):
     graph = netspec.load(ROOT / "specs" / "resnet18.yaml")
     src = K.generate(graph)
-    for n in graph.nodes:
-        if n.params:
-            assert f'"{n.name}"' in src  # in the weights table
-    assert 'name=f"{name}.conv1"' in src and 'layer2_1 = basic_down(layer1_2, "layer2_1"' in src
+    names = {layer.name for layer in K.load_module(graph, src).build_model().layers}
+    assert {n.name for n in graph.nodes} <= names
+    assert 'name=name + ".conv1"' in src
+    assert 'x = basic_down(x, filters=128, name="layer2_1")' in src
 
 
 def test_transposes_only_where_needed(K):
@@ -283,7 +290,7 @@ def test_transposes_only_where_needed(K):
     assert "Permute" not in K.generate(netspec.load(ROOT / "specs" / "dcgan_generator.yaml"))
     # flatten of a channels-last tensor: one transpose to logical order before Flatten
     src = K.generate(example("flatten.after_conv"))
-    assert src.count("keras.layers.Permute((3, 1, 2)") == 1
+    assert src.count("layers.Permute((3, 1, 2)") == 1
     # flatten of [C, 1, 1]: the same element order, no transpose
     assert "Permute" not in K.generate(example("flatten.unit_spatial"))
     # permute to [H, W, C] of a channels-last tensor moves no data
@@ -296,7 +303,7 @@ def test_boundary_layouts(K, keras):
     assert tuple(model.outputs[0].shape) == (None, 3, 6)
     graph = netspec.load(ROOT / "specs" / "resnet18.yaml")
     src = K.generate(graph)
-    assert 'keras.Input(shape=(224, 224, 3), name="image")' in src
+    assert 'image = layers.Input(shape=(224, 224, 3), name="image")' in src
 
 
 # -- weights --------------------------------------------------------------------------------
@@ -417,9 +424,11 @@ def test_compile_runs_the_generated_text(K, keras, monkeypatch):
     assert seen and model.name == "from_generate"
 
 
-def test_keras_momentum_and_eps_spelled_out(K):
+def test_keras_momentum_and_eps_spelled_out_only_when_not_keras_defaults(K):
+    """netspec's momentum 0.01 is Keras' 0.99 (the weight of the old statistics); eps 0.001 is
+    Keras' default epsilon: both left out. PyTorch's defaults are spelled out."""
     src = K.generate(example("batch_norm.image"))
-    assert "momentum=0.99, epsilon=0.001" in src
+    assert 'layers.BatchNormalization(name="batch_norm_1")' in src
     src = K.generate(example("batch_norm.vector"))
     assert "momentum=0.9, epsilon=1e-05" in src
 
@@ -434,14 +443,15 @@ def test_same_padding_uses_keras_same_only_when_exact(K):
     torch_style = K.generate(
         spec(even, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: 1}")
     )
-    assert "ZeroPadding2D(padding=1" in torch_style and 'padding="same"' not in torch_style
+    assert "ZeroPadding2D(1" in torch_style and 'padding="same"' not in torch_style
 
 
 def test_names_that_collide(K, keras):
     """Names that would shadow module names are renamed in the source (never in the model):
-    an input called `keras`, a block called `build_model`, a node called like a second variant
-    of a block. An output that needs a boundary transpose and whose name is a node's keeps the
-    node's name on the node's layer; the transpose is `<name>-to_cl`."""
+    an input called `keras`, a block called `build_model`, a block param called `np`; a second
+    function of a block avoids a node's name (`unit_2` here). An output that needs a boundary
+    transpose and whose name is a node's keeps the node's name on the node's layer; the
+    transpose is `<name>-to_cl` (the one case where an output name is not a layer name)."""
     graph = spec(
         "keras: {shape: [3, 8, 8]}",
         """
@@ -468,8 +478,10 @@ def test_names_that_collide(K, keras):
         outputs="{unit_2: p, out2: u9, keras_out: unit_2}",
     )
     src = K.generate(graph)
-    assert "def build_model_block(x, name):" in src and "def unit_2_2(x, name):" in src
-    assert 'keras_ = keras.Input(shape=(8, 8, 3), name="keras")' in src
+    assert "def build_model_block(x, np_, name):" in src
+    assert "def unit_3(x, filters, name, stride=1):" in src
+    assert 'unit_2 = layers.Conv2D(3, 1, name="unit_2")' in src
+    assert 'keras_ = layers.Input(shape=(8, 8, 3), name="keras")' in src
     model, *_ = check_parity(K, graph)
     assert model.output_names == ["unit_2-to_cl", "out2", "keras_out"]
     assert [t.name for t in model.inputs] == ["keras"]
@@ -504,17 +516,18 @@ def test_layout_rules():
 
 
 def test_blocks_named_like_helpers_and_builtins(K, keras):
-    """A block called like a generated helper (`_bias`) or a builtin the module calls (`sorted`,
-    `tuple`, used by PaddedMaxPool) gets a `_block` function name and shadows nothing."""
+    """A block called like a generated helper (`load_weights`) or a builtin the module calls
+    (`sorted`, `tuple`, used by PaddedMaxPool) gets a `_block` function name and shadows
+    nothing."""
     graph = spec(
         "x: {shape: [2, 5, 5]}",
         """
-        - {block: _bias}
+        - {block: load_weights}
         - {block: sorted}
         - {block: tuple}
         """,
         blocks="""
-        _bias:
+        load_weights:
           layers:
             - {op: conv2d, filters: 3, kernel: 1}
         sorted:
@@ -526,7 +539,7 @@ def test_blocks_named_like_helpers_and_builtins(K, keras):
         """,
     )
     src = K.generate(graph)
-    assert "def _bias_block(" in src and "def sorted_block(" in src
+    assert "def load_weights_block(" in src and "def sorted_block(" in src
     assert "def tuple_block(" in src
     check_parity(K, graph)
 
@@ -558,7 +571,7 @@ def test_broadcasting_add_never_a_bias_add(K, keras):
         outputs="[add_1, add_2]",
     )
     src = K.generate(graph)
-    assert 'BroadcastAdd(name="add_1")' in src and 'keras.layers.Add(name="add_2")' in src
+    assert 'BroadcastAdd(name="add_1")' in src and 'layers.Add(name="add_2")' in src
     check_parity(K, graph, batch=2)
 
 

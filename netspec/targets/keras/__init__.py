@@ -24,7 +24,7 @@ import numpy as np
 from ...errors import SpecError
 from ...ir import Graph
 from ..base import Artifact, write_sources
-from ..pysource import run_source
+from ..python.run import run_source
 from .codegen import Generator
 from .emitters import EMITTERS
 

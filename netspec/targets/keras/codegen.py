@@ -1,12 +1,17 @@
-"""From the IR to the text of a standalone Keras 3 module (functional API).
+"""From the IR to the text of a standalone Keras 3 module written like keras.applications.
 
 Generation runs in two passes. The first walks the graph scope by scope (the top level, then each
 block use in place), asking each op's emitter for the Keras layers it needs; emitters see tensors
-(`T`: a Python variable, the logical shape and the Keras layout) and append `Step`s. The second
-pass groups the uses of each block whose bodies have the same structure into one Python function
-(a "variant"), turns the values that differ between its uses into function arguments (a block
-param when one matches, else an extra argument), and renders everything as text that
-`ruff format` leaves as it is.
+(`T`: the logical shape and the Keras layout of one Keras tensor) and append `Step`s. A value the
+spec wrote with params stays an expression (`Code`). The second pass renders each scope as a
+function: a block is `def unit(x, width, name, stride=1)` with the block's declared params (its
+declared defaults; `name` prefixes its layers' names), the top level is
+`def build_model(classes=1000)` with the spec params its code uses. Variables come from the
+shared liveness plan, so a value read once continues an `x = layers.Conv2D(...)(x)` chain.
+
+Uses of a block whose rendered bodies differ (Keras' layers depend on input sizes: padding 1 with
+stride 2 is Keras' 'same' on an odd size, a ZeroPadding layer on an even one) get one function
+each (`unit`, `unit_2`); uses with the same body share one.
 
 Layer names are the spec's node paths, dots kept (`layer1_1.conv1`); a helper layer that a node
 needs besides its own (padding, cropping, a transpose, a split-off activation, stacked recurrent
@@ -16,179 +21,115 @@ occur in a node path, so helper names never clash with node names.
 
 from __future__ import annotations
 
-import builtins
-import difflib
+import inspect
 import itertools
-import json
-import keyword
-import re
-import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ...expr import Expr, ExprError
 from ...ir import BlockUse, Graph, Node, Shape
-from ..pysource import escape as doc_escape
+from ..python import liveness
+from ..python.names import ALWAYS, KEYWORDS, Namer, numbered, python_builtins
+from ..python.pyfmt import WIDTH, quote, returns, signature
+from ..python.text import docstring, wrap
 from . import layout, runtime
 from .layout import Perm
+from .printer import call_lines
 
-LINE = 100
-RESERVED = {
-    "keras",
-    "np",
-    "name",
-    "build_model",
-    "load_weights",
-    "export_weights",
-    "save_weights",
-    "WEIGHTS",
-    "model",
-    "self",
-}
-# Module-level names a block function must not take: the weights helpers and the builtins the
-# generated module calls (all of them, so that no block can shadow one).
-MODULE = {"_bias", "_bias_of", "_to_keras", "_from_keras", "_layers", "_gru_gates"} | set(
-    dir(builtins)
+# module-level names of every generated module (the conversions' are added per module)
+MODULE = frozenset(
+    {
+        "keras",
+        "layers",
+        "np",
+        "build_model",
+        "load_weights",
+        "export_weights",
+        "save_weights",
+        "CONVERSIONS",
+        "_parts",
+    }
 )
 
 
-class Expr(str):
-    """A value rendered as code, not as a literal (a nested layer constructor)."""
+@dataclass(frozen=True)
+class Code:
+    """A value the spec wrote with params: rendered as the spec's expression in the function
+    that uses it (block params by their argument names)."""
+
+    value: Any
+    expr: Expr
 
 
 @dataclass(frozen=True)
 class Default:
-    """A keyword argument equal to Keras' default: left out of the source (in a block function,
-    unless another use of the block needs another value)."""
+    """A keyword argument equal to Keras' default: left out of the source."""
 
     value: Any
 
 
-def lit(v: Any) -> str:
-    """A Python literal as `ruff format` writes it (double quotes)."""
-    if isinstance(v, Expr):
-        return str(v)
-    if v is None or isinstance(v, bool):
-        return repr(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, tuple):
-        inner = ", ".join(lit(x) for x in v)
-        return f"({inner},)" if len(v) == 1 else f"({inner})"
-    if isinstance(v, list):
-        return "[" + ", ".join(lit(x) for x in v) + "]"
-    raise TypeError(f"no literal for {v!r}")
+@dataclass(frozen=True)
+class Ctor:
+    """A layer constructed as an argument of another (`Bidirectional(LSTM(4))`)."""
+
+    callee: str
+    args: list[Any]
+    kwargs: dict[str, Any]
 
 
 @dataclass
 class T:
-    """A tensor while generating: its variable, logical shape, Keras layout, producing layer."""
+    """A tensor while generating: one Keras tensor (`id`), its logical shape and Keras layout."""
 
-    var: str
+    id: str
     shape: Shape
     perm: Perm
     layer: str  # full name of the Keras layer that produced it
     dtype: str = "float32"
     base: str = ""  # what a helper layer made from it is named after (a node's local name)
+    nonnegative: bool = False  # never below 0 (a max pool may pad it with zeros)
 
     @property
     def rank(self) -> int:
         return len(self.shape)
 
+    def relabeled(self, shape: Shape, perm: Perm, base: str) -> T:
+        """The same Keras tensor read with other logical axes (permute moves no data)."""
+        return replace(self, shape=shape, perm=perm, base=base)
+
 
 @dataclass
 class Step:
-    """One statement: a layer applied to inputs, or a block function called on inputs."""
+    """One statement: a layer applied to inputs, a block function called on inputs, an Input."""
 
-    outs: list[str]
-    callee: str  # `keras.layers.Conv2D`, a generated class, or "" for a block call
+    outs: list[str]  # tensor ids it binds
+    callee: str  # `layers.Conv2D`, a generated class; "" for a block call
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
-    inputs: list[str] | str = ""  # a variable, or a list rendered as `[a, b]`
+    inputs: list[str] = field(default_factory=list)  # tensor ids
+    many: bool = False  # inputs passed as a list `[a, b]`
     suffix: str = ""  # layer name relative to the scope
     use: BlockUse | None = None  # a block call
-
-    def values(self, call_args: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """The values that may differ between uses of a block, by a stable key."""
-        if self.use is not None:
-            return dict(call_args[self.use.name])
-        return {**{f"#{i}": v for i, v in enumerate(self.args)}, **self.kwargs}
-
-
-@dataclass
-class Body:
-    """One generated scope: the top level or one block use."""
-
-    use: BlockUse | None
-    steps: list[Step]
-    params: list[str]  # the input variables (block functions' first arguments)
-    in_perms: tuple[Perm, ...]
-    outputs: list[T]
-
-
-class Vars:
-    """Python variable names of one scope: unique, never a keyword or a reserved name."""
-
-    def __init__(self, reserved: set[str]):
-        self.used = set(reserved)
-
-    def new(self, want: str) -> str:
-        base = re.sub(r"\W", "_", want)
-        if not base or base[0].isdigit():
-            base = "v_" + base
-        name = free(base, self.used)
-        self.used.add(name)
-        return name
-
-
-ESCAPE = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|.)|.", re.S)
-
-
-def wrap_escaped(text: str, width: int) -> list[str]:
-    """Escaped docstring text (`pysource.escape`) wrapped at spaces; a word longer than a line is
-    cut between escape sequences, never inside one."""
-    out = []
-    for line in textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False):
-        while len(line) > width:
-            cut = 0
-            for m in ESCAPE.finditer(line):
-                if m.end() > width:
-                    break
-                cut = m.end()
-            out.append(line[:cut])
-            line = line[cut:]
-        out.append(line)
-    return out
-
-
-def free_name(base: str, used: set[str]) -> str:
-    """A layer name: `base`, else `base_2`, `base_3`, ... (the first not in `used`)."""
-    candidates = itertools.chain([base], (f"{base}_{k}" for k in itertools.count(2)))
-    return next(n for n in candidates if n not in used)
-
-
-def free(base: str, used: set[str]) -> str:
-    """`base`, else `base_`, `base_2`, `base_3`, ...: the first that is not used nor a keyword."""
-    candidates = itertools.chain([base, base + "_"], (f"{base}_{k}" for k in itertools.count(2)))
-    return next(n for n in candidates if n not in used and not keyword.iskeyword(n))
+    want: list[str] = field(default_factory=list)  # variable names wanted for `outs`
+    weights: Any = None  # the emitter's Conversion for a layer with weights
+    weights_key: str = ""  # the Keras class its weights are converted by
 
 
 class Scope:
-    """What an emitter works with: adds layers to one scope's body."""
+    """What an emitter works with: adds layers to one scope's body (the top level or a block
+    use), and turns attributes the spec wrote with params into `Code`."""
 
-    def __init__(self, gen: Generator, prefix: str, reserved: set[str]):
+    def __init__(self, gen: Generator, use: BlockUse | None):
         self.gen = gen
-        self.prefix = prefix
+        self.use = use
+        self.prefix = use.name if use else ""
         self.steps: list[Step] = []
-        self.vars = Vars(RESERVED | gen.globals | reserved)
-        gen.scopes.append(self)
-        self.tensors: dict[str, T] = {}
+        self.tensors: dict[str, T] = {}  # IR value -> tensor
         self.converted: dict[tuple[str, tuple[int, ...]], T] = {}
+        self.env = {**gen.graph.params, **(use.params if use else {})}
+        self.declared = gen.graph.blocks[use.block].params if use else {}
 
     def full(self, suffix: str) -> str:
         return f"{self.prefix}.{suffix}" if self.prefix else suffix
@@ -201,14 +142,32 @@ class Scope:
         shape: Shape,
         perm: Perm,
         args: list[Any] | None = None,
-        var: str | None = None,
         dtype: str = "float32",
+        weights: Any = None,
+        weights_key: str = "",
         **kwargs: Any,
     ) -> T:
-        """Apply `callee(*args, **kwargs, name=<scope>.<suffix>)` to `inputs`."""
-        out = self.vars.new(var or suffix.replace("-", "_"))
-        ins = [t.var for t in inputs] if isinstance(inputs, list) else inputs.var
-        self.steps.append(Step([out], callee, list(args or []), kwargs, ins, suffix))
+        """Apply `callee(*args, **kwargs, name=<scope>.<suffix>)` to `inputs`; `weights`: the
+        conversion of its weights (`weights_key`: the Keras class it converts, when not
+        `callee`'s)."""
+        out = self.gen.new_id()
+        many = isinstance(inputs, list)
+        ins = [t.id for t in inputs] if many else [inputs.id]
+        key = weights_key or callee.rsplit(".", 1)[-1]
+        self.steps.append(
+            Step(
+                [out],
+                callee,
+                list(args or []),
+                kwargs,
+                ins,
+                many,
+                suffix,
+                want=[suffix.replace("-", "_")],
+                weights=weights,
+                weights_key=key if weights else "",
+            )
+        )
         return T(out, shape, perm, self.full(suffix), dtype, suffix)
 
     def custom(self, cls: str) -> str:
@@ -216,27 +175,82 @@ class Scope:
         self.gen.classes.add(cls)
         return cls
 
-    def weights(self, node: Node, kind: str, count: int = 1) -> None:
-        """Register a node's canonical weights: a conversion kind and its Keras layers (the node
-        path, or `<path>-l<i>` for each of `count` > 1 layers)."""
-        self.gen.weights[node.name] = (kind, count)
-
     def convert(self, t: T, perm: Perm, base: str | None = None) -> T:
         """`t` in layout `perm`: itself, or a Permute (made once per tensor and layout)."""
         if t.perm == perm:
             return t
         dims = layout.transpose(t.perm, perm)
-        key = (t.var, dims)  # the same data movement of the same Keras tensor
+        key = (t.id, dims)  # the same data movement of the same Keras tensor
         if key not in self.converted:
-            suffix = f"{base or t.base or t.var}-to_{layout.label(perm)}"
+            suffix = f"{base or t.base or t.id}-to_{layout.label(perm)}"
             self.converted[key] = self.layer(
-                "keras.layers.Permute", t, suffix, t.shape, perm, [dims], dtype=t.dtype
+                "layers.Permute", t, suffix, t.shape, perm, [dims], dtype=t.dtype
             )
         made = self.converted[key]
-        return T(made.var, t.shape, perm, made.layer, t.dtype, made.base)
+        return replace(made, shape=t.shape, nonnegative=t.nonnegative)
+
+    # -- values the spec wrote with params -------------------------------------------------
+    def code(self, value: Any, expr: Any) -> Any:
+        """`Code` when `expr` is an expression that gives exactly `value` here (Python computes
+        it as netspec does), else the plain value."""
+        if not isinstance(expr, Expr):
+            return value
+        if self.use is not None and not set(expr.names()) & set(self.declared):
+            return value  # only spec params, which a block function writes as their values
+        try:
+            got = expr.evaluate(self.env)
+        except ExprError:
+            return value
+        return Code(value, expr) if _same(got, value) else value
+
+    def attr(self, node: Node, name: str) -> Any:
+        """A scalar attribute: as the spec wrote it (`Code`) or its value."""
+        return self.code(node.attrs[name], node.exprs.get(name))
+
+    def spatial(self, node: Node, name: str) -> Any:
+        """A per-axis attribute (kernel, stride...) as Keras users write it: one value when all
+        axes agree (`3`, `k`), else a tuple; items the spec wrote with params stay `Code`."""
+        value, written = node.attrs[name], node.exprs.get(name)
+        if isinstance(written, list):
+            items = [self.code(v, e) for v, e in zip(value, written, strict=False)]
+            items += list(value[len(items) :])
+        else:
+            items = [self.code(v, written) for v in value]
+        keys = {_key(i) for i in items}
+        return items[0] if len(keys) == 1 else tuple(items)
+
+
+def _key(v: Any) -> tuple:
+    return ("code", v.expr.text) if isinstance(v, Code) else ("value", type(v), v)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
 
 
 Emitter = Callable[[Scope, Node, list[T]], T]
+
+
+@dataclass
+class Body:
+    """One generated scope: the top level or one block use."""
+
+    scope: Scope
+    args: list[str]  # tensor ids of its inputs
+    outputs: list[str]  # tensor ids it returns
+
+
+@dataclass
+class BlockSig:
+    """A block's function interface: argument names of its inputs and params."""
+
+    inputs: list[str]
+    params: dict[str, str]  # block param -> argument name
+    required: list[str]
+    defaults: dict[str, str]  # param -> default source (`None` for an expression default)
+    # params whose default is computed in the body: an expression over earlier params, or a
+    # mapping (never a mutable default)
+    computed: dict[str, Expr | str]
 
 
 class Generator:
@@ -244,30 +258,17 @@ class Generator:
         self.graph = graph
         self.emitters = emitters
         self.classes: set[str] = set()
-        self.weights: dict[str, tuple[str, int]] = {}
         self.bodies: list[Body] = []  # block uses, in the order they were generated
-        self.globals = set(runtime.LAYERS) | set(self.block_names().values())
-        self.variant_of: dict[str, Variant] = {}
-        self.scopes: list[Scope] = []
+        self.ids = itertools.count()
+        self.fn_of: dict[str, str] = {}  # block use -> its function
+        self.fn_params: dict[str, list[str]] = {}  # block function -> the block params it takes
 
-    def block_names(self) -> dict[str, str]:
-        """Block -> function name: the block's, or `<block>_block` where that would shadow a
-        module-level name (`build_model`, `keras`, a layer class)."""
-        out: dict[str, str] = {}
-        blocks = list(dict.fromkeys(u.block for u in self.graph.uses.values()))
-        for b in blocks:
-            avoid = RESERVED | MODULE | set(runtime.LAYERS) | set(out.values())
-            clash = b in avoid or keyword.iskeyword(b)
-            out[b] = free(f"{b}_block", avoid | set(blocks)) if clash else b
-        return out
+    def new_id(self) -> str:
+        return f"t{next(self.ids)}"
 
     # -- pass 1: emit --------------------------------------------------------------------
-    def items(self, use: BlockUse | None) -> list[Node | BlockUse]:
-        """The nodes and nested uses directly in a scope, in execution order."""
-        return self.graph.scope_items(use)
-
-    def scope_body(self, s: Scope, use: BlockUse | None) -> None:
-        for item in self.items(use):
+    def scope_body(self, s: Scope) -> None:
+        for item in self.graph.scope_items(s.use):
             if isinstance(item, Node):
                 xs = [s.tensors[v] for v in item.inputs]
                 s.tensors[item.name] = self.emitters[item.op](s, item, xs)
@@ -276,449 +277,483 @@ class Generator:
 
     def call(self, s: Scope, use: BlockUse) -> None:
         ins = [s.tensors[v] for v in use.inputs]
-        body = self.block(use, ins)
+        inner = Scope(self, use)
+        args = []
+        for outer, iname, t in zip(use.inputs, use.input_names, ins, strict=True):
+            made = replace(t, id=self.new_id(), base=iname)
+            inner.tensors[outer] = made
+            args.append(made.id)
+        self.scope_body(inner)
+        results = [inner.tensors[v] for v in use.outputs.values()]
+        self.bodies.append(Body(inner, args, [t.id for t in results]))
         local = use.name.rsplit(".", 1)[-1]
         names = list(use.outputs)
-        if len(names) == 1:
-            outs = [s.vars.new(local)]
-        else:
-            outs = [s.vars.new(f"{local}_{o}") for o in names]
-        s.steps.append(Step(outs, "", inputs=[t.var for t in ins], suffix=local, use=use))
-        for var, inner, t in zip(outs, use.outputs.values(), body.outputs, strict=True):
-            s.tensors[inner] = T(var, t.shape, t.perm, t.layer, t.dtype, var)
+        want = [local] if len(names) == 1 else [f"{local}_{o}" for o in names]
+        outs = [self.new_id() for _ in names]
+        s.steps.append(Step(outs, "", inputs=[t.id for t in ins], use=use, want=want))
+        # a helper layer made from an output is named after the use (`pr.s-to_cf`): unique
+        bases = [local] if len(names) == 1 else [f"{local}.{o}" for o in names]
+        for out, value, t, base in zip(outs, use.outputs.values(), results, bases, strict=True):
+            s.tensors[value] = replace(t, id=out, base=base)
 
-    def block(self, use: BlockUse, ins: list[T]) -> Body:
-        reserved = set(use.params)
-        s = Scope(self, use.name, reserved)
-        params = []
-        for outer, iname, t in zip(use.inputs, use.input_names, ins, strict=True):
-            var = s.vars.new(iname)
-            params.append(var)
-            s.tensors[outer] = T(var, t.shape, t.perm, t.layer, t.dtype, iname)
-        self.scope_body(s, use)
-        outs = [s.tensors[v] for v in use.outputs.values()]
-        body = Body(use, s.steps, params, tuple(t.perm for t in ins), outs)
-        self.bodies.append(body)
-        return body
-
-    def top(self) -> tuple[Body, list[tuple[str, T]]]:
-        s = Scope(self, "", set())
-        params = []
+    def top(self) -> tuple[Body, list[str]]:
+        s = Scope(self, None)
+        ins = []
         for name, v in self.graph.inputs.items():
             perm = layout.boundary(v.rank)
-            var = s.vars.new(name)
-            params.append(var)
+            t = T(self.new_id(), v.shape, perm, name, v.dtype, name)
             kw: dict[str, Any] = {"shape": layout.keras_shape(v.shape, perm), "name": name}
             if v.dtype != "float32":
                 kw["dtype"] = v.dtype
-            s.steps.append(Step([var], "keras.Input", kwargs=kw))
-            s.tensors[name] = T(var, v.shape, perm, name, v.dtype, name)
-        self.scope_body(s, None)
-        layer_names = self.layer_names(s)
-        outs: list[tuple[str, T]] = []
+            s.steps.append(Step([t.id], "layers.Input", kwargs=kw, want=[name]))
+            s.tensors[name] = t
+            ins.append(t.id)
+        self.scope_body(s)
+        taken = self.layer_names(s)
+        outs = []
         for oname, value in self.graph.outputs.items():
             t = s.tensors[value]
             want = layout.boundary(t.rank)
-            free = oname not in layer_names
+            free = oname not in taken
             if t.perm != want:
                 dims = layout.transpose(t.perm, want)
-                key = (t.var, dims)
+                key = (t.id, dims)
                 if key in s.converted:  # a layer inside already made this transpose: reuse it
-                    made = s.converted[key]
-                    t = T(made.var, t.shape, want, made.layer, t.dtype, made.base)
+                    t = s.converted[key]
                 else:
                     label = layout.label(want)
-                    suffix = oname if free else free_name(f"{oname}-to_{label}", layer_names)
-                    t = s.layer("keras.layers.Permute", t, suffix, t.shape, want, [dims], var=oname)
+                    suffix = oname if free else numbered(f"{oname}-to_{label}", taken)
+                    t = s.layer("layers.Permute", t, suffix, t.shape, want, [dims])
                     s.converted[key] = t
-            if t.layer != oname and free:
-                t = s.layer("keras.layers.Identity", t, oname, t.shape, want, var=oname)
-            layer_names.add(t.layer)
-            outs.append((oname, t))
-        return Body(None, s.steps, params, (), [t for _, t in outs]), outs
+            if t.layer != oname and free:  # the model's output carries the output's name
+                t = s.layer("layers.Identity", t, oname, t.shape, want)
+            taken.add(t.layer)
+            outs.append(t.id)
+        return Body(s, ins, outs), outs
 
     def layer_names(self, s: Scope) -> set[str]:
-        names = {*self.graph.inputs, *(st.suffix for st in s.steps if st.use is None)}
+        names = {*self.graph.inputs, *(st.suffix for st in s.steps if st.callee)}
         for b in self.bodies:
-            names |= {f"{b.use.name}.{st.suffix}" for st in b.steps if st.use is None}
+            names |= {b.scope.full(st.suffix) for st in b.scope.steps if st.callee}
         return names
 
-    # -- pass 2: block functions ---------------------------------------------------------
-    def variants(self) -> tuple[list[Variant], dict[str, dict[str, Any]]]:
-        """Group block uses into functions, deepest first; returns the variants and, per use,
-        the keyword arguments its call passes."""
-        fnames = self.block_names()
-        call_args: dict[str, dict[str, Any]] = {}
-        by_key: dict[tuple, Variant] = {}
-        order: list[Variant] = []
-        variant_of: dict[str, Variant] = {}
-        count: dict[str, int] = {}
-        taken = set(RESERVED | MODULE | self.globals).union(*(s.vars.used for s in self.scopes))
-        bodies = sorted(self.bodies, key=lambda b: -len(b.use.scope))  # stable: deepest first
-        for b in bodies:
-            key = (
-                b.use.block,
-                b.in_perms,
-                tuple(b.params),
-                tuple(self.structure(st, variant_of) for st in b.steps),
-                tuple(t.var for t in b.outputs),
-            )
-            if key not in by_key:
-                k = count[b.use.block] = count.get(b.use.block, 0) + 1
-                fn = fnames[b.use.block]
-                if k > 1:  # a name no scope uses as a variable (nor another function)
-                    fn = free(f"{fn}_{k}", taken)
-                    taken.add(fn)
-                by_key[key] = Variant(fn, b.use.block, [])
-                order.append(by_key[key])
-            by_key[key].bodies.append(b)
-            variant_of[b.use.name] = by_key[key]
-        self.variant_of = variant_of
-        module_names = self.globals | {v.fn for v in order}
-        for v in order:
-            v.globals_ = module_names
-
-        def ensure(v: Variant) -> None:  # nested blocks' arguments first
-            if v.done:
-                return
-            for b in v.bodies:
-                for st in b.steps:
-                    if st.use is not None:
-                        ensure(variant_of[st.use.name])
-            v.parameterize(call_args)
-
-        for v in order:
-            ensure(v)
-        return order, call_args
-
-    def structure(self, st: Step, variant_of: dict[str, Variant]) -> tuple:
-        if st.use is not None:
-            callee = variant_of[st.use.name].fn
-            keys: tuple = ()
-        else:
-            callee = st.callee
-            keys = (len(st.args), *st.kwargs)
-        ins = tuple(st.inputs) if isinstance(st.inputs, list) else st.inputs
-        return (callee, keys, ins, tuple(st.outs), st.suffix)
-
-    # -- rendering -----------------------------------------------------------------------
+    # -- pass 2: render ------------------------------------------------------------------
     def source(self) -> str:
         top, outs = self.top()
-        variants, call_args = self.variants()
+        self.top_body = top
+        conversions = self.conversions()
+        module = set(MODULE) | set(runtime.LAYERS)
+        for c in conversions.values():
+            module |= {c.to_keras.__name__, c.from_keras.__name__}
+        self.module_names = Namer(module | KEYWORDS | python_builtins() | ALWAYS)
+        blocks = list(dict.fromkeys(b.scope.use.block for b in self.bodies))
+        self.block_fn = {}
+        for b in blocks:
+            fn = b if not self.module_names.taken(b) else b + "_block"
+            self.block_fn[b] = self.module_names.new(fn)
+        self.reserved = module | set(self.block_fn.values()) | KEYWORDS | ALWAYS
+        self.sigs = {b: self.block_sig(b) for b in blocks}
+        functions = self.block_functions()
+
         parts = [self.header()]
-        parts.append("import keras\nimport numpy as np\n")
+        parts.append("import keras\nimport numpy as np\nfrom keras import layers\n")
         for cls in sorted(self.classes):
             parts.append("\n" + runtime.REGISTER + runtime.LAYERS[cls])
-        for v in variants:
-            parts.append("\n" + v.render(self, call_args))
-        parts.append("\n" + self.render_top(top, outs, call_args))
-        parts.append("\n" + self.weights_table())
-        parts.append(self.helpers())
+        parts += ["\n" + f for f in functions]
+        parts.append("\n" + self.render_top(top, outs))
+        parts.append("\n" + self.weights_code(conversions))
         parts.append('\nif __name__ == "__main__":\n    build_model().summary()\n')
         return "\n".join(p.rstrip("\n") + "\n" for p in parts)
 
-    def header(self) -> str:
-        g = self.graph
-        head = f"{g.name}: {g.description}" if g.description else g.name
-        spec = Path(g.source).name if g.source else "a spec"
-        text = [
-            head,
-            "",
-            f"Keras 3 model (functional API) generated by netspec from {spec}. It imports keras "
-            "and numpy (and safetensors to read or write weights files), never netspec.",
-            "",
-            "Layout: channels-last, as Keras expects. An input or output of per-example rank 3 "
-            "or more has the spec's axis 1 moved last (a spec shape [3, 224, 224] is "
-            "(224, 224, 3) here); rank 1 and 2 keep the spec's order. Inside, transposes "
-            "(layers named `<value>-to_cl` / `-to_cf`) appear only where a layer needs another "
-            "layout.",
-            "",
-            "Layer names are the spec's node paths with their dots (`layer1_1.conv1`); helper "
-            "layers add `-<what>` (`conv1-pad`). load_weights / save_weights read and write "
-            "netspec's canonical safetensors files (keys `<node path>.<param>`, PyTorch's "
-            "layouts).",
-        ]
-        lines = []
-        for para in text:
-            lines += wrap_escaped(doc_escape(para), LINE - 4) or [""]
-        usage = [
-            "",
-            "    model = build_model()",
-            f'    load_weights(model, "{g.name}.safetensors")',
-        ]
-        return '"""' + "\n".join(lines + usage) + '\n"""\n'
+    def all_steps(self, top: Body | None = None) -> list[Step]:
+        steps = [st for b in self.bodies for st in b.scope.steps]
+        return steps + (top.scope.steps if top else [])
 
-    def render_top(self, top: Body, outs: list[tuple[str, T]], call_args) -> str:
-        lines = [
-            "def build_model():",
-            '    """The Keras model; inputs and outputs carry the spec\'s names."""',
+    def conversions(self) -> dict[str, Any]:
+        """Keras class -> conversion, for the layers with weights in this model."""
+        out: dict[str, Any] = {}
+        for st in self.all_steps(self.top_body):
+            if st.weights is not None:
+                out.setdefault(st.weights_key, st.weights)
+        return dict(sorted(out.items()))
+
+    # block functions
+    def block_sig(self, block: str) -> BlockSig:
+        bdef = self.graph.blocks[block]
+        namer = Namer(self.reserved | {"name"})
+        inputs = [namer.new(i) for i in bdef.inputs]
+        params = {p: namer.new(p) for p in bdef.params}
+        required, defaults, computed = [], {}, {}
+        for p, bp in bdef.params.items():
+            if bp.required or (bp.expr is not None and not isinstance(bp.expr, Expr)):
+                required.append(p)
+            elif isinstance(bp.expr, Expr):
+                defaults[p], computed[p] = "None", bp.expr
+            elif isinstance(bp.default, dict):
+                defaults[p], computed[p] = "None", source(bp.default)
+            else:
+                defaults[p] = source(_tuples(bp.default))
+        return BlockSig(inputs, params, required, defaults, computed)
+
+    def block_functions(self) -> list[str]:
+        """One function per distinct rendered body of each block, deepest uses first (a body
+        calls the functions of the uses inside it). A function takes the block params its body
+        is written with; the others are fixed in its layers (the docstring says to what)."""
+        fns: dict[tuple, str] = {}
+        uses_of: dict[str, list[BlockUse]] = {}
+        order: list[tuple] = []
+        count: dict[str, int] = {}
+        for b in sorted(self.bodies, key=lambda b: -len(b.scope.use.scope)):
+            use = b.scope.use
+            lines, used = self.render_block(b)
+            key = (use.block, tuple(lines), tuple(used))
+            if key not in fns:
+                k = count[use.block] = count.get(use.block, 0) + 1
+                fns[key] = self.variant_name(use.block, k)
+                self.fn_params[fns[key]] = used
+                order.append(key)
+                uses_of[fns[key]] = []
+            self.fn_of[use.name] = fns[key]
+            uses_of[fns[key]].append(use)
+        return [
+            self.render_function(fns[key], key[0], list(key[1]), uses_of[fns[key]]) for key in order
         ]
-        for st in top.steps:
-            lines += render_step(st, "    ", None, call_args, self)
-        ins = [lit(Expr(v)) for v in top.params]
+
+    def variant_name(self, block: str, k: int) -> str:
+        """The block's function name, then `<name>_2`, `<name>_3`... (the first that is no
+        module-level name and no variable a scope wants: the spec's names come first)."""
+        base = self.block_fn[block]
+        if k == 1:
+            return base
+        wanted = {w for st in self.all_steps(self.top_body) for w in st.want}
+        wanted |= {n for sig in self.sigs.values() for n in [*sig.inputs, *sig.params.values()]}
+        for i in itertools.count(k):
+            name = f"{base}_{i}"
+            if not self.module_names.taken(name) and name not in wanted:
+                return self.module_names.new(name)
+        raise AssertionError  # pragma: no cover
+
+    def render_function(self, fn: str, block: str, body: list[str], uses: list[BlockUse]) -> str:
+        sig = self.sigs[block]
+        used = self.fn_params[fn]
+        params = [
+            *sig.inputs,
+            *[sig.params[p] for p in sig.required if p in used],
+            "name",
+            *[f"{sig.params[p]}={sig.defaults[p]}" for p in sig.defaults if p in used],
+        ]
+        lines = signature(fn, params, None, 0)
+        names = [u.name for u in uses]
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        doc = f"The spec's `{block}` block (used as {shown})"
+        fixed = [
+            f"{p}: {yaml_text(uses[0].params[p])}"
+            for p in self.graph.blocks[block].params
+            if p not in used and all(_same(u.params[p], uses[0].params[p]) for u in uses)
+        ]
+        if fixed:
+            doc += ", with " + ", ".join(fixed)
+        text = wrap(doc + ".", WIDTH - 7, cut_long=True)
+        description = self.graph.blocks[block].description
+        if description:
+            text = [*wrap(description, WIDTH - 4, cut_long=True), "", *text]
+        lines += docstring(text, 1)
+        return "\n".join(lines + body) + "\n"
+
+    def render_block(self, b: Body) -> tuple[list[str], list[str]]:
+        """The body's lines and the block params it is written with (in declared order)."""
+        use = b.scope.use
+        sig = self.sigs[use.block]
+        namer = Namer(self.reserved | set(self.fn_params) | {"name"})
+        namer.used |= {*sig.inputs, *sig.params.values()}
+        args = dict(zip(b.args, sig.inputs, strict=True))
+        declared = self.graph.blocks[use.block].params
+        used: set[str] = set()
+
+        def rename(n: str) -> str:
+            if n in declared:
+                used.add(n)
+                return sig.params[n]
+            return source(self.graph.params[n])  # a spec param: its value
+
+        steps = self.render_steps(b, namer, args, b.outputs, rename, layer_name=_in_block)
+        steps += returns([self.names[o] for o in b.outputs], 1)
+        prologue: list[str] = []
+        for p in reversed(list(sig.computed)):  # a computed default may use an earlier one
+            if p in used:
+                e = sig.computed[p]
+                value = e.render(rename) if isinstance(e, Expr) else e
+                prologue[:0] = [
+                    f"    if {sig.params[p]} is None:",
+                    f"        {sig.params[p]} = {value}",
+                ]
+        return prologue + steps, [p for p in declared if p in used]
+
+    # the top level
+    def render_top(self, top: Body, outs: list[str]) -> str:
+        used: list[str] = []
+
+        def collect(n: str) -> str:
+            used.append(n)
+            return n
+
+        scratch = Namer(set())
+        self.render_steps(top, scratch, {}, outs + top.args, collect, layer_name=_at_top)
+        params = [p for p in self.graph.params if p in used]
+        namer = Namer(self.reserved | set(self.fn_params))
+        kwargs = {p: namer.new(p) for p in params}
+        lines = signature(
+            "build_model",
+            [f"{kwargs[p]}={source(_tuples(self.graph.params[p]))}" for p in params],
+            None,
+            0,
+        )
+        doc = ["The Keras model; its inputs and outputs carry the spec's names."]
+        if params:
+            note = (
+                "Keyword arguments: the spec's params that its layers are written with "
+                "(defaults: the values this file was generated with)."
+            )
+            doc += ["", *wrap(note, WIDTH - 4)]
+        lines += docstring(doc, 1)
+        lines += self.render_steps(
+            top, namer, {}, outs + top.args, lambda n: kwargs[n], layer_name=_at_top
+        )
+        names = self.names
+        ins = [names[i] for i in top.args]
         inputs = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
-        ov = [t.var for _, t in outs]
+        ov = [names[o] for o in outs]
         outputs = ov[0] if len(ov) == 1 else "[" + ", ".join(ov) + "]"
         lines += call_lines(
             "    return ",
             "keras.Model",
-            [f"inputs={inputs}", f"outputs={outputs}", f"name={lit(self.graph.name)}"],
+            [f"inputs={inputs}", f"outputs={outputs}", f"name={quote(self.graph.name)}"],
             "",
         )
         return "\n".join(lines) + "\n"
 
-    def weights_table(self) -> str:
-        lines = [
-            "# Canonical weights: node path -> (conversion, number of Keras layers). The Keras "
-            "layer is named",
-            "# by the node path; stacked recurrent layers by `<path>-l0`, `<path>-l1`, ...",
+    def render_steps(
+        self,
+        b: Body,
+        namer: Namer,
+        args: dict[str, str],
+        returned: list[str],
+        rename: Callable[[str], str],
+        layer_name: Callable[[str], str],
+    ) -> list[str]:
+        """The statements of one scope; variables from the liveness plan (`self.names`)."""
+        steps = b.scope.steps
+        items: list[Node | BlockUse] = [
+            Node(f"step{i}", "keras", {}, list(st.inputs)) for i, st in enumerate(steps)
         ]
-        if not self.weights:
-            return "\n".join(lines) + "\nWEIGHTS = {}\n"
-        lines.append("WEIGHTS = {")
-        for node, (kind, count) in self.weights.items():
-            entry = f"    {lit(node)}: ({lit(kind)}, {count}),"
-            if len(entry) > LINE:
-                entry = f"    {lit(node)}: (\n        {lit(kind)},\n        {count},\n    ),"
-            lines.append(entry)
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        produced = [st.outs for st in steps]
+        want = {o: w for st in steps for o, w in zip(st.outs, st.want, strict=True)}
+        plan = liveness.plan(items, produced, args, returned, namer, want)
+        self.names = names = plan.names
 
-    def helpers(self) -> str:
-        kinds = {k for k, _ in self.weights.values()}
-        keys = []
-        for kind in sorted(kinds):
-            key = {
-                "conv_transpose": "conv",
-                "lstm": "recurrent",
-                "gru": "recurrent",
-                "rnn": "recurrent",
-            }.get(kind, kind)
-            if key not in keys:
-                keys.append(key)
-        to = "".join(runtime.TO_KERAS[k] for k in keys)
-        frm = "".join(runtime.FROM_KERAS[k] for k in keys)
+        def code(v: Any) -> str:
+            return source(v, rename)
+
+        lines = []
+        for st in steps:
+            target = ", ".join(names[o] for o in st.outs)
+            if st.use is not None:
+                sig = self.sigs[st.use.block]
+                call = [names[i] for i in st.inputs]
+                takes = self.fn_params[self.fn_of[st.use.name]]
+                given = self.call_args(st.use)
+                call += [f"{sig.params[p]}={code(given[p])}" for p in takes if p in given]
+                call.append(f"name={layer_name(st.use.name.rsplit('.', 1)[-1])}")
+                lines += call_lines(f"    {target} = ", self.fn_of[st.use.name], call, "")
+                continue
+            if st.callee == "layers.Input":
+                kws = [f"{k}={source(v)}" for k, v in st.kwargs.items()]
+                lines += call_lines(f"    {target} = ", st.callee, kws, "")
+                continue
+            call = [code(v) for v in st.args]
+            call += [f"{k}={code(v)}" for k, v in st.kwargs.items() if not isinstance(v, Default)]
+            call.append(f"name={layer_name(st.suffix)}")
+            ins = [names[i] for i in st.inputs]
+            given = "[" + ", ".join(ins) + "]" if st.many else ins[0]
+            lines += call_lines(f"    {target} = ", st.callee, call, f"({given})")
+        return lines
+
+    def call_args(self, use: BlockUse) -> dict[str, Any]:
+        """The block params a use passes: those it wrote with params (as `Code`), and those
+        whose value differs from the block's default."""
+        out: dict[str, Any] = {}
+        outer = self.graph.uses[".".join(use.scope)] if use.scope else None
+        env = {**self.graph.params, **(outer.params if outer else {})}
+        for p, bp in self.graph.blocks[use.block].params.items():
+            value = use.params[p]
+            written = use.args.get(p)
+            if isinstance(written, Expr):
+                try:
+                    ok = _same(written.evaluate(env), value)
+                except ExprError:
+                    ok = False
+                if ok:
+                    out[p] = Code(value, written)
+                    continue
+            if not bp.required and written is None:
+                if isinstance(bp.expr, Expr):
+                    try:
+                        default = bp.expr.evaluate({**self.graph.params, **use.params})
+                    except ExprError:
+                        default = None
+                elif bp.expr is None:
+                    default = bp.default
+                else:
+                    default = None
+                if _same(default, value):
+                    continue
+            out[p] = _tuples(value)
+        return out
+
+    # the module's text around the functions
+    def header(self) -> str:
+        g = self.graph
+        spec = Path(g.source).name if g.source else "a spec"
+        text = [
+            f"{g.name}: {g.description}" if g.description else g.name,
+            "",
+            f"Keras 3 model (functional API) generated by netspec from {spec}; it imports keras "
+            "and numpy (and safetensors to read or write weights files), never netspec.",
+            "",
+            self.layout_note(),
+            "",
+            self.names_note(),
+        ]
+        lines: list[str] = []
+        for para in text:
+            lines += wrap(para, WIDTH - 4, cut_long=True) if para else [""]
+        usage = [
+            "",
+            "    model = build_model()",
+            f"    load_weights(model, {quote(g.name + '.safetensors')})",
+        ]
+        return "\n".join(docstring([*lines, *usage], 0)) + "\n"
+
+    def layout_note(self) -> str:
+        """Where the spec's inputs and outputs are channels-last, named from this spec."""
+        g = self.graph
+        moved = [(n, v.shape) for n, v in g.inputs.items() if v.rank >= 3]
+        moved += [(n, g.value(v).shape) for n, v in g.outputs.items() if len(g.value(v).shape) >= 3]
+        text = "Layout: channels-last, as Keras expects."
+        if moved:
+            name, shape = moved[0]
+            spec_shape = "[" + ", ".join(str(d) for d in shape) + "]"
+            keras_shape = layout.keras_shape(shape, layout.boundary(len(shape)))
+            shown = "(" + ", ".join("None" if d is None else str(d) for d in keras_shape) + ")"
+            text += (
+                f" An input or output of per-example rank 3 or more has the spec's axis 1 moved "
+                f"last (`{name}`, {spec_shape} in the spec, is {shown} here); rank 1 and 2 keep "
+                "the spec's order."
+            )
+        else:
+            text += " This model's inputs and outputs keep the spec's axis order."
+        permutes = [
+            st.suffix for st in self.all_steps(self.top_body) if st.callee == "layers.Permute"
+        ]
+        if permutes:
+            text += (
+                f" Inside, transposes (`Permute` layers such as `{permutes[0]}`) appear only where "
+                "a layer needs another layout."
+            )
+        return text
+
+    def names_note(self) -> str:
+        g = self.graph
+        inner = next((n for n in g.nodes if n.scope), None) or (g.nodes[0] if g.nodes else None)
+        text = "Layer names are the spec's node paths"
+        text += f" (`{inner.name}`)" if inner else ""
+        helpers = [
+            (b.scope.full(st.suffix) if b.scope.use else st.suffix)
+            for b in [*self.bodies, self.top_body]
+            for st in b.scope.steps
+            if st.callee and "-" in st.suffix and st.callee != "layers.Permute"
+        ]
+        if helpers:
+            text += f"; helper layers add `-<what>` (`{helpers[0]}`)"
+        keys = list(g.weight_shapes())
+        text += (
+            ". load_weights / save_weights read and write netspec's canonical safetensors files "
+            "(keys `<node path>.<param>`"
+        )
+        text += f", such as `{keys[0]}`" if keys else ""
+        return text + "; PyTorch's layouts)."
+
+    def weights_code(self, conversions: dict[str, Any]) -> str:
+        """The used conversions' own source, the table of them, the loader."""
         parts = []
-        if keys and set(keys) & {"dense", "conv", "depthwise"}:
-            parts.append(runtime.BIAS)
-        if "recurrent" in keys:
-            parts.append(runtime.GRU_GATES)
-        parts.append(runtime.HELPERS.format(to=to, frm=frm))
-        return "\n".join("\n" + p.strip("\n") + "\n" for p in parts)
+        for c in dict.fromkeys(conversions.values()):
+            parts += [inspect.getsource(c.to_keras), inspect.getsource(c.from_keras)]
+        table = ["# Keras layer class -> (canonical -> Keras, Keras -> canonical)"]
+        if conversions:
+            table.append("CONVERSIONS = {")
+            for cls, c in conversions.items():
+                table.append(f"    {quote(cls)}: ({c.to_keras.__name__}, {c.from_keras.__name__}),")
+            table.append("}")
+        else:
+            table.append("CONVERSIONS = {}")
+        parts.append("\n".join(table) + "\n")
+        recurrent = any(st.weights_key in RECURRENT for st in self.all_steps(self.top_body))
+        parts.append(runtime.weights_code(recurrent))
+        return "\n\n".join(p.strip("\n") + "\n" for p in parts)
 
 
-@dataclass
-class Variant:
-    """One Python function for the uses of a block that share a body structure."""
-
-    fn: str
-    block: str
-    bodies: list[Body]
-    args: list[str] = field(default_factory=list)  # keyword arguments after (inputs, name)
-    code: dict[tuple[int, str], str | None] = field(default_factory=dict)  # (step, key) -> code
-    done: bool = False
-    globals_: set[str] = field(default_factory=set)  # module-level names (not to be shadowed)
-    taken: set[str] = field(default_factory=set)  # the body's variables
-
-    def parameterize(self, call_args: dict[str, dict[str, Any]]) -> None:
-        first = self.bodies[0]
-        envs = [b.use.params for b in self.bodies]
-        taken = set().union(*[set(st.outs) for st in first.steps]) | set(first.params)
-        self.taken = taken
-        extra: dict[str, list[Any]] = {}
-        used_params: dict[str, str] = {}  # block param -> argument name
-        for i, st in enumerate(first.steps):
-            per_use = [b.steps[i].values(call_args) for b in self.bodies]
-            for key in per_use[0]:
-                vals = [pu[key] for pu in per_use]
-                if all(isinstance(v, Default) for v in vals) and all(
-                    _same(v.value, vals[0].value) for v in vals
-                ):
-                    self.code[(i, key)] = None  # Keras' default everywhere: left out
-                    continue
-                vals = [v.value if isinstance(v, Default) else v for v in vals]
-                hint = positional_name(st.callee, key)
-                code = self.match(vals, envs, hint, used_params, extra, taken, st)
-                self.code[(i, key)] = code
-        order = list(envs[0])  # the block's own order of params
-        used_params = dict(sorted(used_params.items(), key=lambda kv: order.index(kv[0])))
-        self.args = list(used_params.values()) + list(extra)
-        for j, b in enumerate(self.bodies):
-            call_args[b.use.name] = {
-                **{arg: b.use.params[p] for p, arg in used_params.items()},
-                **{a: Expr(lit(vals[j])) for a, vals in extra.items()},
-            }
-        self.done = True
-
-    def match(self, vals, envs, hint, used_params, extra, taken, st) -> str:
-        first = vals[0]
-        if all(_same(v, first) for v in vals):
-            return lit(first)
-        if all(isinstance(v, tuple) and len(v) == len(first) for v in vals):
-            cols = [
-                self.match([v[k] for v in vals], envs, hint, used_params, extra, taken, st)
-                for k in range(len(first))
-            ]
-            return f"({cols[0]},)" if len(cols) == 1 else "(" + ", ".join(cols) + ")"
-        names = sorted(envs[0], key=lambda p: -difflib.SequenceMatcher(None, p, hint).ratio())
-        for p in names:
-            if all(p in e and _same(e[p], v) for e, v in zip(envs, vals, strict=True)):
-                return self.use_param(p, used_params)
-        if all(_is_int(v) for v in vals):
-            for p in names:
-                ps = [e.get(p) for e in envs]
-                if not all(_is_int(x) and x > 0 for x in ps):
-                    continue
-                if all(v % x == 0 for v, x in zip(vals, ps, strict=True)):
-                    ks = {v // x for v, x in zip(vals, ps, strict=True)}
-                    if len(ks) == 1:
-                        return f"{self.use_param(p, used_params)} * {ks.pop()}"
-                if all(x % v == 0 for v, x in zip(vals, ps, strict=True) if v):
-                    ks = {x // v if v else None for v, x in zip(vals, ps, strict=True)}
-                    if len(ks) == 1 and None not in ks:
-                        return f"{self.use_param(p, used_params)} // {ks.pop()}"
-        base = re.sub(r"\W", "_", f"{st.suffix}_{hint}".replace("-", "_")).strip("_")
-        for a, avals in extra.items():
-            if all(_same(x, y) for x, y in zip(avals, vals, strict=True)):
-                return a
-        name, k = base, 1
-        while (
-            name in taken
-            or name in extra
-            or name in envs[0]
-            or name in RESERVED
-            or name in self.globals_
-            or keyword.iskeyword(name)
-        ):
-            k += 1
-            name = f"{base}_{k}"
-        extra[name] = vals
-        return name
-
-    def use_param(self, p: str, used: dict[str, str]) -> str:
-        """The function argument for block param `p` (renamed if it would shadow a module name
-        such as `keras` or a block function)."""
-        if p not in used:
-            avoid = RESERVED | self.globals_ | set(used.values()) | self.taken
-            used[p] = free(p, avoid) if p in avoid or keyword.iskeyword(p) else p
-        return used[p]
-
-    def render(self, gen: Generator, call_args) -> str:
-        first = self.bodies[0]
-        sig = [*first.params, "name", *self.args]
-        lines = call_lines("def ", self.fn, sig, ":")
-        n = len(self.bodies)
-        lines.append(f'    """The spec\'s `{self.block}` block ({n} use{"s" if n > 1 else ""})."""')
-        for i, st in enumerate(first.steps):
-            lines += render_step(st, "    ", (self, i), call_args, gen)
-        ret = ", ".join(t.var for t in first.outputs)
-        lines.append(f"    return {ret}")
-        return "\n".join(lines) + "\n"
+RECURRENT = {"LSTM", "GRU", "SimpleRNN"}
 
 
-POSITIONAL = {
-    "Conv1D": ("filters", "kernel_size"),
-    "Conv2D": ("filters", "kernel_size"),
-    "Conv2DTranspose": ("filters", "kernel_size"),
-    "DepthwiseConv1D": ("kernel_size",),
-    "DepthwiseConv2D": ("kernel_size",),
-    "Dense": ("units",),
-    "Dropout": ("rate",),
-    "Reshape": ("target_shape",),
-    "Permute": ("dims",),
-    "LSTM": ("units",),
-    "GRU": ("units",),
-    "SimpleRNN": ("units",),
-    "Bidirectional": ("layer",),
-    "MaxPooling1D": ("pool_size",),
-    "MaxPooling2D": ("pool_size",),
-    "AveragePooling1D": ("pool_size",),
-    "AveragePooling2D": ("pool_size",),
-    "Activation": ("activation",),
-}
+def _at_top(suffix: str) -> str:
+    return quote(suffix)
 
 
-def positional_name(callee: str, key: str) -> str:
-    """A keyword's name, or the name of a positional argument (`#0` of Conv2D: filters)."""
-    if not key.startswith("#"):
-        return key
-    names = POSITIONAL.get(callee.rsplit(".", 1)[-1], ())
-    i = int(key[1:])
-    return names[i] if i < len(names) else "arg"
+def _in_block(suffix: str) -> str:
+    return f"name + {quote('.' + suffix)}"
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def _tuples(v: Any) -> Any:
+    """Lists as tuples (a default argument is never a mutable list)."""
+    if isinstance(v, (list, tuple)):
+        return tuple(_tuples(x) for x in v)
+    return v
 
 
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
+def source(v: Any, rename: Callable[[str], str] | None = None) -> str:
+    """Python source for an argument value (`rename` renders the names in `Code`)."""
+    if isinstance(v, Code):
+        return v.expr.render(rename) if rename else source(v.value)
+    if isinstance(v, Ctor):
+        args = [source(a, rename) for a in v.args]
+        args += [
+            f"{k}={source(x, rename)}" for k, x in v.kwargs.items() if not isinstance(x, Default)
+        ]
+        return f"{v.callee}({', '.join(args)})"
+    if v is None or isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return quote(v)
+    if isinstance(v, tuple):
+        inner = ", ".join(source(x, rename) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, list):
+        return "[" + ", ".join(source(x, rename) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{source(k)}: {source(x, rename)}" for k, x in v.items()) + "}"
+    raise TypeError(f"no literal for {v!r}")
 
 
-def render_step(
-    st: Step, indent: str, variant: tuple[Variant, int] | None, call_args, gen: Generator
-) -> list[str]:
-    """The lines of one statement; in a block function, values come from the variant."""
-
-    def value(key: str, v: Any) -> str | None:
-        if variant is None:
-            return None if isinstance(v, Default) else lit(v)
-        var, i = variant
-        return var.code[(i, key)]
-
-    if variant is None:
-        name = lit(st.suffix)
-    else:
-        name = f'f"{{name}}.{st.suffix}"'
-    outs = ", ".join(st.outs)
-    if st.use is not None:
-        vo = gen.variant_of[st.use.name]
-        ins = list(st.inputs)
-        kws = call_args[st.use.name]
-        args = [*ins, name, *[f"{k}={value(k, kws[k])}" for k in kws]]
-        return call_lines(f"{indent}{outs} = ", vo.fn, args, "")
-    if st.callee == "keras.Input":
-        args = [f"{k}={lit(v)}" for k, v in st.kwargs.items()]
-        return call_lines(f"{indent}{outs} = ", st.callee, args, "")
-    args = [value(f"#{k}", v) for k, v in enumerate(st.args)]
-    args += [f"{k}={code}" for k, v in st.kwargs.items() if (code := value(k, v)) is not None]
-    args.append(f"name={name}")
-    ins = st.inputs if isinstance(st.inputs, str) else "[" + ", ".join(st.inputs) + "]"
-    return call_lines(f"{indent}{outs} = ", st.callee, args, f"({ins})")
-
-
-def call_lines(head: str, callee: str, args: list[str], tail: str) -> list[str]:
-    """`head callee(args)tail` laid out as `ruff format` does: on one line if it fits; else,
-    when `tail` is a call `(x)` whose opening line fits, split there; else split inside the
-    arguments (on one indented line if they fit, else one per line with a trailing comma)."""
-    indent = re.match(r"\s*", head).group(0)
-    inner = ", ".join(args)
-    one = f"{head}{callee}({inner}){tail}"
-    if len(one) <= LINE:
-        return [one]
-    if tail.startswith("(") and len(f"{head}{callee}({inner})(") <= LINE:
-        return [f"{head}{callee}({inner})(", *_body(indent, tail[1:-1]), f"{indent})"]
-    if len(f"{indent}    {inner}") <= LINE:
-        mid = [f"{indent}    {inner}"]
-    else:
-        mid = [line for a in args for line in _arg(indent + "    ", a)]
-    if len(f"{indent}){tail}") <= LINE or not tail.startswith("("):
-        return [f"{head}{callee}(", *mid, f"{indent}){tail}"]
-    return [f"{head}{callee}(", *mid, f"{indent})(", *_body(indent, tail[1:-1]), f"{indent})"]
-
-
-def _arg(indent: str, arg: str) -> list[str]:
-    """One argument per line; a `key=[...]` list too long for its line is exploded."""
-    key, eq, rest = arg.partition("=[")
-    if len(f"{indent}{arg},") <= LINE or not eq or not rest.endswith("]"):
-        return [f"{indent}{arg},"]
-    items = rest[:-1].split(", ")
-    return [f"{indent}{key}=[", *[f"{indent}    {a}," for a in items], f"{indent}],"]
-
-
-def _body(indent: str, body: str) -> list[str]:
-    """A call's single argument on its own line(s): a list too long for one line is exploded."""
-    if len(f"{indent}    {body}") <= LINE or not body.startswith("["):
-        return [f"{indent}    {body}"]
-    items = body[1:-1].split(", ")
-    return [f"{indent}    [", *[f"{indent}        {a}," for a in items], f"{indent}    ]"]
+def yaml_text(v: Any) -> str:
+    """A param's value as a spec writes it (for docstrings): `3`, `same`, `[3, 1]`, `{op: relu}`."""
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {yaml_text(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(yaml_text(x) for x in v) + "]"
+    if v is None or isinstance(v, bool):
+        return {None: "null", True: "true", False: "false"}[v]
+    return str(v)

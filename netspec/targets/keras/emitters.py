@@ -1,34 +1,75 @@
-"""One emitter per op: the Keras layers that compute it.
+"""One emitter per op: the Keras layers that compute it, and beside it how its weights map
+between netspec's canonical layouts (PyTorch's) and Keras'.
 
 An emitter gets the scope, the node and its input tensors, asks `layout` which layout the op
 needs and what its axes become there, and adds layers. Where Keras has no layer with exactly
 netspec's meaning, it uses a small generated layer class (`runtime.LAYERS`), never a Lambda.
+Values the spec wrote with params (`filters: ${width // 4}`) come through `Scope.attr` /
+`Scope.spatial`, so that the generated code writes the spec's expression.
+
+Weight conversions are ordinary functions, registered with the emitter that uses them
+(`emitter(..., weights=...)`). The generated module contains their source (`inspect.getsource`),
+so they must stay standalone: numpy as `np` and nothing else, no annotations, formatted as
+`ruff format` writes them. `to_keras` takes a node's canonical arrays by param name (without a
+recurrent layer's `_l<i>` suffix) and returns the Keras layer's arrays in its weight order, in
+any shape with the same elements in the same order (the loader reshapes them);
+`from_keras` takes the layer's arrays and returns the canonical ones. Both are exact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ...ir import Node
 from ...ops.base import same_pad
 from . import layout
-from .codegen import Default, Emitter, Expr, Scope, T, lit
-
-EMITTERS: dict[str, Emitter] = {}
-L = "keras.layers."
+from .codegen import Ctor, Default, Scope, T
 
 
-def emitter(*ops: str):
-    """Register the emitter of one or more ops (each op has exactly one)."""
+@dataclass(frozen=True)
+class Conversion:
+    """canonical <-> Keras for one kind of Keras layer (see the module docstring)."""
 
-    def deco(fn: Emitter) -> Emitter:
+    to_keras: Callable[..., list]
+    from_keras: Callable[..., dict]
+
+
+@dataclass(frozen=True)
+class OpEmitter:
+    """An op's emitter and the weight conversions it may use."""
+
+    emit: Callable[[Scope, Node, list[T]], T]
+    conversions: tuple[Conversion, ...] = ()
+
+    def __call__(self, s: Scope, node: Node, xs: list[T]) -> T:
+        return self.emit(s, node, xs)
+
+
+EMITTERS: dict[str, OpEmitter] = {}
+L = "layers."
+
+
+def emitter(*ops: str, weights: tuple[Conversion, ...] = ()):
+    """Register the emitter of one or more ops (each op has exactly one) with the weight
+    conversions it uses."""
+
+    def deco(fn: Callable[[Scope, Node, list[T]], T]) -> Callable[[Scope, Node, list[T]], T]:
         for op in ops:
             if op in EMITTERS:  # pragma: no cover - a definition error
                 raise AssertionError(f"two Keras emitters for {op}")
-            EMITTERS[op] = fn
+            EMITTERS[op] = OpEmitter(fn, weights)
         return fn
 
     return deco
+
+
+def conversions() -> list[Conversion]:
+    """Every registered conversion, once, in registration order."""
+    return list(dict.fromkeys(c for e in EMITTERS.values() for c in e.conversions))
 
 
 def compact(v: tuple) -> Any:
@@ -44,7 +85,8 @@ def compact_pads(pads: tuple[tuple[int, int], ...]) -> Any:
 
 
 def with_defaults(defaults: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Keyword arguments; those equal to Keras' default are marked to be left out."""
+    """Keyword arguments; literal ones equal to Keras' default are marked to be left out (a value
+    the spec wrote with params is always written)."""
     return {
         k: Default(v) if k in defaults and _eq(v, defaults[k]) else v for k, v in kwargs.items()
     }
@@ -52,6 +94,117 @@ def with_defaults(defaults: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
 
 def _eq(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
+
+
+# -- weight conversions (standalone: copied into generated modules) -------------------------
+def kernel_to_keras(weight, bias=None):
+    """Dense and convolutions: canonical [out, in, *kernel] -> Keras' [*kernel, in, out] (a
+    transposed convolution's [in, out, *kernel] -> [*kernel, out, in]: the same move)."""
+    kernel = np.moveaxis(weight, (0, 1), (-1, -2))
+    return [kernel] if bias is None else [kernel, bias]
+
+
+def kernel_from_keras(kernel, bias=None):
+    weight = np.moveaxis(kernel, (-1, -2), (0, 1))
+    return {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+
+
+def depthwise_to_keras(weight, bias=None):
+    """Depthwise convolutions: canonical [channels * multiplier, 1, *kernel] -> Keras'
+    [*kernel, channels, multiplier] (output channel c * multiplier + m in both)."""
+    kernel = np.moveaxis(weight, (0, 1), (-2, -1))
+    return [kernel] if bias is None else [kernel, bias]
+
+
+def depthwise_from_keras(kernel, bias=None):
+    weight = np.moveaxis(kernel.reshape(*kernel.shape[:-2], -1, 1), (-2, -1), (0, 1))
+    return {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+
+
+def batch_norm_to_keras(weight, bias, running_mean, running_var):
+    """BatchNormalization: gamma, beta, moving mean and variance are the canonical arrays."""
+    return [weight, bias, running_mean, running_var]
+
+
+def batch_norm_from_keras(gamma, beta, moving_mean, moving_variance):
+    return dict(weight=gamma, bias=beta, running_mean=moving_mean, running_var=moving_variance)
+
+
+def layer_norm_to_keras(weight, bias):
+    """LayerNorm: gamma and beta are the canonical arrays."""
+    return [weight, bias]
+
+
+def layer_norm_from_keras(gamma, beta):
+    return {"weight": gamma, "bias": beta}
+
+
+def prelu_to_keras(weight):
+    """PReLU: one slope per channel (Keras' alpha has the channel axis among shared ones)."""
+    return [weight]
+
+
+def prelu_from_keras(alpha):
+    return {"weight": alpha.reshape(-1)}
+
+
+def embedding_to_keras(weight):
+    """Embedding: the same [vocab, dim] table."""
+    return [weight]
+
+
+def embedding_from_keras(embeddings):
+    return {"weight": embeddings}
+
+
+def rnn_to_keras(weight_ih, weight_hh, bias_ih, bias_hh):
+    """LSTM and SimpleRNN (one direction of one layer): Keras keeps one bias, the sum; LSTM's
+    gates (i, f, g, o) are Keras' (i, f, c, o)."""
+    return [weight_ih.T, weight_hh.T, bias_ih + bias_hh]
+
+
+def rnn_from_keras(kernel, recurrent_kernel, bias):
+    """The one Keras bias comes back as bias_ih; bias_hh is zero."""
+    return {
+        "weight_ih": kernel.T,
+        "weight_hh": recurrent_kernel.T,
+        "bias_ih": bias,
+        "bias_hh": np.zeros_like(bias),
+    }
+
+
+def gru_to_keras(weight_ih, weight_hh, bias_ih, bias_hh):
+    """GRU (one direction of one layer): PyTorch's gates (r, z, n) are Keras' (z, r, h), along
+    the gate axis; reset_after=True keeps both biases, stacked."""
+
+    def gates(a):
+        r, z, n = np.split(a, 3)
+        return np.concatenate([z, r, n])
+
+    return [gates(weight_ih).T, gates(weight_hh).T, np.stack([gates(bias_ih), gates(bias_hh)])]
+
+
+def gru_from_keras(kernel, recurrent_kernel, bias):
+    def gates(a):  # swapping the first two thirds is its own inverse
+        z, r, n = np.split(a, 3)
+        return np.concatenate([r, z, n])
+
+    return {
+        "weight_ih": gates(kernel.T),
+        "weight_hh": gates(recurrent_kernel.T),
+        "bias_ih": gates(bias[0]),
+        "bias_hh": gates(bias[1]),
+    }
+
+
+KERNEL = Conversion(kernel_to_keras, kernel_from_keras)
+DEPTHWISE = Conversion(depthwise_to_keras, depthwise_from_keras)
+BATCH_NORM = Conversion(batch_norm_to_keras, batch_norm_from_keras)
+LAYER_NORM = Conversion(layer_norm_to_keras, layer_norm_from_keras)
+PRELU = Conversion(prelu_to_keras, prelu_from_keras)
+EMBEDDING = Conversion(embedding_to_keras, embedding_from_keras)
+RNN_WEIGHTS = Conversion(rnn_to_keras, rnn_from_keras)
+GRU_WEIGHTS = Conversion(gru_to_keras, gru_from_keras)
 
 
 # -- padding ------------------------------------------------------------------------------
@@ -73,14 +226,8 @@ def keras_padding(pads, sizes, kernel, stride, dilation) -> str | None:
     return "same"
 
 
-def padded(s: Scope, node: Node, x: T, kernel, stride, dilation) -> tuple[T, str]:
-    """The input and Keras `padding` for a convolution: 'same'/'valid' where exact, else a
-    ZeroPadding layer and 'valid'."""
-    pads = node.attrs["padding"]
-    mode = keras_padding(pads, x.shape[1:], kernel, stride, dilation)
-    if mode is not None:
-        return x, mode
-    n = len(pads)
+def zero_pad(s: Scope, node: Node, x: T, pads) -> T:
+    """A ZeroPadding layer `<node>-pad` with these (before, after) pads per spatial axis."""
     shape = (
         x.shape[0],
         *[
@@ -88,19 +235,24 @@ def padded(s: Scope, node: Node, x: T, kernel, stride, dilation) -> tuple[T, str
             for d, (a, b) in zip(x.shape[1:], pads, strict=True)
         ],
     )
-    x = s.layer(
-        f"{L}ZeroPadding{n}D",
-        x,
-        f"{node.local_name}-pad",
-        shape,
-        x.perm,
-        padding=compact_pads(pads),
-    )
-    return x, "valid"
+    cls = f"{L}ZeroPadding{len(pads)}D"
+    return s.layer(cls, x, f"{node.local_name}-pad", shape, x.perm, [compact_pads(pads)])
+
+
+def padded(s: Scope, node: Node, x: T, kernel, stride, dilation) -> tuple[T, str]:
+    """The input and Keras `padding` for a convolution: 'same'/'valid' where exact, else a
+    ZeroPadding layer and 'valid'."""
+    pads = node.attrs["padding"]
+    mode = keras_padding(pads, x.shape[1:], kernel, stride, dilation)
+    if mode is not None:
+        return x, mode
+    return zero_pad(s, node, x, pads), "valid"
 
 
 # -- activations --------------------------------------------------------------------------
 SIMPLE = {"relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus"}
+# activations whose output is never negative: a max pool may pad it with zeros
+NONNEGATIVE = {"relu", "relu6", "sigmoid", "softplus", "hard_sigmoid", "softmax"}
 
 
 def activation_string(act: dict | None, rank: int) -> str | None:
@@ -122,35 +274,54 @@ def activation_string(act: dict | None, rank: int) -> str | None:
     return None
 
 
+def linear(act: str | None) -> str | None:
+    """A layer's `activation=`: "linear" is Keras' default (None), left out."""
+    return None if act == "linear" else act
+
+
 def finish(s: Scope, node: Node, t: T, act: dict | None, inline: bool) -> T:
     """Apply a layer's `activation` as its own layer when it was not given inline."""
+    if act is not None and inline:
+        t.nonnegative = act["op"] in NONNEGATIVE
     if act is None or inline:
         return t
     return activation(s, act["op"], act, t, f"{node.local_name}-activation")
 
 
-def activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, var: str | None = None) -> T:
+def activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, node: Node | None = None) -> T:
+    """The layer of an activation op (`node`: the op's own node, whose params it may use)."""
+    t = _activation(s, op, attrs, x, suffix, node)
+    t.nonnegative = op in NONNEGATIVE
+    return t
+
+
+def _activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, node: Node | None) -> T:
     shape, perm = x.shape, x.perm
+
+    def alpha() -> Any:
+        return attrs["alpha"] if node is None else s.attr(node, "alpha")
+
     if op in SIMPLE:
-        return s.layer(f"{L}Activation", x, suffix, shape, perm, [op], var=var)
+        return s.layer(f"{L}Activation", x, suffix, shape, perm, [op])
     if op == "identity":
-        return s.layer(f"{L}Identity", x, suffix, shape, perm, var=var)
+        return s.layer(f"{L}Identity", x, suffix, shape, perm)
     if op == "leaky_relu":
-        return s.layer(
-            f"{L}LeakyReLU", x, suffix, shape, perm, var=var, negative_slope=attrs["alpha"]
-        )
+        kw = with_defaults({"negative_slope": 0.3}, negative_slope=alpha())
+        return s.layer(f"{L}LeakyReLU", x, suffix, shape, perm, **kw)
     if op == "elu":
-        return s.layer(f"{L}ELU", x, suffix, shape, perm, var=var, alpha=attrs["alpha"])
+        kw = with_defaults({"alpha": 1.0}, alpha=alpha())
+        return s.layer(f"{L}ELU", x, suffix, shape, perm, **kw)
     if op == "hard_sigmoid":
-        return s.layer(s.custom("HardSigmoid"), x, suffix, shape, perm, var=var)
+        return s.layer(s.custom("HardSigmoid"), x, suffix, shape, perm)
     if op in ("softmax", "log_softmax"):
         ax = attrs["axis"] + x.rank + 1 if attrs["axis"] < 0 else attrs["axis"]
         k = layout.axis(perm, ax)
         if op == "softmax":
-            return s.layer(f"{L}Softmax", x, suffix, shape, perm, var=var, axis=k)
+            kw = with_defaults({"axis": -1}, axis=k)
+            return s.layer(f"{L}Softmax", x, suffix, shape, perm, **kw)
         if k == -1:
-            return s.layer(f"{L}Activation", x, suffix, shape, perm, ["log_softmax"], var=var)
-        return s.layer(s.custom("LogSoftmax"), x, suffix, shape, perm, var=var, axis=k)
+            return s.layer(f"{L}Activation", x, suffix, shape, perm, ["log_softmax"])
+        return s.layer(s.custom("LogSoftmax"), x, suffix, shape, perm, axis=k)
     raise AssertionError(op)  # pragma: no cover
 
 
@@ -171,46 +342,56 @@ def activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, var: str | Non
     "log_softmax",
 )
 def emit_activation(s: Scope, node: Node, xs: list[T]) -> T:
-    return activation(s, node.op, node.attrs, xs[0], node.local_name)
+    return activation(s, node.op, node.attrs, xs[0], node.local_name, node)
 
 
-@emitter("prelu")
+@emitter("prelu", weights=(PRELU,))
 def emit_prelu(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
-    s.weights(node, "prelu")
     kw = with_defaults({"shared_axes": None}, shared_axes=layout.shared_axes(x.perm) or None)
-    return s.layer(f"{L}PReLU", x, node.local_name, x.shape, x.perm, **kw)
+    return s.layer(f"{L}PReLU", x, node.local_name, x.shape, x.perm, weights=PRELU, **kw)
 
 
 # -- linear -------------------------------------------------------------------------------
-@emitter("dense")
+@emitter("dense", weights=(KERNEL,))
 def emit_dense(s: Scope, node: Node, xs: list[T]) -> T:
     a = node.attrs
     x = s.convert(xs[0], layout.last_axis_last(xs[0].perm))
     act = activation_string(a["activation"], len(node.shape))
-    s.weights(node, "dense")
-    kw = with_defaults({"activation": None, "use_bias": True}, activation=act, use_bias=a["bias"])
-    t = s.layer(f"{L}Dense", x, node.local_name, node.shape, x.perm, [a["units"]], **kw)
+    kw = with_defaults({"activation": None, "use_bias": True}, activation=linear(act))
+    kw |= with_defaults({"use_bias": True}, use_bias=a["bias"])
+    units = s.attr(node, "units")
+    t = s.layer(f"{L}Dense", x, node.local_name, node.shape, x.perm, [units], weights=KERNEL, **kw)
     return finish(s, node, t, a["activation"], act is not None)
 
 
-@emitter("embedding")
+@emitter("embedding", weights=(EMBEDDING,))
 def emit_embedding(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
-    s.weights(node, "embedding")
     return s.layer(
         f"{L}Embedding",
         x,
         node.local_name,
         node.shape,
         layout.appended(x.perm),
-        input_dim=node.attrs["vocab"],
-        output_dim=node.attrs["dim"],
+        [s.attr(node, "vocab"), s.attr(node, "dim")],
+        weights=EMBEDDING,
     )
 
 
 # -- convolution --------------------------------------------------------------------------
-@emitter("conv1d", "conv2d")
+CONV_DEFAULTS = {
+    "strides": 1,
+    "padding": "valid",
+    "dilation_rate": 1,
+    "use_bias": True,
+    "activation": None,
+    "groups": 1,
+    "depth_multiplier": 1,
+}
+
+
+@emitter("conv1d", "conv2d", weights=(KERNEL, DEPTHWISE))
 def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     a = node.attrs
     n = len(a["kernel"])
@@ -223,43 +404,23 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     kstride = (1,) * n if subsample else stride
     x, mode = padded(s, node, x, a["kernel"], kstride, dil)
     act = activation_string(a["activation"], len(node.shape))
-    common = {"strides": compact(kstride), "padding": mode, "dilation_rate": compact(dil)}
-    defaults = {
-        "strides": 1,
-        "padding": "valid",
-        "dilation_rate": 1,
-        "use_bias": True,
-        "activation": None,
-        "groups": 1,
-    }
-    out_shape = node.shape
-    if subsample:
-        out_shape = (f, *[None] * n)
+    kw = with_defaults(
+        CONV_DEFAULTS,
+        strides=compact(kstride) if subsample else s.spatial(node, "stride"),
+        padding=mode,
+        dilation_rate=s.spatial(node, "dilation"),
+    )
+    out_shape = (f, *[None] * n) if subsample else node.shape
     perm = layout.spatial(len(node.shape))
+    kernel = s.spatial(node, "kernel")
+    tail = with_defaults(CONV_DEFAULTS, use_bias=a["bias"], activation=linear(act))
     if g > 1 and g == c:
-        s.weights(node, "depthwise")
-        kw = with_defaults(
-            {**defaults, "depth_multiplier": 1},
-            **common,
-            depth_multiplier=f // c,
-            use_bias=a["bias"],
-            activation=act,
-        )
-        t = s.layer(
-            f"{L}DepthwiseConv{n}D",
-            x,
-            node.local_name,
-            out_shape,
-            perm,
-            [compact(a["kernel"])],
-            **kw,
-        )
+        kw |= with_defaults(CONV_DEFAULTS, depth_multiplier=f // c)
+        cls, args, w = f"{L}DepthwiseConv{n}D", [kernel], DEPTHWISE
     else:
-        s.weights(node, "conv")
-        kw = with_defaults(defaults, **common, groups=g, use_bias=a["bias"], activation=act)
-        t = s.layer(
-            f"{L}Conv{n}D", x, node.local_name, out_shape, perm, [f, compact(a["kernel"])], **kw
-        )
+        kw |= with_defaults(CONV_DEFAULTS, groups=s.attr(node, "groups"))
+        cls, args, w = f"{L}Conv{n}D", [s.attr(node, "filters"), kernel], KERNEL
+    t = s.layer(cls, x, node.local_name, out_shape, perm, args, weights=w, **kw, **tail)
     if subsample:
         t = s.layer(
             f"{L}MaxPooling{n}D",
@@ -267,33 +428,41 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
             f"{node.local_name}-subsample",
             node.shape,
             perm,
-            pool_size=1,
-            strides=compact(stride),
+            [1],
+            strides=s.spatial(node, "stride"),
         )
     return finish(s, node, t, a["activation"], act is not None)
 
 
-@emitter("conv_transpose2d")
+@emitter("conv_transpose2d", weights=(KERNEL,))
 def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
+    """Keras' 'same' where it crops what netspec crops: PyTorch's output
+    (in - 1) * stride + kernel - 2 * padding + output_padding starts `padding` into the full
+    result, Keras' 'same' output in * stride starts max(kernel - stride, 0) // 2 into it. Else
+    'valid' with an explicit output_padding, cropped by a Cropping layer."""
     a = node.attrs
     x = s.convert(xs[0], layout.spatial(xs[0].rank))
     act = activation_string(a["activation"], len(node.shape))
-    pads = a["padding"]
-    s.weights(node, "conv_transpose")
-    # 'valid' with an explicit output_padding gives PyTorch's size before cropping:
-    # (in - 1) * stride + kernel + output_padding; the padding is then cropped off each side.
+    k, st, op = a["kernel"], a["stride"], a["output_padding"]
+    pads = [p for p, _ in a["padding"]]
+    same = all(
+        p == max(ki - si, 0) // 2 and ki - 2 * p + oi == si
+        for ki, si, p, oi in zip(k, st, pads, op, strict=True)
+    )
+    cropped = not same and any(pads)
+    # 'valid' leaves out output_padding only where Keras' default gives PyTorch's size
+    plain = same or (not any(op) and all(ki >= si for ki, si in zip(k, st, strict=True)))
     kw = with_defaults(
         {"strides": 1, "padding": "valid", "use_bias": True, "activation": None},
-        strides=compact(a["stride"]),
-        padding="valid",
-        output_padding=compact(a["output_padding"]),
+        strides=s.spatial(node, "stride"),
+        padding="same" if same else "valid",
+        **({} if plain else {"output_padding": compact(op)}),
         use_bias=a["bias"],
-        activation=act,
+        activation=linear(act),
     )
-    cropped = any(p != (0, 0) for p in pads)
     full = (
         node.shape[0],
-        *[None if d is None else d + 2 * p for d, (p, _) in zip(node.shape[1:], pads, strict=True)],
+        *[None if d is None else d + 2 * p for d, p in zip(node.shape[1:], pads, strict=True)],
     )
     perm = layout.spatial(len(node.shape))
     t = s.layer(
@@ -302,7 +471,8 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
         node.local_name,
         full if cropped else node.shape,
         perm,
-        [a["filters"], compact(a["kernel"])],
+        [s.attr(node, "filters"), s.spatial(node, "kernel")],
+        weights=KERNEL,
         **kw,
     )
     if cropped:
@@ -312,7 +482,7 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
             f"{node.local_name}-crop",
             node.shape,
             perm,
-            cropping=compact_pads(pads),
+            [compact_pads(a["padding"])],
         )
     return finish(s, node, t, a["activation"], act is not None)
 
@@ -320,6 +490,10 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
 # -- pooling ------------------------------------------------------------------------------
 @emitter("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d")
 def emit_pool(s: Scope, node: Node, xs: list[T]) -> T:
+    """Keras' pooling where its padding is exact: 'same' / 'valid' (its 'same' max pool never
+    takes the padding, its average divides by the number of real elements: netspec's meaning),
+    or, for a max pool of a tensor that is never negative, zero padding first (every window
+    keeps a real element, whose maximum is at least 0). Else a generated layer."""
     a = node.attrs
     n = len(a["size"])
     x = s.convert(xs[0], layout.spatial(xs[0].rank))
@@ -327,15 +501,21 @@ def emit_pool(s: Scope, node: Node, xs: list[T]) -> T:
     size, stride, pads = a["size"], a["stride"], a["padding"]
     mode = keras_padding(pads, x.shape[1:], size, stride, (1,) * n)
     is_max = node.op.startswith("max")
+    cls = f"{L}{'Max' if is_max else 'Average'}Pooling{n}D"
+    zeros_exact = all(max(p) < k for p, k in zip(pads, size, strict=True))
+    if mode is None and is_max and x.nonnegative and zeros_exact:
+        x, mode = zero_pad(s, node, x, pads), "valid"
     if mode is not None:
-        # Keras' 'same' max pool never takes the padding; its average divides by the number
-        # of real elements: both netspec's meaning.
-        cls = f"{L}{'Max' if is_max else 'Average'}Pooling{n}D"
-        kw = with_defaults({"padding": "valid"}, strides=compact(stride), padding=mode)
-        return s.layer(cls, x, node.local_name, node.shape, perm, [compact(size)], **kw)
-    cls = s.custom("PaddedMaxPool" if is_max else "PaddedAvgPool")
+        strides = s.spatial(node, "stride")
+        kw = with_defaults({"padding": "valid"}, padding=mode)
+        if "stride" in node.exprs or stride != size:  # Keras' default stride is the size
+            kw = {"strides": strides, **kw}
+        t = s.layer(cls, x, node.local_name, node.shape, perm, [s.spatial(node, "size")], **kw)
+        t.nonnegative = x.nonnegative
+        return t
+    custom = s.custom("PaddedMaxPool" if is_max else "PaddedAvgPool")
     return s.layer(
-        cls,
+        custom,
         x,
         node.local_name,
         node.shape,
@@ -355,27 +535,23 @@ def emit_global_pool(s: Scope, node: Node, xs: list[T]) -> T:
 
 
 # -- normalization and regularization -----------------------------------------------------
-@emitter("batch_norm")
+@emitter("batch_norm", weights=(BATCH_NORM,))
 def emit_batch_norm(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
-    s.weights(node, "batch_norm")
     momentum = float(f"{1.0 - node.attrs['momentum']:.12g}")  # Keras: weight of the old stats
-    return s.layer(
-        f"{L}BatchNormalization",
-        x,
-        node.local_name,
-        x.shape,
-        x.perm,
+    kw = with_defaults(
+        {"axis": -1, "momentum": 0.99, "epsilon": 0.001},
         axis=layout.channel_axis(x.perm),
         momentum=momentum,
-        epsilon=node.attrs["eps"],
+        epsilon=s.attr(node, "eps"),
     )
+    cls = f"{L}BatchNormalization"
+    return s.layer(cls, x, node.local_name, x.shape, x.perm, weights=BATCH_NORM, **kw)
 
 
-@emitter("layer_norm")
+@emitter("layer_norm", weights=(LAYER_NORM,))
 def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
-    s.weights(node, "layer_norm")
     # not keras.layers.LayerNormalization: it folds the mean into the bias (see LayerNorm)
     return s.layer(
         s.custom("LayerNorm"),
@@ -383,15 +559,18 @@ def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
         node.local_name,
         x.shape,
         x.perm,
+        weights=LAYER_NORM,
         axis=layout.last_axis(x.perm),
-        epsilon=node.attrs["eps"],
+        epsilon=s.attr(node, "eps"),
     )
 
 
 @emitter("dropout")
 def emit_dropout(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
-    return s.layer(f"{L}Dropout", x, node.local_name, x.shape, x.perm, [node.attrs["rate"]])
+    t = s.layer(f"{L}Dropout", x, node.local_name, x.shape, x.perm, [s.attr(node, "rate")])
+    t.nonnegative = x.nonnegative
+    return t
 
 
 # -- shape --------------------------------------------------------------------------------
@@ -415,7 +594,7 @@ def emit_permute(s: Scope, node: Node, xs: list[T]) -> T:
     particular layout transposes)."""
     x = xs[0]
     perm = layout.permuted(x.perm, node.attrs["dims"])
-    return T(x.var, node.shape, perm, x.layer, x.dtype, node.local_name)
+    return x.relabeled(node.shape, perm, node.local_name)
 
 
 # -- merge --------------------------------------------------------------------------------
@@ -436,46 +615,38 @@ def emit_merge(s: Scope, node: Node, xs: list[T]) -> T:
 def emit_concat(s: Scope, node: Node, xs: list[T]) -> T:
     perm = layout.common([x.perm for x in xs])
     ins = [s.convert(x, perm) for x in xs]
-    return s.layer(
-        f"{L}Concatenate",
-        ins,
-        node.local_name,
-        node.shape,
-        perm,
-        axis=layout.axis(perm, node.attrs["axis"]),
-    )
+    kw = with_defaults({"axis": -1}, axis=layout.axis(perm, node.attrs["axis"]))
+    return s.layer(f"{L}Concatenate", ins, node.local_name, node.shape, perm, **kw)
 
 
 # -- recurrent ----------------------------------------------------------------------------
 RNN = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 
 
-@emitter("lstm", "gru", "rnn")
+@emitter("lstm", "gru", "rnn", weights=(RNN_WEIGHTS, GRU_WEIGHTS))
 def emit_recurrent(s: Scope, node: Node, xs: list[T]) -> T:
-    """Keras' recurrent layers compute PyTorch's equations (GRU with reset_after=True; the
-    weights are converted on loading). A Bidirectional layer with return_sequences=False
-    returns the backward layer's state after it has read the first step, as netspec does."""
+    """Keras' recurrent layers compute PyTorch's equations (GRU with reset_after=True, Keras'
+    default; the weights are converted on loading). A Bidirectional layer with
+    return_sequences=False returns the backward layer's state after it has read the first step,
+    as netspec does. Stacked layers are `<node>-l<i>`."""
     a = node.attrs
     x = s.convert(xs[0], layout.recurrent(xs[0].rank))
     count = a["num_layers"]
     dirs = 2 if a["bidirectional"] else 1
-    cls = f"{L}{RNN[node.op]}"
-    extra = {"reset_after": True} if node.op == "gru" else {}
-    s.weights(node, node.op, count)
+    cls = RNN[node.op]
+    w = GRU_WEIGHTS if node.op == "gru" else RNN_WEIGHTS
     for i in range(count):
         seq = True if i < count - 1 else a["return_sequences"]
         shape = (x.shape[0], a["units"] * dirs) if seq else (a["units"] * dirs,)
         suffix = node.local_name if count == 1 else f"{node.local_name}-l{i}"
+        kw = with_defaults({"return_sequences": False}, return_sequences=seq)
+        units = s.attr(node, "units")
+        perm = layout.logical(len(shape))
         if a["bidirectional"]:
-            kws = ", ".join(
-                f"{k}={lit(v)}"
-                for k, v in {**({"return_sequences": True} if seq else {}), **extra}.items()
-            )
-            inner = Expr(f"{cls}({a['units']}{', ' if kws else ''}{kws})")
-            x = s.layer(f"{L}Bidirectional", x, suffix, shape, layout.logical(len(shape)), [inner])
-        else:
-            kw = with_defaults({"return_sequences": False}, return_sequences=seq)
+            inner = Ctor(f"{L}{cls}", [units], kw)
             x = s.layer(
-                cls, x, suffix, shape, layout.logical(len(shape)), [a["units"]], **kw, **extra
+                f"{L}Bidirectional", x, suffix, shape, perm, [inner], weights=w, weights_key=cls
             )
+        else:
+            x = s.layer(f"{L}{cls}", x, suffix, shape, perm, [units], weights=w, **kw)
     return x

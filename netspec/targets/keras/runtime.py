@@ -1,9 +1,11 @@
 """Source text that generated Keras modules contain besides the model: the small layer classes
-for meanings Keras has no layer for, and the canonical-weights helpers.
+for meanings Keras has no layer for, and the loader of canonical weights.
 
 Everything here is already formatted as `ruff format` writes it (line length 100); a generated
-module includes a layer class only if the model uses it, and a weights branch only for the
-kinds of weights it has.
+module includes a layer class only if the model uses it. The weight conversions themselves are
+ordinary Python functions beside their emitters (`emitters.py`), copied into the module by
+`inspect.getsource`; the loader here finds them in the module's `CONVERSIONS` table (Keras layer
+class -> (canonical -> Keras, Keras -> canonical)).
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ REGISTER = '@keras.saving.register_keras_serializable(package="netspec")'
 
 LAYERS = {
     "HardSigmoid": '''
-class HardSigmoid(keras.layers.Layer):
+class HardSigmoid(layers.Layer):
     """netspec's hard_sigmoid: clip(x / 6 + 1/2, 0, 1)."""
 
     def call(self, x):
         return keras.ops.clip(x / 6.0 + 0.5, 0.0, 1.0)
 ''',
     "LogSoftmax": '''
-class LogSoftmax(keras.layers.Layer):
+class LogSoftmax(layers.Layer):
     """log(softmax(x)) along one axis (Keras' log_softmax activation takes only the last)."""
 
     def __init__(self, axis=-1, **kwargs):
@@ -33,7 +35,7 @@ class LogSoftmax(keras.layers.Layer):
         return {**super().get_config(), "axis": self.axis}
 ''',
     "BroadcastAdd": '''
-class BroadcastAdd(keras.layers.Layer):
+class BroadcastAdd(layers.Layer):
     """The sum of inputs that broadcast against each other (axes equal or 1). Not keras.ops.add:
     on TensorFlow it turns `x1 + x2` into a bias_add when x2 has one axis larger than 1, which
     mixes up examples when that axis is the batch. x - (-y) is exactly x + y."""
@@ -45,7 +47,7 @@ class BroadcastAdd(keras.layers.Layer):
         return out
 ''',
     "LayerNorm": '''
-class LayerNorm(keras.layers.Layer):
+class LayerNorm(layers.Layer):
     """Layer normalization over one axis as PyTorch computes it: (x - mean) / sqrt(var + eps)
     * gamma + beta. (Keras' LayerNormalization computes x * inv + (beta - mean * inv), which
     loses digits when a row's mean is large against its spread.)"""
@@ -77,7 +79,7 @@ class LayerNorm(keras.layers.Layer):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
 ''',
     "PaddedMaxPool": '''
-class PaddedMaxPool(keras.layers.Layer):
+class PaddedMaxPool(layers.Layer):
     """Max pooling with explicit (before, after) padding per spatial axis; the padding is never
     the maximum. Channels-last input."""
 
@@ -97,7 +99,7 @@ class PaddedMaxPool(keras.layers.Layer):
         return {**super().get_config(), **config}
 ''',
     "PaddedAvgPool": '''
-class PaddedAvgPool(keras.layers.Layer):
+class PaddedAvgPool(layers.Layer):
     """Average pooling with explicit (before, after) padding per spatial axis that divides by
     the number of real (unpadded) elements in each window. Channels-last input."""
 
@@ -120,162 +122,97 @@ class PaddedAvgPool(keras.layers.Layer):
 ''',
 }
 
-# Weight conversions, per kind of layer: (canonical -> Keras, Keras -> canonical). `w` holds one
-# node's canonical arrays by parameter name; `a` is `layer.get_weights()`; `i` is the index of
-# the Keras layer among the node's (stacked recurrent layers); `p` the parameter suffix `_l{i}`.
-TO_KERAS = {
-    "dense": """
-    if kind == "dense":  # [out, in] -> [in, out]
-        return [w["weight"].T, *_bias(w)]""",
-    "conv": """
-    if kind in ("conv", "conv_transpose"):
-        # conv [out, in / groups, *kernel] -> [*kernel, in / groups, out];
-        # conv_transpose [in, out, *kernel] -> [*kernel, out, in]: the same axis move
-        k = w["weight"]
-        return [k.transpose(*range(2, k.ndim), 1, 0), *_bias(w)]""",
-    "depthwise": """
-    if kind == "depthwise":  # [channels * multiplier, 1, *kernel] -> [*kernel, channels, mult]
-        k = w["weight"]
-        m = layer.depth_multiplier
-        k = k.reshape(k.shape[0] // m, m, *k.shape[2:])
-        return [k.transpose(*range(2, k.ndim), 0, 1), *_bias(w)]""",
-    "batch_norm": """
-    if kind == "batch_norm":
-        return [w["weight"], w["bias"], w["running_mean"], w["running_var"]]""",
-    "layer_norm": """
-    if kind == "layer_norm":
-        return [w["weight"], w["bias"]]""",
-    "prelu": """
-    if kind == "prelu":  # one slope per channel, on the channel axis of Keras' alpha
-        return [w["weight"].reshape(layer.get_weights()[0].shape)]""",
-    "embedding": """
-    if kind == "embedding":
-        return [w["weight"]]""",
-    "recurrent": """
-    if kind in ("lstm", "gru", "rnn"):  # forward, then backward (Bidirectional's order)
-        out = []
-        for d in ["", "_reverse"][: 2 if isinstance(layer, keras.layers.Bidirectional) else 1]:
-            p = f"_l{i}{d}"
-            w_ih, w_hh = w["weight_ih" + p], w["weight_hh" + p]
-            b_ih, b_hh = w["bias_ih" + p], w["bias_hh" + p]
-            if kind == "gru":  # gates (r, z, n) -> (z, r, h); reset_after=True keeps both biases
-                g = _gru_gates
-                out += [g(w_ih).T, g(w_hh).T, np.stack([g(b_ih), g(b_hh)])]
-            else:  # LSTM gates (i, f, g, o) are Keras' (i, f, c, o); Keras keeps one bias
-                out += [w_ih.T, w_hh.T, b_ih + b_hh]
-        return out""",
-}
 
-FROM_KERAS = {
-    "dense": """
-    if kind == "dense":
-        return {"weight": a[0].T, **_bias_of(a)}""",
-    "conv": """
-    if kind in ("conv", "conv_transpose"):
-        k = a[0]
-        n = k.ndim
-        return {"weight": k.transpose(n - 1, n - 2, *range(n - 2)), **_bias_of(a)}""",
-    "depthwise": """
-    if kind == "depthwise":
-        k = a[0]
-        n = k.ndim
-        k = k.transpose(n - 2, n - 1, *range(n - 2))
-        k = k.reshape(k.shape[0] * k.shape[1], 1, *k.shape[2:])
-        return {"weight": k, **_bias_of(a)}""",
-    "batch_norm": """
-    if kind == "batch_norm":
-        return dict(zip(["weight", "bias", "running_mean", "running_var"], a, strict=True))""",
-    "layer_norm": """
-    if kind == "layer_norm":
-        return {"weight": a[0], "bias": a[1]}""",
-    "prelu": """
-    if kind == "prelu":
-        return {"weight": a[0].reshape(-1)}""",
-    "embedding": """
-    if kind == "embedding":
-        return {"weight": a[0]}""",
-    "recurrent": """
-    if kind in ("lstm", "gru", "rnn"):
-        out = {}
-        for j, d in enumerate(["", "_reverse"][: len(a) // 3]):
-            p = f"_l{i}{d}"
-            kernel, recurrent, bias = a[3 * j : 3 * j + 3]
-            if kind == "gru":
-                g = _gru_gates
-                out.update({"weight_ih" + p: g(kernel.T), "weight_hh" + p: g(recurrent.T)})
-                out.update({"bias_ih" + p: g(bias[0]), "bias_hh" + p: g(bias[1])})
-            else:  # the one Keras bias goes back as bias_ih, bias_hh is zero
-                out.update({"weight_ih" + p: kernel.T, "weight_hh" + p: recurrent.T})
-                out.update({"bias_ih" + p: bias, "bias_hh" + p: np.zeros_like(bias)})
-        return out""",
-}
-
-BIAS = """
-def _bias(w):
-    return [w["bias"]] if "bias" in w else []
-
-
-def _bias_of(a):
-    return {"bias": a[1]} if len(a) > 1 else {}
-"""
-
-GRU_GATES = '''
-def _gru_gates(a):
-    """Swaps the first two thirds of axis 0: PyTorch's GRU gates (r, z, n) <-> Keras' (z, r, h)."""
-    h = a.shape[0] // 3
-    return np.concatenate([a[h : 2 * h], a[:h], a[2 * h :]])
-'''
-
-HELPERS = '''
-def _to_keras(kind, w, i, layer):
-    """One node's canonical arrays (by parameter name) -> the Keras layer's weight list."""{to}
-    raise ValueError(kind)
-
-
-def _from_keras(kind, a, i, layer):
-    """A Keras layer's weight list -> canonical arrays (by parameter name)."""{frm}
-    raise ValueError(kind)
-
-
-def _layers(model, node, count):
-    if count == 1:
-        return [model.get_layer(node)]
-    return [model.get_layer(f"{{node}}-l{{i}}") for i in range(count)]
-
-
+LOAD = '''
 def load_weights(model, weights):
-    """Load canonical weights: a safetensors file written by netspec (keys "<node path>.<param>",
-    PyTorch's layouts), or a dict of such arrays."""
+    """Load netspec's canonical weights into `model`: a safetensors file netspec wrote, or a dict
+    of such arrays (keys `<node path>.<param>`, PyTorch's layouts). A Keras layer with weights is
+    named by its node path."""
     if not isinstance(weights, dict):
         from safetensors.numpy import load_file
 
         weights = load_file(str(weights))
-    nodes = {{}}
+    nodes = {}
     for key, array in weights.items():
         node, _, param = key.rpartition(".")
-        nodes.setdefault(node, {{}})[param] = np.asarray(array, dtype=np.float32)
-    missing = sorted(set(WEIGHTS) - set(nodes))
-    if missing:
-        raise KeyError(f"no weights for {{', '.join(missing)}}")
-    for node, (kind, count) in WEIGHTS.items():
-        for i, layer in enumerate(_layers(model, node, count)):
-            layer.set_weights(_to_keras(kind, nodes[node], i, layer))
+        nodes.setdefault(node, {})[param] = np.asarray(array, dtype=np.float32)
+    for layer in model.layers:
+'''
 
+# each Keras array gets the shape of the layer's weight it sets (a depthwise kernel's channel
+# axis splits into (channels, multiplier); PReLU's slopes take the shape of its alpha)
+LOAD_LAYER = """
+        if layer.weights:
+            to_keras = CONVERSIONS[type(layer).__name__][0]
+            arrays = to_keras(**nodes[layer.name])
+            shapes = [v.shape for v in layer.weights]
+            layer.set_weights([a.reshape(s) for a, s in zip(arrays, shapes, strict=True)])
+"""
 
+LOAD_PARTS = """
+        for part, suffix in _parts(layer):
+            to_keras = CONVERSIONS[type(part).__name__][0]
+            node = nodes[layer.name.partition("-")[0]]
+            params = {p.removesuffix(suffix): a for p, a in node.items() if p.endswith(suffix)}
+            arrays = to_keras(**params)
+            shapes = [v.shape for v in part.weights]
+            part.set_weights([a.reshape(s) for a, s in zip(arrays, shapes, strict=True)])
+"""
+
+EXPORT = '''
 def export_weights(model):
-    """The model's weights as canonical arrays (keys "<node path>.<param>")."""
-    out = {{}}
-    for node, (kind, count) in WEIGHTS.items():
-        for i, layer in enumerate(_layers(model, node, count)):
-            a = [np.asarray(v, dtype=np.float32) for v in layer.get_weights()]
-            for param, array in _from_keras(kind, a, i, layer).items():
-                out[f"{{node}}.{{param}}"] = np.ascontiguousarray(array)
+    """The model's weights as netspec's canonical arrays (keys `<node path>.<param>`)."""
+    out = {}
+    for layer in model.layers:
+'''
+
+EXPORT_LAYER = """
+        if layer.weights:
+            from_keras = CONVERSIONS[type(layer).__name__][1]
+            arrays = [np.asarray(v, dtype=np.float32) for v in layer.get_weights()]
+            for param, array in from_keras(*arrays).items():
+                out[f"{layer.name}.{param}"] = np.ascontiguousarray(array)
     return out
+"""
 
+EXPORT_PARTS = """
+        for part, suffix in _parts(layer):
+            from_keras = CONVERSIONS[type(part).__name__][1]
+            arrays = [np.asarray(v, dtype=np.float32) for v in part.get_weights()]
+            node = layer.name.partition("-")[0]
+            for param, array in from_keras(*arrays).items():
+                out[f"{node}.{param}{suffix}"] = np.ascontiguousarray(array)
+    return out
+"""
 
+PARTS = '''
+def _parts(layer):
+    """The parts of a Keras layer's weights, with the suffix of their canonical params: a
+    recurrent layer `<node>-l<i>` (`<node>` when i = 0) holds the node's `*_l<i>` params, the
+    backward layer of a Bidirectional one its `*_l<i>_reverse` params."""
+    if not layer.weights:
+        return []
+    i = layer.name.partition("-l")[2] or "0"
+    if isinstance(layer, layers.Bidirectional):
+        return [(layer.forward_layer, f"_l{i}"), (layer.backward_layer, f"_l{i}_reverse")]
+    if isinstance(layer, layers.RNN):
+        return [(layer, f"_l{i}")]
+    return [(layer, "")]
+'''
+
+SAVE = '''
 def save_weights(model, path):
     """Write the model's weights to a canonical safetensors file."""
     from safetensors.numpy import save_file
 
-    save_file(export_weights(model), str(path), metadata={{"format": "netspec"}})
+    save_file(export_weights(model), str(path), metadata={"format": "netspec"})
 '''
+
+
+def weights_code(recurrent: bool) -> str:
+    """The module's loader, exporter and saver (`_parts` only when the model has recurrent
+    layers, whose weights split by suffix)."""
+    parts = [PARTS] if recurrent else []
+    load = LOAD.rstrip("\n") + (LOAD_PARTS if recurrent else LOAD_LAYER)
+    export = EXPORT.rstrip("\n") + (EXPORT_PARTS if recurrent else EXPORT_LAYER)
+    return "\n\n".join(p.strip("\n") + "\n" for p in [*parts, load, export, SAVE])

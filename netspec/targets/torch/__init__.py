@@ -21,7 +21,7 @@ from ...errors import SpecError
 from ...ir import Graph
 from ...weights import WeightsError, mismatch
 from ..base import Artifact, write_sources
-from ..pysource import run_source
+from ..python.run import run_source
 from .codegen import Generator, model_class
 from .emitters import EMITTERS
 
