@@ -24,12 +24,6 @@ from .schema import NO_CONV_ACT, schema
 
 # annotations, and keywords read together with another one (then/else with if)
 IGNORED = {"$schema", "$id", "title", "description", "default", "$defs", "then", "else"}
-KEYWORDS = {
-    "$ref", "type", "const", "enum", "pattern", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "minItems", "maxItems", "uniqueItems", "items", "contains", "minContains",
-    "maxContains", "required", "additionalProperties", "propertyNames", "minProperties",
-    "properties", "allOf", "anyOf", "if", "not",
-}  # fmt: skip
 
 
 class Failure(NamedTuple):
@@ -43,22 +37,26 @@ class Failure(NamedTuple):
 
 def check(data: Any) -> None:
     """Raise a SpecError for the first structural error in `data`, if any."""
-    f = first_failure(data, _root())
+    f = _walker().run(data, _root(), (), ())
     if f is not None:
         raise explain(f, data)
 
 
 def check_activation(v: Any, path: Path, op: str) -> None:
     """Check an `activation:` value that a param gave (a written one was checked already)."""
-    root = _root()
     ref = "activation" if op == "dense" else "conv_activation"
-    if not _Walker(root).ok(v, root["$defs"][ref], path, ()):
+    if not _walker().ok(v, _root()["$defs"][ref], path, ()):
         raise _activation_error(v, path, op)
 
 
 @lru_cache(maxsize=1)
 def _root() -> dict:
     return schema()  # read only
+
+
+@lru_cache(maxsize=1)
+def _walker() -> _Walker:
+    return _Walker(_root())
 
 
 def first_failure(data: Any, root: dict) -> Failure | None:
@@ -103,97 +101,155 @@ def _pattern(p: str) -> re.Pattern:
 
 
 class _Walker:
+    """Validates data against one schema. Each schema object's keywords are looked up once, in
+    the order failures are reported: type and value first, then a mapping's unknown keys,
+    missing keys and key names, then its values in the schema's order, then the combinators."""
+
     def __init__(self, root: dict):
         self.defs = root.get("$defs", {})
+        self.plans: dict[int, list] = {}
 
     def ok(self, v: Any, s: dict, path: Path, defs: tuple) -> bool:
         return self.run(v, s, path, defs) is None
 
-    def run(self, v: Any, s: dict, path: Path, defs: tuple) -> Failure | None:  # noqa: C901 - one branch per keyword
-        def fail(keyword: str, value: Any = v, at: Path = path, key: bool = False) -> Failure:
-            return Failure(at, keyword, s, value, defs, key)
-
-        if "$ref" in s:
-            name = s["$ref"].rsplit("/", 1)[1]
-            f = self.run(v, self.defs[name], path, (*defs, (name, path)))
+    def run(self, v: Any, s: dict, path: Path, defs: tuple) -> Failure | None:
+        plan = self.plans.get(id(s))
+        if plan is None:
+            plan = self.plans[id(s)] = [
+                (getattr(self, step), s.get(kws[0]))
+                for step, kws in _STEPS.items()
+                if any(k in s for k in kws)
+            ]
+        for step, arg in plan:
+            f = step(v, arg, s, path, defs)
             if f is not None:
                 return f
-        if "type" in s and not _is_type(v, s["type"]):
-            return fail("type")
-        if "const" in s and not equal(v, s["const"]):
-            return fail("const")
-        if "enum" in s and not any(equal(v, e) for e in s["enum"]):
-            return fail("enum")
-        if isinstance(v, str) and "pattern" in s and not _pattern(s["pattern"]).search(v):
-            return fail("pattern")
-        if _is_type(v, "number"):
-            if "minimum" in s and v < s["minimum"]:
-                return fail("minimum")
-            if "maximum" in s and v > s["maximum"]:
-                return fail("maximum")
-            if "exclusiveMinimum" in s and v <= s["exclusiveMinimum"]:
-                return fail("exclusiveMinimum")
-            if "exclusiveMaximum" in s and v >= s["exclusiveMaximum"]:
-                return fail("exclusiveMaximum")
-        if isinstance(v, list):
-            if len(v) < s.get("minItems", 0):
-                return fail("minItems")
-            if "maxItems" in s and len(v) > s["maxItems"]:
-                return fail("maxItems")
-            if s.get("uniqueItems") and not _unique(v):
-                return fail("uniqueItems")
-            if "items" in s:
-                for i, x in enumerate(v):
-                    f = self.run(x, s["items"], (*path, i), defs)
+        return None
+
+    def ref(self, v, arg, s, path, defs):
+        name = arg.rsplit("/", 1)[1]
+        return self.run(v, self.defs[name], path, (*defs, (name, path)))
+
+    def type(self, v, arg, s, path, defs):
+        return None if _is_type(v, arg) else Failure(path, "type", s, v, defs)
+
+    def const(self, v, arg, s, path, defs):
+        return None if equal(v, arg) else Failure(path, "const", s, v, defs)
+
+    def enum(self, v, arg, s, path, defs):
+        return None if any(equal(v, e) for e in arg) else Failure(path, "enum", s, v, defs)
+
+    def pattern(self, v, arg, s, path, defs):
+        if isinstance(v, str) and not _pattern(arg).search(v):
+            return Failure(path, "pattern", s, v, defs)
+        return None
+
+    def bound(self, v, arg, s, path, defs):
+        if not _is_type(v, "number"):
+            return None
+        kw = None  # comparisons with nan are false: JSON Schema lets it through (JSON has none)
+        if "minimum" in s and v < s["minimum"]:
+            kw = "minimum"
+        elif "maximum" in s and v > s["maximum"]:
+            kw = "maximum"
+        elif "exclusiveMinimum" in s and v <= s["exclusiveMinimum"]:
+            kw = "exclusiveMinimum"
+        elif "exclusiveMaximum" in s and v >= s["exclusiveMaximum"]:
+            kw = "exclusiveMaximum"
+        return None if kw is None else Failure(path, kw, s, v, defs)
+
+    def array(self, v, arg, s, path, defs):
+        if not isinstance(v, list):
+            return None
+        if len(v) < s.get("minItems", 0):
+            return Failure(path, "minItems", s, v, defs)
+        if "maxItems" in s and len(v) > s["maxItems"]:
+            return Failure(path, "maxItems", s, v, defs)
+        if s.get("uniqueItems") and not _unique(v):
+            return Failure(path, "uniqueItems", s, v, defs)
+        if "items" in s:
+            for i, x in enumerate(v):
+                f = self.run(x, s["items"], (*path, i), defs)
+                if f is not None:
+                    return f
+        if "contains" in s:
+            n = sum(self.ok(x, s["contains"], (*path, i), defs) for i, x in enumerate(v))
+            if n < s.get("minContains", 1) or n > s.get("maxContains", n):
+                return Failure(path, "contains", s, v, defs)
+        return None
+
+    def mapping(self, v, arg, s, path, defs):  # noqa: C901 - one branch per object keyword
+        if not isinstance(v, dict):
+            return None
+        props = s.get("properties", {})
+        if s.get("additionalProperties") is False:
+            for k in v:
+                if k not in props:
+                    return Failure((*path, k), "additionalProperties", s, k, defs, True)
+        for k in s.get("required", ()):
+            if k not in v:
+                return Failure(path, "required", s, k, defs)
+        if "propertyNames" in s:
+            for k in v:
+                if not self.ok(k, s["propertyNames"], (*path, k), defs):
+                    return Failure((*path, k), "propertyNames", s, k, defs, True)
+        if len(v) < s.get("minProperties", 0):
+            return Failure(path, "minProperties", s, v, defs)
+        for k, sub in props.items():
+            if k in v:
+                f = self.run(v[k], sub, (*path, k), defs)
+                if f is not None:
+                    return f
+        extra = s.get("additionalProperties")
+        if isinstance(extra, dict):
+            for k, x in v.items():
+                if k not in props:
+                    f = self.run(x, extra, (*path, k), defs)
                     if f is not None:
                         return f
-            if "contains" in s:
-                n = sum(self.ok(x, s["contains"], (*path, i), defs) for i, x in enumerate(v))
-                if n < s.get("minContains", 1) or n > s.get("maxContains", n):
-                    return fail("contains")
-        if isinstance(v, dict):
-            props = s.get("properties", {})
-            if s.get("additionalProperties") is False:
-                for k in v:
-                    if k not in props:
-                        return fail("additionalProperties", k, (*path, k), True)
-            for k in s.get("required", ()):
-                if k not in v:
-                    return fail("required", k)
-            if "propertyNames" in s:
-                for k in v:
-                    if not self.ok(k, s["propertyNames"], (*path, k), defs):
-                        return fail("propertyNames", k, (*path, k), True)
-            if len(v) < s.get("minProperties", 0):
-                return fail("minProperties")
-            for k, sub in props.items():
-                if k in v:
-                    f = self.run(v[k], sub, (*path, k), defs)
-                    if f is not None:
-                        return f
-            extra = s.get("additionalProperties")
-            if isinstance(extra, dict):
-                for k, x in v.items():
-                    if k not in props:
-                        f = self.run(x, extra, (*path, k), defs)
-                        if f is not None:
-                            return f
-        for sub in s.get("allOf", ()):
+        return None
+
+    def all_of(self, v, arg, s, path, defs):
+        for sub in arg:
             f = self.run(v, sub, path, defs)
             if f is not None:
                 return f
-        if "if" in s:
-            branch = s.get("then" if self.ok(v, s["if"], path, defs) else "else")
-            if branch is not None:
-                f = self.run(v, branch, path, defs)
-                if f is not None:
-                    return f
-        if "anyOf" in s and not any(self.ok(v, sub, path, defs) for sub in s["anyOf"]):
-            return fail("anyOf")
-        if "not" in s and self.ok(v, s["not"], path, defs):
-            return fail("not")
         return None
 
+    def if_(self, v, arg, s, path, defs):
+        branch = s.get("then" if self.ok(v, arg, path, defs) else "else")
+        return None if branch is None else self.run(v, branch, path, defs)
+
+    def any_of(self, v, arg, s, path, defs):
+        if any(self.ok(v, sub, path, defs) for sub in arg):
+            return None
+        return Failure(path, "anyOf", s, v, defs)
+
+    def not_(self, v, arg, s, path, defs):
+        return Failure(path, "not", s, v, defs) if self.ok(v, arg, path, defs) else None
+
+
+# each step and the keywords it reads, in the order failures are reported
+_STEPS = {
+    "ref": ("$ref",),
+    "type": ("type",),
+    "const": ("const",),
+    "enum": ("enum",),
+    "pattern": ("pattern",),
+    "bound": ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"),
+    "array": ("minItems", "maxItems", "uniqueItems", "items", "contains"),
+    "mapping": (
+        "additionalProperties", "required", "propertyNames", "minProperties", "properties"
+    ),
+    "all_of": ("allOf",),
+    "if_": ("if",),
+    "any_of": ("anyOf",),
+    "not_": ("not",),
+}  # fmt: skip
+KEYWORDS = {k for ks in _STEPS.values() for k in ks} | {
+    "minContains",
+    "maxContains",
+}  # what the walker reads (and then/else)
 
 # -- wording -----------------------------------------------------------------------------------
 
@@ -260,8 +316,11 @@ def explain(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one case per pl
         return _unknown_key(f, data)
     if kw == "propertyNames":
         return _bad_key(f)
-    # layers, attributes and activations
-    if "layer" in entered:
+    if last == "description":
+        return _err(f"expected a string, got {kind(v)}", path)
+    if last == "layers" and kw in ("type", "minItems"):
+        return _err(f"expected a non-empty list of layers, got {kind(v)}", path, LAYER_HINT)
+    if "layer" in entered:  # layers, attributes and activations
         return _layer_error(f, entered["layer"], data)
     if "input" in entered:
         return _input_error(f)
@@ -277,15 +336,11 @@ def explain(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one case per pl
         why = check_identifier(v) or f"expected a name, got {kind(v)}"
         hint = "the name becomes the class and model name" if path == ("name",) else name_hint(v)
         return _err(why, path, hint)
-    if last == "description":
-        return _err(f"expected a string, got {kind(v)}", path)
     if len(path) == 1 and last in SECTIONS:
         if kw == "minProperties":
             return _err("a spec needs at least one input", path)
         hint = f"fill in '{last}:', or remove it" if v is None else None
         return _err(f"expected {last} (a mapping), got {kind(v)}", path, hint)
-    if last == "layers" and kw in ("type", "minItems"):
-        return _err(f"expected a non-empty list of layers, got {kind(v)}", path, LAYER_HINT)
     if path[0] == "outputs":
         return _outputs_error(f)
     return _err(f"unexpected {kind(v)}", path)  # pragma: no cover - a schema/wording mismatch
@@ -297,11 +352,7 @@ def _unknown_key(f: Failure, data: Any) -> SpecError:
     inner = f.defs[-1][0] if f.defs else None
     if inner and inner.startswith("op_") and inner[3:] in OPS:
         return _unknown_attribute(k, inner[3:], path)
-    if "activation" in (inner or ""):
-        op = _at(data, path[:-1])["op"]
-        what = f"a {op} activation"
-    else:
-        what = {None: "the spec", "input": "an input", "block": "a block"}.get(inner, inner)
+    what = {None: "the spec", "input": "an input", "block": "a block"}.get(inner, inner)
     guess = did_you_mean(k, allowed)
     hint = f"did you mean '{guess}'?" if guess else f"{what} takes: " + ", ".join(allowed)
     return _err(f"unknown key {k!r} in {what}", path, hint, key=True)
@@ -406,6 +457,8 @@ def _layer_error(f: Failure, lpath: Path, data: Any) -> SpecError:  # noqa: C901
             return _err(f"{r!r} is not a layer or input name", (*kpath, j), REF_HINT)
         if isinstance(raw, str):
             return _err(f"{raw!r} is not a layer or input name", kpath, REF_HINT)
+        if raw == []:
+            return _err("expected at least one layer or input name", kpath, "e.g. inputs: [x]")
         return _err(f"expected a list of names, got {kind(raw)}", kpath)
     a = OPS[layer["op"]].attrs[key]
     if a.kind == "activation":
@@ -516,6 +569,10 @@ def _block_error(f: Failure) -> SpecError:
         hint = "fill in 'params:', or remove it" if v is None else None
         return _err(f"expected block params (a mapping), got {kind(v)}", path, hint)
     if rest[0] == "inputs":
+        if len(rest) == 2:
+            return _err(
+                check_identifier(v) or f"expected a name, got {kind(v)}", path, name_hint(v)
+            )
         if kw == "uniqueItems":
             return _err("block input names must be unique", path)
         return _err("expected a list of input names", path)
@@ -538,8 +595,8 @@ def _outputs_error(f: Failure) -> SpecError:
         path, v = f.path, f.value
     elif len(path) == 1 and isinstance(v, dict) and v:
         for k, r in v.items():
-            why = check_identifier(k)
-            if why and _is_type(k, "string") and not re.match(r"[A-Za-z_][A-Za-z0-9_]*$", k):
+            if not re.match(r"[A-Za-z_][A-Za-z0-9_]*$", k):
+                why = check_identifier(k) or f"{k!r} is not a valid name"
                 return _err(why, (*path, k), name_hint(k), key=True)
             if not _is_ref(r):
                 f = f._replace(path=(*path, k), value=r)
