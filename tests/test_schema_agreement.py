@@ -290,7 +290,7 @@ def test_mutated_specs_agree(name, data):
             parent[data.draw(st.sampled_from(KEYS))] = parent.pop(last)
         elif kind == "wrong_key" and isinstance(parent, dict):
             parent[data.draw(st.sampled_from([*KEYS, "unit", "filter", "kernal"]))] = 1
-        elif kind == "range" and isinstance(parent, dict) and parent.get("op") in OPS:
+        elif kind == "range" and isinstance(parent, dict) and str(parent.get("op")) in OPS:
             attrs = list(OPS[parent["op"]].attrs.values())
             if attrs:
                 a = data.draw(st.sampled_from(attrs))
