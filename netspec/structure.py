@@ -2,7 +2,7 @@
 
 The schema (`netspec.schema`, generated from the op table) decides what is valid: keys, types,
 enums, ranges. This module walks the schema's keywords over the parsed data itself, because a
-general JSON Schema library costs more to import than `netspec validate` may take in all, and
+general JSON Schema library costs more to import than all of `netspec validate` takes, and
 because an error must say what netspec says (path, wording, did-you-mean, hint), not which
 keyword failed. It understands exactly the keywords the generated schema uses (a test holds the
 schema to that list, and holds this walker to the `jsonschema` package's verdicts). Nothing here
@@ -262,7 +262,7 @@ TOP_HINTS = {
 LAYER_HINT = "layers is a list: start each layer with '- ', e.g. - {op: dense, units: 8}"
 REF_HINT = "names are identifiers; 'use.output' names an output of a block use"
 _REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-SECTIONS = {"params": "params", "inputs": "inputs", "blocks": "blocks"}
+SECTIONS = ("params", "inputs", "blocks")  # the top level's mappings
 
 
 def kind(v: Any) -> str:
@@ -332,7 +332,7 @@ def explain(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one case per pl
         else:
             msg = f"expected the format version 1, got {kind(v)}"
         return _err(msg, path, "write netspec: 1")
-    if inner == "identifier" or (kw == "pattern" and f.schema.get("pattern", "").endswith("*$")):
+    if inner == "identifier":
         why = check_identifier(v) or f"expected a name, got {kind(v)}"
         hint = "the name becomes the class and model name" if path == ("name",) else name_hint(v)
         return _err(why, path, hint)
