@@ -20,7 +20,6 @@ from conftest import ROOT, SPECS, run_cli
 import netspec
 from netspec import SpecError, expr, yamlload
 from netspec.docs import DOC, render
-from netspec.errors import path_str
 from netspec.ops import ACTIVATIONS, OPS
 from netspec.schema import build_schema, schema_text
 
@@ -1093,7 +1092,8 @@ def test_structure_errors(body, path, message, hint):
     text = HEAD + body + "\n"
     with pytest.raises(SpecError) as e:
         netspec.loads(text)
-    assert path_str(e.value.path) == path and message in e.value.message, str(e.value)
+    where = netspec.errors.path_str(e.value.path)
+    assert where == path and message in e.value.message, str(e.value)
     assert (hint is None and e.value.hint is None) or (hint and hint in (e.value.hint or ""))
 
 
