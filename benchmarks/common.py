@@ -21,6 +21,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+if str(ROOT) not in sys.path:  # tools/ (random weights and inputs) is not installed
+    sys.path.insert(0, str(ROOT))
 PY = sys.executable
 THREADS = 2  # every contender runs with the same number of compute threads
 

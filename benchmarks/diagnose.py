@@ -88,6 +88,7 @@ def diagnose(spec: str) -> dict:
     import netspec.api
     import netspec.build
     import netspec.cli
+    import netspec.cli.build
     import netspec.targets.onnx as tonnx
     import netspec.weights
 
@@ -113,7 +114,7 @@ def diagnose(spec: str) -> dict:
         setattr(owner, attr, copy)
         return copy
 
-    wrap(netspec.cli, "_load", "load: read + validate + IR")
+    wrap(netspec.cli.build, "load_spec", "load: read + validate + IR")
     wrap(netspec.build, "load_weights", "init_weights (PCG64 draws)")
     wrap(tonnx, "write", "onnx target write (total)")
     wrap(tonnx, "_build", "  graph + initializers (_build)")

@@ -69,7 +69,7 @@ def run(ctx: Context) -> list[Table]:
     import torch
 
     import netspec
-    from netspec.testing import max_violation, random_weights
+    from tools.testing import max_violation, random_weights
 
     import models
 

@@ -1,7 +1,7 @@
 """Inference: ONNX Runtime on netspec's ONNX vs on `torch.onnx.export`'s ONNX of the same
 module, and vs PyTorch eager, at batch 1 and 32; plus static checks of netspec's graphs.
 
-Per network: the spec is compiled to ONNX by netspec with `netspec.testing.random_weights`
+Per network: the spec is compiled to ONNX by netspec with `tools.testing.random_weights`
 (batch-norm statistics and biases non-trivial); the hand-written twin (`benchmarks/models.py`)
 gets the same canonical weights and is exported in this process by both torch exporters (as
 `benchmarks/torch_export.py` does it). Every contender is checked against PyTorch eager with
@@ -135,7 +135,7 @@ def run(ctx: Context) -> list[Table]:
     import torch
 
     import netspec
-    from netspec.testing import max_violation, random_weights
+    from tools.testing import max_violation, random_weights
 
     import models
     from torch_export import export

@@ -2,7 +2,7 @@
 
 PyTorch: `netspec.compile(graph, "torch", weights)` against the hand-written twins
 (`tests/reference/torch_models.py`; ResNet-50 from `benchmarks/models.py`), canonical weights
-(`netspec.testing.random_weights`) loaded into both, outputs checked equal (netspec's parity
+(`tools.testing.random_weights`) loaded into both, outputs checked equal (netspec's parity
 bound) before timing; `torch.inference_mode()`, set_num_threads(2).
 Keras: netspec's Keras models of `specs/keras_resnet50.yaml` / `specs/keras_mobilenetv2.yaml`
 against `keras.applications.ResNet50` / `MobileNetV2(weights=None)`, the reference's random
@@ -65,8 +65,8 @@ def torch_part(ctx: Context, table: Table) -> None:
     import torch
 
     import netspec
-    from netspec.testing import max_violation, random_inputs, random_weights
     from tests.reference.torch_models import REFERENCES, load_canonical
+    from tools.testing import max_violation, random_inputs, random_weights
 
     import models
 
@@ -141,8 +141,8 @@ def keras_worker(quick: bool, repeat: int) -> int:
     import keras
 
     import netspec
-    from netspec.testing import max_violation
     from tests import test_keras_applications as kapp
+    from tools.testing import max_violation
 
     node_of = {"resnet50": kapp.resnet50_node, "mobilenetv2": kapp.mobilenetv2_node}
     rows, findings = [], []

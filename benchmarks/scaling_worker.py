@@ -34,7 +34,7 @@ def main() -> int:
     from netspec import targets
 
     mods = {}
-    for name in ("torch", "keras", "onnx"):
+    for name in targets.names():
         try:
             mods[name] = targets.get(name)
         except Exception as e:  # noqa: BLE001 - a target missing or being written

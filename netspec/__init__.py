@@ -9,11 +9,10 @@ Typical use:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .api import compile, generate, init_weights, load, loads, save_weights  # noqa: E402
-from .errors import SpecError, SpecErrors  # noqa: E402
-from .ir import Graph  # noqa: E402
+from .api import compile, export_weights, generate, init_weights, load, loads, save_weights
+from .errors import SpecError, SpecErrors
+from .ir import Graph
+from .version import __version__
 
 __all__ = [
     "Graph",
@@ -21,6 +20,7 @@ __all__ = [
     "SpecErrors",
     "__version__",
     "compile",
+    "export_weights",
     "generate",
     "init_weights",
     "load",

@@ -1,4 +1,4 @@
-"""The library API: load, generate, compile, init_weights, save_weights."""
+"""The library API: load, generate, compile, init_weights, export_weights, save_weights."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .weights import Weights
 from .yamlload import parse
 
-__all__ = ["compile", "generate", "init_weights", "load", "loads", "save_weights"]
+__all__ = ["compile", "export_weights", "generate", "init_weights", "load", "loads", "save_weights"]
 
 
 def loads(

@@ -20,8 +20,6 @@ from .errors import SpecError
 from .ir import Graph
 from .weights import load_weights, write_weights
 
-ALL = ["torch", "keras", "onnx"]
-
 
 def _confined(path: Path, root: Path) -> Path:
     rel = path.relative_to(root)  # raises if outside
@@ -39,8 +37,9 @@ def build(
     options: dict[str, Any] | None = None,
     step: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Build `graph` for each target into `outdir`; returns the files written."""
-    names = ALL if "all" in target_names else list(dict.fromkeys(target_names))
+    """Build `graph` for each target (a name of the registry, or "all") into `outdir`, plus the
+    canonical weights file `<name>.safetensors`; returns the files written."""
+    names = targets.names() if "all" in target_names else list(dict.fromkeys(target_names))
     if weights is not None and not isinstance(weights, Mapping):
         import safetensors.numpy  # noqa: F401 - imported here, not in the worker thread below
     # Two things overlap with others that wait on something else: the weights are drawn (numpy

@@ -18,9 +18,9 @@ import numpy as np
 
 from .errors import SpecError, did_you_mean
 from .ir import Graph, Node
+from .ops import OPS
 
 Weights = dict[str, np.ndarray]
-FILLS = {"running_mean": 0.0, "running_var": 1.0}
 
 
 class WeightsError(SpecError):
@@ -73,19 +73,20 @@ def _draw(rng: np.random.Generator, init: str, shape: tuple[int, ...]) -> np.nda
 
 
 def _node_init(rng: np.random.Generator, node: Node) -> Weights:
+    """The op's fixed starting values (its record's `start`), zero biases, and the rest drawn
+    with the layer's `init`, in the node's param order (which fixes what a seed draws)."""
+    start = OPS[node.op].start
     out: Weights = {}
     for p, shape in node.params.items():
-        if p.startswith("bias"):
+        if p in start:
+            a = np.full(shape, start[p], np.float32)
+        elif p.startswith("bias"):
             a = np.zeros(shape, np.float32)
-        elif node.op in ("batch_norm", "layer_norm"):
-            a = np.ones(shape, np.float32)
-        elif node.op == "prelu":
-            a = np.full(shape, 0.25, np.float32)
         else:
             a = _draw(rng, node.attrs.get("init", "glorot_uniform"), shape)
         out[f"{node.name}.{p}"] = a
     for b, shape in node.buffers.items():
-        out[f"{node.name}.{b}"] = np.full(shape, FILLS[b], np.float32)
+        out[f"{node.name}.{b}"] = np.full(shape, start[b], np.float32)
     return out
 
 
@@ -153,7 +154,7 @@ def load_weights(source: str | os.PathLike | Mapping | None, graph: Graph) -> We
 
 def write_weights(weights: Mapping[str, np.ndarray], graph: Graph, path: str | os.PathLike):
     """Write canonical weights to a safetensors file (keys and data in topological order)."""
-    from . import __version__
+    from .version import __version__
 
     ordered = {k: np.ascontiguousarray(weights[k], "<f4") for k in graph.weight_shapes()}
     header: dict[str, object] = {

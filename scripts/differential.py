@@ -5,15 +5,15 @@
     .venv/bin/python scripts/differential.py --start 1000 --count 200 --targets onnx,keras
     .venv/bin/python scripts/differential.py --seeds 17,83 --shrink     # reduce failures
 
-Each seed gives one spec (`netspec.randspec`), random weights (`netspec.testing.random_weights`,
+Each seed gives one spec (`tools.randspec`), random weights (`tools.testing.random_weights`,
 batch_norm statistics included) and random inputs (batch 2, 3 or 1 by seed; dynamic axes 5).
 Every target that exists builds it; the outputs are compared with the first target's (torch if
 it exists) within the design page's bound, widened by the spec's own float32 noise (the torch
-module run in float64; see `netspec.randspec.float64_noise`). Keras is slow to build, so by
+module run in float64; see `tools.randspec.float64_noise`). Keras is slow to build, so by
 default it runs on every 5th seed (`--keras-every`). A build or run error on one target while
 another runs is a failure too.
 
-With `--shrink`, each failure is reduced (`netspec.randspec.shrink`) to a small spec that fails
+With `--shrink`, each failure is reduced (`tools.randspec.shrink`) to a small spec that fails
 the same way, written to `--out` (default `build/differential/`) as `seed<N>_<target>.yaml`.
 Exit status: 0 if every spec agreed everywhere, 1 otherwise.
 """
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import netspec  # noqa: E402
-from netspec import randspec  # noqa: E402
-from netspec.testing import random_inputs, random_weights  # noqa: E402
+from tools import randspec  # noqa: E402
+from tools.testing import random_inputs, random_weights  # noqa: E402
 
 
 def batch_of(seed: int) -> int:

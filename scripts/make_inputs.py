@@ -5,8 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-import netspec
-from netspec.testing import random_inputs
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/ is not installed
+
+import netspec  # noqa: E402
+from tools.testing import random_inputs  # noqa: E402
 
 graph = netspec.load(sys.argv[1])
 out = Path(sys.argv[2])

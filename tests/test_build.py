@@ -83,8 +83,8 @@ def test_build_replaces_symlink_instead_of_writing_through_it(tmp_path):
 
 def test_weights_round_trip_through_build(tmp_path):
     graph = netspec.load(MLP)
-    from netspec.testing import random_weights
     from netspec.weights import write_weights
+    from tools.testing import random_weights
 
     w = random_weights(graph, seed=3)
     wf = tmp_path / "w.safetensors"
@@ -122,8 +122,8 @@ def test_weights_file_is_what_the_safetensors_package_reads_and_writes(spec, tmp
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    from netspec.testing import random_weights
     from netspec.weights import write_weights
+    from tools.testing import random_weights
 
     graph = netspec.load(ROOT / "specs" / f"{spec}.yaml")
     w = random_weights(graph, seed=5)

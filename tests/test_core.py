@@ -19,9 +19,9 @@ from conftest import ROOT, SPECS, run_cli
 
 import netspec
 from netspec import SpecError, expr, yamlload
-from netspec.docs import DOC, render
 from netspec.ops import ACTIVATIONS, OPS
 from netspec.schema import build_schema, schema_text
+from tools.docs import DOC, render
 
 INVALID = ROOT / "tests" / "invalid"
 
@@ -867,7 +867,7 @@ def test_committed_schema_is_generated():
 
 def test_docs_op_table_is_up_to_date():
     text = DOC.read_text()
-    assert render(text) == text, "run: python -m netspec.docs"
+    assert render(text) == text, "run: python -m tools.docs"
 
 
 @pytest.fixture(scope="module")
@@ -972,7 +972,7 @@ def test_empty_params_section_is_null_not_empty():
 # -- the repository's own code ------------------------------------------------------------------
 @pytest.mark.parametrize(
     "paths, config",
-    [(["netspec", "tests", "scripts"], None), (["benchmarks"], "benchmarks/ruff.toml")],
+    [(["netspec", "tests", "scripts", "tools"], None), (["benchmarks"], "benchmarks/ruff.toml")],
     ids=["package-tests-scripts", "benchmarks"],
 )
 def test_repository_code_is_ruff_clean(paths, config):

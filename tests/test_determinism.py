@@ -7,7 +7,7 @@ target that exists (`netspec.build.build`: `<name>_torch.py`, `<name>_keras.py`,
 saving the outputs as `.npy`. Every file of the two runs must be byte-identical. (In-process
 ONNX determinism is `tests/test_build.py`'s.)
 
-Specs: one random spec per family from `netspec.randspec` (each with blocks or several
+Specs: one random spec per family from `tools.randspec` (each with blocks or several
 outputs), and two of the examples under `specs/`.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from netspec import randspec
+from tools import randspec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ["lenet5", "char_lstm"]
@@ -35,9 +35,9 @@ WORKER = textwrap.dedent(
     warnings.simplefilter("ignore")
     import numpy as np
     import netspec
-    from netspec import randspec
+    from tools import randspec
     from netspec.build import build
-    from netspec.testing import random_inputs, random_weights
+    from tools.testing import random_inputs, random_weights
 
     job = json.loads(sys.argv[1])
     out = Path(job["out"])

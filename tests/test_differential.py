@@ -1,6 +1,6 @@
 """Differential tests: random valid specs on every target, outputs compared.
 
-`netspec.randspec` draws specs from seeds (image, 1-D signal, vector, sequence and token-id
+`tools.randspec` draws specs from seeds (image, 1-D signal, vector, sequence and token-id
 families; chains, skips, gates, several inputs and outputs, blocks with params and repeat). Each
 spec runs on every target that exists, with `random_weights` (batch_norm statistics included)
 and `random_inputs` (batch 1, 2 or 3 by seed; dynamic axes 5), and:
@@ -33,10 +33,10 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec import randspec
 from netspec.ir import Graph
 from netspec.ops import OPS
-from netspec.testing import random_inputs, random_weights
+from tools import randspec
+from tools.testing import random_inputs, random_weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

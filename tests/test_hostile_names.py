@@ -40,10 +40,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import netspec
-from netspec import randspec
 from netspec.errors import SpecError
 from netspec.names import check_identifier
-from netspec.testing import random_inputs, random_weights
+from tools import randspec
+from tools.testing import random_inputs, random_weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec.testing import assert_close
+from tools.testing import assert_close
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -2,8 +2,8 @@
 
 Parity compares the Keras model (channels-last at its boundary; inputs and outputs are moved to
 the logical layout here) on the same random weights and inputs against:
-- the float64 reference in tests/reference/functional.py (`torch.nn.functional`, independent of
-  netspec's code; padding, pooling and recurrent conventions spelled out from the design page),
+- the float64 reference in tools/reference.py (the op records' numpy references, independent of
+  every target's code),
 - ONNX Runtime (CPU) on netspec's ONNX model,
 - the PyTorch target,
 all within the design page's bound `|a - b| <= 1e-5 + 1e-4 |b|` (`assert_close`).
@@ -23,9 +23,9 @@ import pytest
 from conftest import ROOT, SPECS, ruff_clean, spec
 
 import netspec
-from netspec.ops import OPS
-from netspec.testing import assert_close, random_inputs, random_weights
 from netspec.weights import write_weights
+from tools.reference import reference
+from tools.testing import assert_close, example, examples, random_inputs, random_weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -55,10 +55,9 @@ def K(keras):
     return target
 
 
-# -- the independent reference: tests/reference/functional.py (torch.nn.functional, float64) ---
-def torch_reference(graph, w, inputs) -> list[np.ndarray]:
-    ref = pytest.importorskip("tests.reference.functional")  # needs torch
-    return list(ref.reference(graph, w, inputs).values())
+# -- the independent reference: tools/reference.py (the op records' numpy references) ------
+def float64_reference(graph, w, inputs) -> list[np.ndarray]:
+    return list(reference(graph, w, inputs).values())
 
 
 def onnx_outputs(graph, w, inputs):
@@ -91,7 +90,7 @@ def check_parity(K, graph, seed: int = 0, batch: int = 2):
     x = random_inputs(graph, batch=batch, seed=seed)
     model = K.compile(graph, w)
     got = run_keras(model, graph, x)
-    ref = torch_reference(graph, w, x)
+    ref = float64_reference(graph, w, x)
     names = list(graph.outputs)
     for name, a, b in zip(names, got, ref, strict=True):
         assert_close(a, b, f"{graph.name}.{name}: keras vs float64 reference")
@@ -100,333 +99,8 @@ def check_parity(K, graph, seed: int = 0, batch: int = 2):
     return model, w, x, got
 
 
-# -- per-op cases -------------------------------------------------------------------------
+# -- per-op cases: tests/test_ops.py runs every op record's examples here too -----------------
 IMG = "x: {shape: [3, 9, 11]}"
-CASES = {
-    # convolution
-    "conv_same_s2_odd": (IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: same}"),
-    "conv_same_even_kernel": (
-        IMG,
-        "- {op: conv2d, filters: 4, kernel: 4, stride: 2, padding: same}",
-    ),
-    "conv_same_mixed": (
-        IMG,
-        "- {op: conv2d, filters: 4, kernel: [3, 5], stride: [2, 3], padding: same}",
-    ),
-    "conv_pad1_s2": (IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: 1}"),
-    "conv_asym": (IMG, "- {op: conv2d, filters: 4, kernel: 3, padding: [[0, 1], [2, 0]]}"),
-    "conv_valid_nobias": (
-        IMG,
-        "- {op: conv2d, filters: 5, kernel: 2, padding: valid, bias: false}",
-    ),
-    "conv_dilation_same": (
-        IMG,
-        "- {op: conv2d, filters: 4, kernel: 3, dilation: 2, padding: same}",
-    ),
-    "conv_dilation_stride": (
-        IMG,
-        "- {op: conv2d, filters: 4, kernel: 3, dilation: [2, 1], stride: 2, padding: 1}",
-    ),
-    "conv_groups": (
-        "x: {shape: [6, 8, 8]}",
-        "- {op: conv2d, filters: 9, kernel: 3, groups: 3, padding: 1}",
-    ),
-    "conv_depthwise": (
-        "x: {shape: [4, 8, 9]}",
-        "- {op: conv2d, filters: 8, kernel: 3, groups: 4, stride: 2, padding: same}",
-    ),
-    "conv_depthwise_mult1": (
-        "x: {shape: [4, 8, 9]}",
-        "- {op: conv2d, filters: 4, kernel: 3, groups: 4, padding: 1, "
-        "bias: false, activation: relu6}",
-    ),
-    "conv_depthwise_dilated_stride": (
-        "x: {shape: [4, 9, 9]}",
-        "- {op: conv2d, filters: 4, kernel: 3, groups: 4, stride: 2, dilation: 2, padding: 2}",
-    ),
-    "conv_act_leaky": (
-        IMG,
-        "- {op: conv2d, filters: 4, kernel: 3, activation: {op: leaky_relu, alpha: 0.2}}",
-    ),
-    "conv_act_elu": (
-        IMG,
-        "- {op: conv2d, filters: 4, kernel: 3, activation: {op: elu, alpha: 0.5}}",
-    ),
-    "conv_act_hard_sigmoid": (
-        IMG,
-        "- {op: conv2d, filters: 4, kernel: 3, activation: hard_sigmoid}",
-    ),
-    "conv_act_gelu": (IMG, "- {op: conv2d, filters: 4, kernel: 3, activation: gelu}"),
-    "conv1d_same_s2": (
-        "x: {shape: [4, 11]}",
-        "- {op: conv1d, filters: 3, kernel: 4, stride: 2, padding: same}",
-    ),
-    "conv1d_asym_dilated": (
-        "x: {shape: [4, 11]}",
-        "- {op: conv1d, filters: 3, kernel: 3, dilation: 2, padding: [[1, 2]]}",
-    ),
-    "conv1d_depthwise": (
-        "x: {shape: [4, 11]}",
-        "- {op: conv1d, filters: 8, kernel: 3, groups: 4, padding: 1}",
-    ),
-    "conv1d_dynamic": (
-        "x: {shape: [4, null]}",
-        "- {op: conv1d, filters: 3, kernel: 3, padding: same}",
-    ),
-    "conv_transpose_op": (
-        "x: {shape: [3, 5, 6]}",
-        "- {op: conv_transpose2d, filters: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1}",
-    ),
-    "conv_transpose_mixed": (
-        "x: {shape: [3, 5, 6]}",
-        "- {op: conv_transpose2d, filters: 2, kernel: [3, 4], "
-        "stride: [2, 3], padding: [0, 1], output_padding: [1, 2]}",
-    ),
-    "conv_transpose_k_lt_s": (
-        "x: {shape: [3, 4, 4]}",
-        "- {op: conv_transpose2d, filters: 2, kernel: 2, stride: 3, bias: false, activation: relu}",
-    ),
-    # pooling
-    "max_pool_pad": (IMG, "- {op: max_pool2d, size: 3, stride: 2, padding: 1}"),
-    "max_pool_same": (IMG, "- {op: max_pool2d, size: 3, stride: 2, padding: same}"),
-    "max_pool_plain": (IMG, "- {op: max_pool2d, size: 2}"),
-    "max_pool_asym": (
-        IMG,
-        "- {op: max_pool2d, size: [2, 3], stride: [1, 2], padding: [[1, 0], [0, 1]]}",
-    ),
-    "avg_pool_pad": (IMG, "- {op: avg_pool2d, size: 3, stride: 2, padding: 1}"),
-    "avg_pool_same": (IMG, "- {op: avg_pool2d, size: 3, stride: 2, padding: same}"),
-    "avg_pool_asym": (
-        IMG,
-        "- {op: avg_pool2d, size: 3, stride: [2, 1], padding: [[0, 1], [1, 0]]}",
-    ),
-    "avg_pool_plain": (IMG, "- {op: avg_pool2d, size: [2, 3]}"),
-    "pool1d": (
-        "x: {shape: [4, 11]}",
-        """
-        - {op: max_pool1d, size: 3, stride: 2, padding: 1}
-        - {op: avg_pool1d, size: 3, padding: 1}""",
-    ),
-    "global_pools": (
-        "x: {shape: [3, 9, 11]}",
-        """
-        - {op: global_avg_pool, name: a, inputs: [x]}
-        - {op: global_max_pool, name: m, inputs: [x]}
-        - {op: concat, inputs: [a, m]}""",
-    ),
-    "global_pool_rank2": ("x: {shape: [4, 7]}", "- global_max_pool"),
-    "global_pool_rank4": ("x: {shape: [2, 3, 4, 5]}", "- global_avg_pool"),
-    # normalization
-    "batch_norm_image": (IMG, "- {op: batch_norm, eps: 0.001, momentum: 0.01}"),
-    "batch_norm_vector": ("x: {shape: [6]}", "- batch_norm"),
-    "batch_norm_seq": ("x: {shape: [4, 7]}", "- batch_norm"),
-    "layer_norm_image": (
-        IMG,
-        """
-        - {op: conv2d, filters: 4, kernel: 3}
-        - {op: layer_norm, eps: 0.001}""",
-    ),
-    "layer_norm_vector": ("x: {shape: [6]}", "- layer_norm\n- dropout"),
-    # shape ops
-    "flatten_after_conv": (
-        IMG,
-        """
-        - {op: conv2d, filters: 4, kernel: 3, stride: 2}
-        - flatten
-        - {op: dense, units: 5}""",
-    ),
-    "flatten_unit_spatial": (
-        IMG,
-        """
-        - {op: conv2d, filters: 4, kernel: [9, 11]}
-        - flatten""",
-    ),
-    "reshape_after_conv": (
-        IMG,
-        """
-        - {op: conv2d, filters: 4, kernel: 3, padding: 1}
-        - {op: reshape, shape: [12, -1]}
-        - {op: dense, units: 5}""",
-    ),
-    "reshape_to_image": (
-        "x: {shape: [48]}",
-        """
-        - {op: reshape, shape: [3, 4, 4]}
-        - {op: conv2d, filters: 2, kernel: 3}""",
-    ),
-    "reshape_to_unit_image": (
-        "x: {shape: [6]}",
-        """
-        - {op: reshape, shape: [-1, 1, 1]}
-        - {op: conv_transpose2d, filters: 2, kernel: 3}""",
-    ),
-    "permute_flatten": (
-        IMG,
-        """
-        - {op: conv2d, filters: 4, kernel: 3}
-        - {op: permute, dims: [2, 3, 1]}
-        - flatten""",
-    ),
-    "permute_dense": (
-        IMG,
-        """
-        - {op: conv2d, filters: 4, kernel: 3}
-        - {op: permute, dims: [3, 1, 2]}
-        - {op: dense, units: 5}""",
-    ),
-    "permute_conv": (
-        "x: {shape: [9, 11, 3]}",
-        """
-        - {op: permute, dims: [3, 1, 2]}
-        - {op: conv2d, filters: 4, kernel: 3}""",
-    ),
-    "permute_output": (IMG, "- {op: permute, dims: [2, 1, 3]}"),
-    "dense_on_image": (
-        IMG,
-        """
-        - {op: conv2d, filters: 4, kernel: 3}
-        - {op: dense, units: 6, activation: tanh}""",
-    ),
-    "dense_softmax_act": (
-        "x: {shape: [5, 7]}",
-        """
-        - {op: dense, units: 6, activation: softmax}
-        - {op: dense, units: 3, activation: {op: log_softmax, axis: 2}}""",
-    ),
-    "dense_softmax_axis1": (
-        "x: {shape: [5, 7]}",
-        "- {op: dense, units: 6, activation: {op: softmax, axis: 1}}",
-    ),
-    # merges
-    "add_broadcast": (
-        IMG,
-        """
-        - {op: conv2d, name: c, filters: 4, kernel: 3, inputs: [x]}
-        - {op: global_avg_pool, name: g}
-        - {op: reshape, name: r, shape: [4, 1, 1]}
-        - {op: add, name: s, inputs: [c, r]}
-        - {op: multiply, name: m, inputs: [s, r, c]}
-        - {op: subtract, inputs: [m, c]}""",
-    ),
-    "multiply_broadcast_rows": (
-        IMG,
-        """
-        - {op: conv2d, name: c, filters: 4, kernel: 3, inputs: [x]}
-        - {op: conv2d, name: d, filters: 1, kernel: 3, inputs: [x]}
-        - {op: multiply, inputs: [c, d]}""",
-    ),
-    "merge_mixed_layouts": (
-        IMG,
-        """
-        - {op: conv2d, name: c, filters: 3, kernel: 1, inputs: [x]}
-        - {op: permute, name: p, dims: [1, 3, 2], inputs: [x]}
-        - {op: permute, name: q, dims: [1, 3, 2], inputs: [p]}
-        - {op: add, inputs: [q, c]}""",
-    ),
-    "concat_channels": (
-        IMG,
-        """
-        - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
-        - {op: conv2d, name: b, filters: 2, kernel: 3, inputs: [x]}
-        - {op: concat, inputs: [a, b]}""",
-    ),
-    "concat_height": (
-        IMG,
-        """
-        - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
-        - {op: conv2d, name: b, filters: 4, kernel: [1, 3], inputs: [x]}
-        - {op: concat, axis: 2, inputs: [a, b]}""",
-    ),
-    "concat_last": (
-        IMG,
-        """
-        - {op: conv2d, name: a, filters: 4, kernel: 3, inputs: [x]}
-        - {op: conv2d, name: b, filters: 4, kernel: [3, 1], inputs: [x]}
-        - {op: concat, axis: -1, inputs: [a, b]}""",
-    ),
-    "concat_vectors": (
-        "x: {shape: [6]}",
-        """
-        - {op: dense, name: a, units: 3, inputs: [x]}
-        - {op: concat, inputs: [a, x]}
-        - {op: add, inputs: [concat_1, concat_1]}""",
-    ),
-    "concat_time": (
-        "x: {shape: [4, 3]}",
-        """
-        - {op: dense, name: a, units: 3, inputs: [x]}
-        - {op: concat, axis: 1, inputs: [a, x]}""",
-    ),
-    # softmax axes
-    "softmax_channels": (IMG, "- {op: softmax, axis: 1}"),
-    "softmax_height": (IMG, "- {op: softmax, axis: 2}"),
-    "softmax_last": (IMG, "- {op: softmax, axis: -1}"),
-    "log_softmax_channels": (IMG, "- {op: log_softmax, axis: 1}"),
-    "log_softmax_last": (IMG, "- {op: log_softmax}"),
-    "log_softmax_vector": ("x: {shape: [6]}", "- log_softmax"),
-    # embedding
-    "embedding_lstm": (
-        "x: {shape: [null], dtype: int64}",
-        """
-        - {op: embedding, vocab: 11, dim: 4}
-        - {op: lstm, units: 3}""",
-    ),
-}
-ACTS = [
-    "relu",
-    "sigmoid",
-    "tanh",
-    "relu6",
-    "selu",
-    "gelu",
-    "silu",
-    "softplus",
-    "hard_sigmoid",
-    "identity",
-    "prelu",
-    "elu",
-    "{op: elu, alpha: 0.3}",
-    "leaky_relu",
-    "{op: leaky_relu, alpha: 0.2}",
-]
-for i, act in enumerate(ACTS):
-    op = act if "{" in act else f"{{op: {act}}}"
-    CASES[f"act_{i}_image"] = (IMG, f"- {op}")
-    CASES[f"act_{i}_vector"] = ("x: {shape: [6]}", f"- {op}")
-CASES["prelu_seq"] = ("x: {shape: [4, 7]}", "- prelu")
-for op in ("lstm", "gru", "rnn"):
-    CASES[f"{op}_last"] = ("x: {shape: [null, 3]}", f"- {{op: {op}, units: 4}}")
-    CASES[f"{op}_seq"] = ("x: {shape: [6, 3]}", f"- {{op: {op}, units: 4, return_sequences: true}}")
-    CASES[f"{op}_bi_last_2"] = (
-        "x: {shape: [null, 3]}",
-        f"- {{op: {op}, units: 4, bidirectional: true, num_layers: 2}}",
-    )
-    CASES[f"{op}_bi_seq"] = (
-        "x: {shape: [6, 3]}",
-        f"- {{op: {op}, units: 4, bidirectional: true, return_sequences: true}}",
-    )
-    CASES[f"{op}_stack_seq"] = (
-        "x: {shape: [null, 3]}",
-        f"- {{op: {op}, units: 4, num_layers: 3, return_sequences: true}}",
-    )
-
-
-@pytest.mark.parametrize("case", list(CASES))
-def test_op_parity(K, case):
-    inputs, layers = CASES[case]
-    graph = spec(inputs, layers, name=case)
-    check_parity(K, graph)
-
-
-def test_every_op_has_one_emitter():
-    from netspec.targets.keras import EMITTERS
-
-    assert set(EMITTERS) == set(OPS)
-
-
-def test_every_op_is_exercised():
-    used = {n.op for inputs, layers in CASES.values() for n in spec(inputs, layers).nodes}
-    assert used == set(OPS), sorted(set(OPS) - used)
 
 
 # -- graphs with blocks, several inputs and outputs ----------------------------------------
@@ -540,20 +214,20 @@ def test_spec_parity_torch_target(K, path):
 def test_torch_target_parity_on_variants(K):
     """A few of the per-op graphs against the PyTorch target as well."""
     for case in [
-        "conv_same_s2_odd",
-        "conv_asym",
-        "conv_depthwise",
-        "conv_transpose_mixed",
-        "max_pool_pad",
-        "avg_pool_asym",
-        "flatten_after_conv",
-        "permute_dense",
-        "gru_bi_last_2",
-        "lstm_bi_seq",
-        "rnn_stack_seq",
-        "softmax_channels",
+        "conv2d.same_s2_odd",
+        "conv2d.asym_pairs",
+        "conv2d.depthwise",
+        "conv_transpose2d.mixed",
+        "max_pool2d.pad",
+        "avg_pool2d.asym",
+        "flatten.after_conv",
+        "dense.after_permute",
+        "gru.bi_last_2",
+        "lstm.bi_seq",
+        "rnn.stack_seq",
+        "softmax.channels",
     ]:
-        graph = spec(*CASES[case], name=case)
+        graph = example(case)
         w = random_weights(graph, 1)
         x = random_inputs(graph, seed=1)
         got = run_keras(K.compile(graph, w), graph, x)
@@ -564,7 +238,7 @@ def test_torch_target_parity_on_variants(K):
 # -- generated source ----------------------------------------------------------------------
 def all_graphs():
     graphs = [netspec.load(p) for p in SPECS]
-    graphs += [spec(i, layer, name=c) for c, (i, layer) in CASES.items()]
+    graphs += [example(key) for key in examples()]
     return graphs + [blocks_graph()]
 
 
@@ -608,18 +282,16 @@ def test_transposes_only_where_needed(K):
     assert "Permute" not in K.generate(netspec.load(ROOT / "specs" / "resnet18.yaml"))
     assert "Permute" not in K.generate(netspec.load(ROOT / "specs" / "dcgan_generator.yaml"))
     # flatten of a channels-last tensor: one transpose to logical order before Flatten
-    src = K.generate(spec(*CASES["flatten_after_conv"]))
+    src = K.generate(example("flatten.after_conv"))
     assert src.count("keras.layers.Permute((3, 1, 2)") == 1
     # flatten of [C, 1, 1]: the same element order, no transpose
-    assert "Permute" not in K.generate(spec(*CASES["flatten_unit_spatial"]))
+    assert "Permute" not in K.generate(example("flatten.unit_spatial"))
     # permute to [H, W, C] of a channels-last tensor moves no data
-    assert "Permute" not in K.generate(spec(*CASES["permute_flatten"]))
+    assert "Permute" not in K.generate(example("flatten.after_permute"))
 
 
 def test_boundary_layouts(K, keras):
-    model = K.compile(
-        spec(*CASES["conv1d_same_s2"]), random_weights(spec(*CASES["conv1d_same_s2"]))
-    )
+    model = K.compile(example("conv1d.same_s2"), random_weights(example("conv1d.same_s2")))
     assert tuple(model.inputs[0].shape) == (None, 4, 11)  # rank 2 keeps the logical order
     assert tuple(model.outputs[0].shape) == (None, 3, 6)
     graph = netspec.load(ROOT / "specs" / "resnet18.yaml")
@@ -632,20 +304,20 @@ def test_weights_round_trip(K, keras):
     """canonical -> Keras -> canonical is exact; for LSTM and SimpleRNN the one Keras bias comes
     back as bias_ih (the sum) with a zero bias_hh, and that form round-trips exactly again."""
     graphs = [blocks_graph()] + [
-        spec(*CASES[c], name=c)
+        example(c)
         for c in [
-            "conv_depthwise",
-            "conv1d_depthwise",
-            "conv_transpose_mixed",
-            "conv_groups",
-            "embedding_lstm",
-            "gru_bi_last_2",
-            "rnn_stack_seq",
-            "lstm_bi_seq",
-            "act_10_image",
-            "prelu_seq",
-            "layer_norm_image",
-            "batch_norm_vector",
+            "conv2d.depthwise",
+            "conv1d.depthwise",
+            "conv_transpose2d.mixed",
+            "conv2d.groups",
+            "lstm.after_embedding",
+            "gru.bi_last_2",
+            "rnn.stack_seq",
+            "lstm.bi_seq",
+            "prelu.image",
+            "prelu.sequence",
+            "layer_norm.image",
+            "batch_norm.vector",
         ]
     ]
     for g in graphs:
@@ -672,7 +344,7 @@ def test_weights_round_trip(K, keras):
 
 
 def test_export_then_compile_same_function(K, keras):
-    g = spec(*CASES["lstm_bi_seq"])
+    g = example("lstm.bi_seq")
     w = random_weights(g, 5)
     x = random_inputs(g)
     a = run_keras(K.compile(g, w), g, x)[0]
@@ -681,7 +353,7 @@ def test_export_then_compile_same_function(K, keras):
 
 
 def test_save_weights_api_and_owns(K, keras, tmp_path):
-    g = spec(*CASES["conv_depthwise"])
+    g = example("conv2d.depthwise")
     w = random_weights(g, 2)
     model = netspec.compile(g, "keras", w)
     assert K.owns(model) and not K.owns(object()) and not K.owns(w)
@@ -732,7 +404,7 @@ def test_written_module_runs_standalone(K, keras, tmp_path):
 
 def test_compile_runs_the_generated_text(K, keras, monkeypatch):
     """compile executes exactly what generate returns."""
-    g = spec(*CASES["act_0_image"])
+    g = spec(IMG, "- relu")
     seen = []
     real = K.generate
 
@@ -746,14 +418,14 @@ def test_compile_runs_the_generated_text(K, keras, monkeypatch):
 
 
 def test_keras_momentum_and_eps_spelled_out(K):
-    src = K.generate(spec(*CASES["batch_norm_image"]))
+    src = K.generate(example("batch_norm.image"))
     assert "momentum=0.99, epsilon=0.001" in src
-    src = K.generate(spec(*CASES["batch_norm_vector"]))
+    src = K.generate(example("batch_norm.vector"))
     assert "momentum=0.9, epsilon=1e-05" in src
 
 
 def test_same_padding_uses_keras_same_only_when_exact(K):
-    same = K.generate(spec(*CASES["conv_same_s2_odd"]))
+    same = K.generate(example("conv2d.same_s2_odd"))
     assert 'padding="same"' in same and "ZeroPadding" not in same
     # padding 1, stride 2: TensorFlow's `same` pads (1, 1) on an odd size, (0, 1) on an even one
     odd = K.generate(spec(IMG, "- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: 1}"))
@@ -804,7 +476,7 @@ def test_names_that_collide(K, keras):
 
 
 def test_weights_from_a_file_and_options(K, keras, tmp_path):
-    g = spec(*CASES["gru_bi_seq"])
+    g = example("gru.bi_seq")
     w = random_weights(g, 6)
     write_weights(w, g, tmp_path / "w.safetensors")
     x = random_inputs(g)

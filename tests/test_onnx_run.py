@@ -16,13 +16,14 @@ from netspec.targets import onnx as T
 from netspec.targets.onnx.run import (
     CPU,
     CUDA,
+    PROVIDERS,
     RunError,
     RuntimeUnavailable,
     cuda_failure_reason,
     make_session,
     run_model,
 )
-from netspec.testing import assert_close, random_inputs, random_weights
+from tools.testing import assert_close, random_inputs, random_weights
 
 ort = pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,14 @@ def test_cuda_provider_refuses_with_one_line(built):
     assert "Traceback" not in err and "\x1b[" not in err
     with pytest.raises(RuntimeUnavailable):
         run_model(model, x, provider="cuda")
+
+
+def test_cli_provider_choices_are_the_runners():
+    from netspec.cli import make_parser
+
+    sub = next(a for a in make_parser()._actions if a.dest == "command").choices["run"]
+    provider = next(a for a in sub._actions if a.dest == "provider")
+    assert tuple(provider.choices) == PROVIDERS
 
 
 def test_cuda_failure_reason_reads_ort_log():

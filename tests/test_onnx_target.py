@@ -1,9 +1,9 @@
-"""The ONNX target: emitter table, per-op parity on ONNX Runtime, model structure, weights.
+"""The ONNX target: valid models for every op record's example, opsets, model structure,
+weights.
 
-Per-op parity compares ONNX Runtime (CPU) on netspec's ONNX against two independent
-computations of the same spec and weights: the float64 reference in tests/reference/functional.py
-(`torch.nn.functional`, not netspec's code; padding, pooling and recurrent conventions spelled out
-from the design page), and the PyTorch target (`netspec.compile(graph, "torch", weights)`).
+Per-op results on ONNX Runtime against the op records' float64 numpy references, and the
+emitter table, are tests/test_ops.py's; the opset tests here compare with the same reference
+(tools/reference.py).
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ import netspec
 from netspec.errors import SpecError
 from netspec.ops import OPS
 from netspec.targets import onnx as T
-from netspec.testing import assert_close, random_inputs, random_weights
+from tools.reference import reference
+from tools.testing import (
+    assert_close,
+    example,
+    example_inputs,
+    examples,
+    random_inputs,
+    random_weights,
+)
 
 ort = pytest.importorskip("onnxruntime")
-try:  # the float64 reference and the PyTorch target need torch; the rest of this file does not
-    import torch
-
-    from tests.reference.functional import reference
-except ImportError:  # pragma: no cover - the test extras install torch
-    torch = reference = None
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
 RECURRENT = {"LSTM", "GRU", "RNN"}
 
@@ -61,299 +62,18 @@ def op_counts(model: onnx.ModelProto) -> dict[str, int]:
     return out
 
 
-# -- the cases: small specs that exercise every op and its attribute variants ----------------
-IMG = "x: {shape: [4, 9, 7]}"
-SEQ = "x: {shape: [6, 5]}"
-CASES: dict[str, tuple[str, str] | tuple[str, str, str]] = {
-    "conv2d_same_stride2_odd": (
-        IMG,
-        """
-        - {op: conv2d, filters: 6, kernel: 3, stride: 2, padding: same, activation: relu}
-        - {op: conv2d, filters: 3, kernel: [2, 4], stride: [3, 2], padding: same}""",
-    ),
-    "conv2d_asym_dilation_groups": (
-        IMG,
-        """
-        - {op: conv2d, filters: 6, kernel: 3, padding: [[1, 2], [0, 1]], dilation: [2, 1],
-           groups: 2, bias: false}
-        - {op: conv2d, filters: 6, kernel: 3, padding: same, dilation: 2, groups: 6,
-           activation: {op: leaky_relu, alpha: 0.2}}
-        - {op: conv2d, filters: 2, kernel: 1, padding: valid, activation: elu}""",
-    ),
-    "conv1d": (
-        "x: {shape: [4, 11]}",
-        """
-        - {op: conv1d, filters: 4, kernel: 5, stride: 3, padding: same, activation: tanh}
-        - {op: conv1d, filters: 8, kernel: 2, dilation: 2, groups: 4, padding: [[2, 0]]}
-        - {op: conv1d, filters: 3, kernel: 3, padding: 1, activation: sigmoid}""",
-    ),
-    "conv_transpose2d": (
-        "x: {shape: [3, 5, 4]}",
-        """
-        - {op: conv_transpose2d, filters: 4, kernel: 3, stride: 2, padding: 1,
-           output_padding: 1, activation: relu}
-        - {op: conv_transpose2d, filters: 2, kernel: [3, 4], stride: [2, 3], padding: [0, 1],
-           output_padding: [1, 2], bias: false, activation: tanh}""",
-    ),
-    "max_pool2d": (
-        IMG,
-        """
-        - {op: max_pool2d, size: 3, stride: 2, padding: 1}
-        - {op: max_pool2d, size: 2, stride: 1, padding: same}""",
-        "[max_pool2d_1, max_pool2d_2]",
-    ),
-    "max_pool_padding_never_wins": (
-        IMG,
-        """
-        - {op: relu}
-        - {op: multiply, inputs: [relu_1, relu_1]}
-        - {op: add, inputs: [multiply_1, x]}
-        - {op: max_pool2d, size: 3, stride: 2, padding: same}""",
-    ),
-    "avg_pool2d": (
-        IMG,
-        """
-        - {op: avg_pool2d, size: 3, stride: 2, padding: 1}
-        - {op: avg_pool2d, size: [2, 3], stride: 1, padding: same}
-        - {op: avg_pool2d, size: 2}""",
-    ),
-    "pool1d": (
-        "x: {shape: [3, 10]}",
-        """
-        - {op: max_pool1d, size: 3, stride: 2, padding: [[1, 0]]}
-        - {op: avg_pool1d, size: 3, stride: 2, padding: [[0, 1]]}
-        - {op: avg_pool1d, size: 2, padding: same}""",
-    ),
-    "batch_norm_ranks": (
-        IMG,
-        """
-        - {op: batch_norm, name: bn3, eps: 0.001, momentum: 0.01}
-        - {op: reshape, shape: [4, 63]}
-        - {op: batch_norm, name: bn2}
-        - {op: flatten}
-        - {op: dense, units: 5}
-        - {op: batch_norm, name: bn1, eps: 0.1}""",
-    ),
-    "layer_norm": (
-        "x: {shape: [3, 8]}",
-        """
-        - {op: layer_norm, name: ln2}
-        - {op: flatten}
-        - {op: layer_norm, name: ln1, eps: 0.01}""",
-    ),
-    "shape_ops": (
-        IMG,
-        """
-        - {op: dropout, rate: 0.3}
-        - {op: permute, dims: [2, 3, 1]}
-        - {op: reshape, shape: [-1, 4, 7]}
-        - {op: permute, dims: [3, 1, 2]}
-        - {op: flatten}
-        - {op: dense, units: 3}""",
-    ),
-    "merges_broadcast": (
-        """
-        a: {shape: [4, 1, 5]}
-        b: {shape: [1, 3, 5]}
-        c: {shape: [4, 3, 1]}""",
-        """
-        - {op: add, name: s, inputs: [a, b, c]}
-        - {op: subtract, name: d, inputs: [c, a]}
-        - {op: multiply, name: m, inputs: [a, b, c]}
-        - {op: multiply, name: m2, inputs: [s, d]}
-        - {op: subtract, name: out, inputs: [m2, m]}""",
-    ),
-    "concat_axes": (
-        """
-        a: {shape: [2, 3, 4]}
-        b: {shape: [2, 3, 4]}""",
-        """
-        - {op: concat, name: c1, inputs: [a, b]}
-        - {op: concat, name: c2, inputs: [a, b], axis: 2}
-        - {op: concat, name: c3, inputs: [a, b, a], axis: -1}""",
-        "[c1, c2, c3]",
-    ),
-    "dense_rank3": (
-        "x: {shape: [3, 4, 5]}",
-        """
-        - {op: dense, units: 6, activation: gelu}
-        - {op: dense, units: 2, bias: false}
-        - {op: dense, units: 3, activation: {op: softmax, axis: 2}}""",
-    ),
-    "embedding": (
-        "t: {shape: [null], dtype: int64}",
-        """
-        - {op: embedding, vocab: 11, dim: 4}
-        - {op: dense, units: 3}""",
-    ),
-    "outputs_named_and_aliased": (
-        "x: {shape: [3]}",
-        """
-        - {op: dense, name: hidden, units: 4}
-        - {op: dropout, name: drop}
-        - {op: identity, name: same}
-        - {op: dense, name: head, units: 2, inputs: [hidden]}""",
-        "{first: drop, second: head, third: hidden, hidden2: hidden, ident: same, head: x}",
-    ),
-}
-
-ACTIVATIONS = [
-    "relu",
-    "sigmoid",
-    "tanh",
-    "relu6",
-    "leaky_relu",
-    "elu",
-    "selu",
-    "gelu",
-    "silu",
-    "softplus",
-    "hard_sigmoid",
-    "identity",
-    "softmax",
-    "log_softmax",
-]
-CASES["activations"] = (
-    "x: {shape: [3, 5]}",
-    "\n".join(
-        [f"- {{op: {a}, name: {a}_layer, inputs: [x]}}" for a in ACTIVATIONS]
-        + [
-            "- {op: prelu, name: prelu_layer, inputs: [x]}",
-            "- {op: leaky_relu, name: lrelu2, alpha: 0.3, inputs: [x]}",
-            "- {op: elu, name: elu2, alpha: 0.5, inputs: [x]}",
-            "- {op: softmax, name: softmax1, axis: 1, inputs: [x]}",
-            "- {op: log_softmax, name: lsm1, axis: -2, inputs: [x]}",
-            "- {op: flatten, name: flat, inputs: [x]}",
-            "- {op: prelu, name: prelu1}",
-        ]
-    ),
-    "["
-    + ", ".join(
-        [f"{a}_layer" for a in ACTIVATIONS]
-        + ["prelu_layer", "lrelu2", "elu2", "softmax1", "lsm1", "prelu1"]
-    )
-    + "]",
-)
-CASES["dense_activations"] = (
-    "x: {shape: [4]}",
-    "\n".join(
-        f"- {{op: dense, name: d_{a}, units: 3, inputs: [x], activation: {a}}}" for a in ACTIVATIONS
-    ),
-    "[" + ", ".join(f"d_{a}" for a in ACTIVATIONS) + "]",
-)
-CASES["conv_activations"] = (
-    "x: {shape: [2, 5]}",
-    "\n".join(
-        f"- {{op: conv1d, name: c_{a}, filters: 2, kernel: 2, inputs: [x], activation: {a}}}"
-        for a in ACTIVATIONS
-        if "softmax" not in a
-    ),
-    "[" + ", ".join(f"c_{a}" for a in ACTIVATIONS if "softmax" not in a) + "]",
-)
-
-for _op in ("lstm", "gru", "rnn"):
-    for _bi in (False, True):
-        for _layers in (1, 2):
-            for _seq in (False, True):
-                CASES[f"{_op}_{'bi' if _bi else 'uni'}_l{_layers}_{'seq' if _seq else 'last'}"] = (
-                    SEQ,
-                    f"- {{op: {_op}, units: 3, bidirectional: {str(_bi).lower()}, "
-                    f"num_layers: {_layers}, return_sequences: {str(_seq).lower()}}}",
-                )
-CASES["recurrent_stack_dynamic"] = (
-    "x: {shape: [null, 4]}",
-    """
-    - {op: gru, units: 3, return_sequences: true, bidirectional: true}
-    - {op: lstm, units: 2, return_sequences: true}
-    - {op: rnn, units: 2, bidirectional: true}""",
-)
-
-CASES["global_pools"] = (
-    IMG,
-    """
-    - {op: global_avg_pool, name: gap}
-    - {op: global_max_pool, name: gmp, inputs: [x]}
-    - {op: reshape, name: r, shape: [4, 63], inputs: [x]}
-    - {op: global_max_pool, name: gmp1}
-    - {op: global_avg_pool, name: gap1, inputs: [r]}""",
-    "[gap, gmp, gmp1, gap1]",
-)
+# -- every op record's examples (tests/test_ops.py compares their results on every target) -----
+EXAMPLES = examples()
 
 
-def case_graph(name: str) -> netspec.Graph:
-    inputs, layers, *outputs = CASES[name]
-    return spec(inputs, layers, outputs[0] if outputs else "", name=name)
-
-
-def case_inputs(name: str, graph) -> dict[str, np.ndarray]:
-    x = random_inputs(graph, batch=2, seed=7)
-    if name == "activations":  # reach softplus' and selu's large-value branches too
-        x["x"][0, 0] = [-30.0, -3.0, 0.0, 3.0, 30.0]
-    if name == "max_pool_padding_never_wins":
-        x["x"] = -np.abs(x["x"]) - 1.0  # everything negative; the layers square and add
-    return x
-
-
-def torch_target(graph, weights, inputs) -> dict[str, np.ndarray] | None:
-    """The PyTorch target's outputs, or None while it is not there yet."""
-    try:
-        module = netspec.compile(graph, "torch", weights)
-    except ModuleNotFoundError as e:
-        if "netspec.targets.torch" in str(e):
-            return None
-        raise
-    with torch.no_grad():
-        ys = module(*(torch.from_numpy(inputs[k]) for k in graph.inputs))
-    if not isinstance(ys, tuple | list):
-        ys = (ys,)
-    return {o: y.numpy() for o, y in zip(graph.outputs, ys, strict=True)}
-
-
-# -- tests ------------------------------------------------------------------------------------
-@needs_torch
-def test_torch_target_is_there_for_parity():
-    """test_op_parity compares with the PyTorch target too once it exists."""
-    g = case_graph("layer_norm")
-    if torch_target(g, random_weights(g), random_inputs(g)) is None:
-        pytest.skip(
-            "the PyTorch target (netspec/targets/torch) is not there yet: test_op_parity "
-            "compares with the float64 reference only"
-        )
-
-
-def test_every_op_has_an_emitter():
-    missing = sorted(set(OPS) - set(T.EMITTERS))
-    assert not missing, f"ops without an ONNX emitter: {missing}"
-    assert not set(T.EMITTERS) - set(OPS)
-
-
-def test_every_op_is_exercised_by_the_cases():
-    used = set()
-    for name in CASES:
-        g = case_graph(name)
-        used |= {n.op for n in g.nodes}
-        used |= {n.attrs["activation"]["op"] for n in g.nodes if n.attrs.get("activation")}
-    assert set(OPS) <= used, sorted(set(OPS) - used)
-
-
-@needs_torch
-@pytest.mark.parametrize("name", list(CASES))
-def test_op_parity(name):
-    graph = case_graph(name)
+@pytest.mark.parametrize("key", list(EXAMPLES))
+def test_example_model_is_valid_and_keeps_its_weights(key):
+    """The checker (full check) and strict shape inference accept the model; the weights read
+    back from it exactly."""
+    graph = example(key)
     weights = random_weights(graph, seed=3)
-    inputs = case_inputs(name, graph)
     model = T.compile(graph, weights)
     check(model)
-    got = run_onnx(model, inputs)
-    assert list(got) == list(graph.outputs)
-    want = reference(graph, weights, inputs)
-    for k in want:
-        assert_close(got[k], want[k], f"{name}: ONNX Runtime vs float64 reference, {k}")
-    via_torch = torch_target(graph, weights, inputs)
-    if via_torch is not None:
-        for k in want:
-            assert_close(got[k], via_torch[k], f"{name}: ONNX Runtime vs PyTorch target, {k}")
-    # weights read back exactly
     back = T.export_weights(model, graph)
     assert list(back) == list(graph.weight_shapes())
     for k, v in weights.items():
@@ -361,40 +81,41 @@ def test_op_parity(name):
 
 
 OPSETS = [13, 14, 16, 18, 20, 22, 24]
-OPSET_CASES = [n for n in CASES if not n.startswith(("lstm", "gru", "rnn"))] + [
-    "lstm_bi_l2_seq",
-    "gru_bi_l2_last",
-    "rnn_uni_l2_seq",
+# the first example of each op, and every example of the ops whose form depends on the opset
+OPSET_CASES = [
+    key
+    for key, (op, e) in EXAMPLES.items()
+    if e is OPS[op].examples[0] or op in ("layer_norm", "gelu", "reshape", "softmax")
 ]
 
 
-@needs_torch
 @pytest.mark.parametrize("opset", OPSETS)
 def test_opsets(opset):
-    for name in OPSET_CASES:
-        graph = case_graph(name)
+    for key in OPSET_CASES:
+        op, e = EXAMPLES[key]
+        graph = example(key)
         weights = random_weights(graph, seed=5)
-        inputs = case_inputs(name, graph)
+        inputs = example_inputs(graph, e, batch=2, seed=7)
         model = T.compile(graph, weights, opset=opset)
         assert model.opset_import[0].version == opset
         check(model)
         got = run_onnx(model, inputs)
         want = reference(graph, weights, inputs)
         for k in want:
-            assert_close(got[k], want[k], f"{name} at opset {opset}: {k}")
+            assert_close(got[k], want[k], f"{key} at opset {opset}: {k}")
 
 
 def test_opset_dependent_forms():
-    g = case_graph("layer_norm")
+    g = example("layer_norm.sequence")
     assert "LayerNormalization" in op_counts(T.compile(g, opset=17))
     low = op_counts(T.compile(g, opset=16))
-    assert "LayerNormalization" not in low and low["ReduceMean"] == 4
-    g = case_graph("activations")
+    assert "LayerNormalization" not in low and low["ReduceMean"] == 2  # mean, variance
+    g = example("gelu.image")
     assert "Erf" in op_counts(T.compile(g, opset=19))
     assert "Gelu" in op_counts(T.compile(g, opset=20))
     reduce13 = [
         n
-        for n in T.compile(case_graph("layer_norm"), opset=13).graph.node
+        for n in T.compile(example("layer_norm.sequence"), opset=13).graph.node
         if n.op_type == "ReduceMean"
     ]
     assert all(len(n.input) == 1 and n.attribute[0].name == "axes" for n in reduce13)
@@ -403,15 +124,15 @@ def test_opset_dependent_forms():
 @pytest.mark.parametrize("opset", [12, 0, 99, "17"])
 def test_unsupported_opset_is_a_spec_error(opset):
     with pytest.raises(SpecError, match="opset"):
-        T.compile(case_graph("layer_norm"), opset=opset)
+        T.compile(example("layer_norm.sequence"), opset=opset)
 
 
 def test_hard_sigmoid_and_pool_attributes():
-    m = T.compile(case_graph("activations"))
+    m = T.compile(example("hard_sigmoid.image"))
     hs = next(n for n in m.graph.node if n.op_type == "HardSigmoid")
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in hs.attribute}
     assert attrs["alpha"] == pytest.approx(1 / 6) and attrs["beta"] == 0.5
-    m = T.compile(case_graph("avg_pool2d"))
+    m = T.compile(example("avg_pool2d.pad"))
     for n in m.graph.node:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
         assert attrs["count_include_pad"] == 0 and "auto_pad" not in attrs
@@ -474,12 +195,12 @@ def test_generate_is_the_textual_form():
 
 
 def test_owns():
-    m = T.compile(case_graph("layer_norm"))
+    m = T.compile(example("layer_norm.sequence"))
     assert T.owns(m) and not T.owns(object()) and not T.owns({"a": 1})
 
 
 def test_export_weights_through_the_api_and_a_file(tmp_path):
-    g = case_graph("lstm_bi_l2_seq")
+    g = example("lstm.bi_last_2")
     w = random_weights(g, seed=11)
     m = netspec.compile(g, "onnx", w)
     out = tmp_path / "w.safetensors"
@@ -497,21 +218,21 @@ def test_export_weights_through_the_api_and_a_file(tmp_path):
 
 
 def test_export_weights_refuses_another_model():
-    a, b = case_graph("lstm_uni_l1_seq"), case_graph("gru_uni_l1_seq")
+    a, b = example("lstm.seq"), example("gru.seq")
     with pytest.raises(SpecError):
         T.export_weights(T.compile(a), b)
 
 
 def test_recurrent_gate_order_on_the_node():
     """ONNX gate order on the initializers: LSTM i o f c from PyTorch's i f g o."""
-    g = case_graph("lstm_uni_l1_last")
+    g = example("lstm.last")
     w = random_weights(g, seed=1)
     m = T.compile(g, w)
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
     wi = w["lstm_1.weight_ih_l0"]
     i, f, gg, o = np.split(wi, 4)
     np.testing.assert_array_equal(inits["lstm_1/W_l0"][0], np.concatenate([i, o, f, gg]))
-    gru = case_graph("gru_uni_l1_last")
+    gru = example("gru.last")
     w = random_weights(gru, seed=1)
     node = next(n for n in T.compile(gru, w).graph.node if n.op_type == "GRU")
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}

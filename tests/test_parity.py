@@ -20,7 +20,7 @@ import pytest
 
 import netspec
 from netspec.targets import onnx as T
-from netspec.testing import assert_close, random_inputs, random_weights
+from tools.testing import assert_close, random_inputs, random_weights
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
@@ -137,10 +137,10 @@ def test_onnx_matches_hand_written_reference(path):
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_onnx_matches_float64_reference(path):
-    """netspec's ONNX against the float64 reference in tests/reference/functional.py
-    (torch.nn.functional, not netspec code), on every spec cheap enough to run in float64 (under
+    """netspec's ONNX against the float64 reference in tools/reference.py (the op records'
+    numpy references, no target's code), on every spec cheap enough to run in float64 (under
     1 GMAC per example)."""
-    from tests.reference.functional import reference
+    from tools.reference import reference
 
     graph = netspec.load(path)
     if graph.macs > 1e9:

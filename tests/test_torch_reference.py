@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec.testing import assert_close, random_weights
+from tools.testing import assert_close, random_weights
 
 torch = pytest.importorskip("torch")
 refs = pytest.importorskip("tests.reference.torch_models")

@@ -1,17 +1,13 @@
-"""The PyTorch target: emitter table, generated source, block classes, names, weights, and
-per-op results against an independent reference.
+"""The PyTorch target: generated source, block classes, names, weights, and whole graphs
+against the float64 reference (tools/reference.py, built from the op records' numpy references).
 
-The references are written here from the design page, in float64, with numpy (pooling windows,
-recurrent equations, activations, normalization) or `torch.nn.functional` on explicitly padded
-inputs (convolutions); none of them reads the generated code or the emitters. Results must agree
-within the design page's parity bound (`assert_close`). Inputs are tiny.
+Per-op results on every target, and the emitter table, are tests/test_ops.py's. Results must
+agree within the design page's parity bound (`assert_close`). Inputs are tiny.
 """
 
 from __future__ import annotations
 
 import ast
-import itertools
-import math
 import subprocess
 import sys
 import textwrap
@@ -19,13 +15,13 @@ import weakref
 
 import numpy as np
 import pytest
-from conftest import ROOT, RUFF, SPECS, ruff_clean, spec
+from conftest import ROOT, SPECS, ruff_clean, spec
 
 import netspec
 from netspec.build import build
-from netspec.ops import OPS
-from netspec.testing import assert_close, random_inputs, random_weights
 from netspec.weights import WeightsError
+from tools.reference import reference as float64_reference
+from tools.testing import assert_close, random_inputs, random_weights
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -47,572 +43,8 @@ def ruff(source: str) -> None:
     ruff_clean(source, "generated torch source")
 
 
-# -- independent references (float64) --------------------------------------------------------------
-def same_pad(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
-    total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def t64(a) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(a, np.float64))
-
-
-def conv_ref(x, w, b, stride, pads, dilation=1, groups=1) -> np.ndarray:
-    """Convolution (1-D or 2-D) after explicit zero padding; pads = [(before, after), ...]."""
-    flat = [p for pair in reversed(pads) for p in pair]
-    xp = F.pad(t64(x), flat)
-    fn = F.conv1d if x.ndim == 3 else F.conv2d
-    y = fn(
-        xp, t64(w), None if b is None else t64(b), stride=stride, dilation=dilation, groups=groups
-    )
-    return y.numpy()
-
-
-def pool_ref(x, kind: str, k, s, pads) -> np.ndarray:
-    """Max / average over windows; padding is NaN, which neither max nor mean counts."""
-    n = x.ndim - 2
-    xp = np.pad(np.asarray(x, np.float64), [(0, 0), (0, 0), *pads], constant_values=np.nan)
-    outs = [(xp.shape[2 + i] - k[i]) // s[i] + 1 for i in range(n)]
-    y = np.empty((*x.shape[:2], *outs))
-    for pos in itertools.product(*[range(o) for o in outs]):
-        win = xp[(..., *[slice(p * s[i], p * s[i] + k[i]) for i, p in enumerate(pos)])]
-        flat = win.reshape(*x.shape[:2], -1)
-        y[(..., *pos)] = np.nanmax(flat, -1) if kind == "max" else np.nanmean(flat, -1)
-    return y
-
-
 def sigmoid(x):
     return 1 / (1 + np.exp(-x))
-
-
-def softmax(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-ERF = np.vectorize(math.erf)
-ACT_REF = {
-    "relu": lambda x: np.maximum(x, 0),
-    "sigmoid": sigmoid,
-    "tanh": np.tanh,
-    "relu6": lambda x: np.clip(x, 0, 6),
-    "selu": lambda x: SELU_SCALE * (np.maximum(x, 0) + np.minimum(SELU_ALPHA * (np.exp(x) - 1), 0)),
-    "gelu": lambda x: x * 0.5 * (1 + ERF(x / math.sqrt(2))),
-    "silu": lambda x: x * sigmoid(x),
-    "softplus": lambda x: np.log1p(np.exp(x)),
-    "hard_sigmoid": lambda x: np.clip(x / 6 + 0.5, 0, 1),
-    "identity": lambda x: x,
-    "leaky_relu": lambda x: np.where(x > 0, x, 0.01 * x),
-    "elu": lambda x: np.where(x > 0, x, np.exp(x) - 1),
-    "softmax": lambda x: softmax(x, -1),
-    "log_softmax": lambda x: np.log(softmax(x, -1)),
-}
-
-
-def rnn_ref(kind, x, w, prefix, layers, bidirectional, units, return_sequences):
-    """PyTorch's equations written out; final states: forward after the last step, backward
-    after the first."""
-    seq = np.asarray(x, np.float64)
-    n, steps, _ = seq.shape
-    finals = []
-    for layer in range(layers):
-        outs, finals = [], []
-        for sfx in ["", "_reverse"][: 2 if bidirectional else 1]:
-            p = {
-                k: np.asarray(w[f"{prefix}.{k}_l{layer}{sfx}"], np.float64)
-                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            }
-            xs = seq if not sfx else seq[:, ::-1]
-            h = np.zeros((n, units))
-            c = np.zeros((n, units))
-            hs = []
-            for t in range(steps):
-                gi = xs[:, t] @ p["weight_ih"].T + p["bias_ih"]
-                gh = h @ p["weight_hh"].T + p["bias_hh"]
-                if kind == "rnn":
-                    h = np.tanh(gi + gh)
-                elif kind == "lstm":
-                    i, f, g, o = np.split(gi + gh, 4, axis=1)
-                    c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-                    h = sigmoid(o) * np.tanh(c)
-                else:
-                    ir, iz, in_ = np.split(gi, 3, axis=1)
-                    hr, hz, hn = np.split(gh, 3, axis=1)
-                    r, z = sigmoid(ir + hr), sigmoid(iz + hz)
-                    h = (1 - z) * np.tanh(in_ + r * hn) + z * h
-                hs.append(h)
-            hs = np.stack(hs, 1)
-            outs.append(hs if not sfx else hs[:, ::-1])
-            finals.append(h)
-        seq = np.concatenate(outs, -1)
-    return seq if return_sequences else np.concatenate(finals, -1)
-
-
-def channel(a, rank):
-    """A per-channel vector shaped to broadcast on axis 1 of a batch of per-example rank."""
-    return np.asarray(a, np.float64).reshape(-1, *[1] * (rank - 1))
-
-
-# -- per-op cases ----------------------------------------------------------------------------------
-# (id, inputs, layers, outputs, reference(weights, inputs) -> list of outputs)
-def _conv_case(cid, shape, layer, kernel, stride, pads_fn, dilation=1, groups=1, act=None):
-    def ref(w, x):
-        x = x["x"]
-        pads = pads_fn(x.shape[2:])
-        y = conv_ref(x, w["c.weight"], w.get("c.bias"), stride, pads, dilation, groups)
-        return [ACT_REF[act](y) if act else y]
-
-    return (cid, f"x: {{shape: {shape}}}", f"- {{op: {layer}, name: c, {kernel}}}", "", ref)
-
-
-CASES = [
-    # dense
-    (
-        "dense",
-        "x: {shape: [5]}",
-        "- {op: dense, name: d, units: 3, activation: relu}",
-        "",
-        lambda w, x: [np.maximum(x["x"] @ w["d.weight"].T.astype(np.float64) + w["d.bias"], 0)],
-    ),
-    (
-        "dense_rank3_nobias",
-        "x: {shape: [2, 3, 4]}",
-        "- {op: dense, name: d, units: 3, bias: false}",
-        "",
-        lambda w, x: [x["x"].astype(np.float64) @ w["d.weight"].T],
-    ),
-    # convolutions: same with stride 2 on odd and even sizes, stride 1 with an even kernel
-    _conv_case(
-        "conv2d_same_s2_odd",
-        "[3, 7, 7]",
-        "conv2d",
-        "filters: 4, kernel: 3, stride: 2, padding: same",
-        2,
-        lambda s: [same_pad(n, 3, 2) for n in s],
-    ),
-    _conv_case(
-        "conv2d_same_s2_even",
-        "[3, 8, 6]",
-        "conv2d",
-        "filters: 4, kernel: [3, 4], stride: 2, padding: same",
-        2,
-        lambda s: [same_pad(s[0], 3, 2), same_pad(s[1], 4, 2)],
-    ),
-    _conv_case(
-        "conv2d_same_even_kernel",
-        "[2, 6, 6]",
-        "conv2d",
-        "filters: 3, kernel: 4, padding: same",
-        1,
-        lambda s: [same_pad(n, 4, 1) for n in s],
-    ),
-    _conv_case(
-        "conv2d_same_dilation",
-        "[2, 9, 9]",
-        "conv2d",
-        "filters: 3, kernel: 3, dilation: 2, stride: 2, padding: same",
-        2,
-        lambda s: [same_pad(n, 3, 2, 2) for n in s],
-        dilation=2,
-    ),
-    _conv_case(
-        "conv2d_groups",
-        "[4, 6, 6]",
-        "conv2d",
-        "filters: 6, kernel: 3, groups: 2, padding: 1",
-        1,
-        lambda s: [(1, 1), (1, 1)],
-        groups=2,
-    ),
-    _conv_case(
-        "conv2d_depthwise",
-        "[4, 6, 6]",
-        "conv2d",
-        "filters: 4, kernel: 3, groups: 4, bias: false, padding: valid",
-        1,
-        lambda s: [(0, 0), (0, 0)],
-        groups=4,
-    ),
-    _conv_case(
-        "conv2d_asym_pairs",
-        "[2, 5, 6]",
-        "conv2d",
-        "filters: 3, kernel: [3, 2], stride: [1, 2], padding: [[0, 1], [2, 1]]",
-        (1, 2),
-        lambda s: [(0, 1), (2, 1)],
-    ),
-    _conv_case(
-        "conv2d_per_axis_pad_act",
-        "[2, 5, 6]",
-        "conv2d",
-        "filters: 3, kernel: 3, padding: [1, 0], activation: {op: leaky_relu, alpha: 0.2}",
-        1,
-        lambda s: [(1, 1), (0, 0)],
-        act="leaky_relu_0.2",
-    ),
-    _conv_case(
-        "conv1d_same_s2",
-        "[3, 9]",
-        "conv1d",
-        "filters: 2, kernel: 4, stride: 2, padding: same",
-        2,
-        lambda s: [same_pad(s[0], 4, 2)],
-    ),
-    _conv_case(
-        "conv1d_dilation_pad",
-        "[3, 9]",
-        "conv1d",
-        "filters: 2, kernel: 3, dilation: 3, padding: 2, activation: tanh",
-        1,
-        lambda s: [(2, 2)],
-        dilation=3,
-        act="tanh",
-    ),
-    (
-        "conv_transpose2d",
-        "x: {shape: [3, 4, 5]}",
-        "- {op: conv_transpose2d, name: c, filters: 2, kernel: [3, 4], stride: 2, padding: 1, "
-        "output_padding: 1, activation: sigmoid}",
-        "",
-        lambda w, x: [
-            sigmoid(
-                F.conv_transpose2d(
-                    t64(x["x"]),
-                    t64(w["c.weight"]),
-                    t64(w["c.bias"]),
-                    stride=2,
-                    padding=1,
-                    output_padding=1,
-                ).numpy()
-            )
-        ],
-    ),
-    (
-        "conv_transpose2d_plain",
-        "x: {shape: [3, 2, 2]}",
-        "- {op: conv_transpose2d, name: c, filters: 2, kernel: 4, bias: false}",
-        "",
-        lambda w, x: [F.conv_transpose2d(t64(x["x"]), t64(w["c.weight"])).numpy()],
-    ),
-]
-ACT_REF["leaky_relu_0.2"] = lambda x: np.where(x > 0, x, 0.2 * x)
-
-
-def _pool(cid, shape, op, attrs, k, s, pads_fn):
-    kind = op.split("_")[0]
-
-    def ref(w, x):
-        return [pool_ref(x["x"], kind, k, s, pads_fn(x["x"].shape[2:]))]
-
-    return (cid, f"x: {{shape: {shape}}}", f"- {{op: {op}, {attrs}}}", "", ref)
-
-
-CASES += [
-    _pool(
-        "max_pool2d", "[2, 6, 6]", "max_pool2d", "size: 2", (2, 2), (2, 2), lambda s: [(0, 0)] * 2
-    ),
-    _pool(
-        "max_pool2d_pad",
-        "[2, 7, 7]",
-        "max_pool2d",
-        "size: 3, stride: 2, padding: 1",
-        (3, 3),
-        (2, 2),
-        lambda s: [(1, 1)] * 2,
-    ),
-    _pool(
-        "max_pool2d_same_s2",
-        "[2, 6, 7]",
-        "max_pool2d",
-        "size: 3, stride: 2, padding: same",
-        (3, 3),
-        (2, 2),
-        lambda s: [same_pad(n, 3, 2) for n in s],
-    ),
-    _pool(
-        "max_pool2d_asym",
-        "[2, 6, 6]",
-        "max_pool2d",
-        "size: [2, 3], stride: 1, padding: [[0, 1], [1, 0]]",
-        (2, 3),
-        (1, 1),
-        lambda s: [(0, 1), (1, 0)],
-    ),
-    _pool(
-        "max_pool1d_same",
-        "[3, 8]",
-        "max_pool1d",
-        "size: 2, stride: 1, padding: same",
-        (2,),
-        (1,),
-        lambda s: [same_pad(s[0], 2, 1)],
-    ),
-    _pool(
-        "avg_pool2d", "[2, 6, 6]", "avg_pool2d", "size: 2", (2, 2), (2, 2), lambda s: [(0, 0)] * 2
-    ),
-    _pool(
-        "avg_pool2d_pad",
-        "[2, 7, 5]",
-        "avg_pool2d",
-        "size: 3, stride: 2, padding: 1",
-        (3, 3),
-        (2, 2),
-        lambda s: [(1, 1)] * 2,
-    ),
-    _pool(
-        "avg_pool2d_same_s2",
-        "[2, 6, 7]",
-        "avg_pool2d",
-        "size: 3, stride: 2, padding: same",
-        (3, 3),
-        (2, 2),
-        lambda s: [same_pad(n, 3, 2) for n in s],
-    ),
-    _pool(
-        "avg_pool2d_asym",
-        "[2, 5, 6]",
-        "avg_pool2d",
-        "size: [3, 2], stride: [2, 1], padding: [[1, 0], [0, 1]]",
-        (3, 2),
-        (2, 1),
-        lambda s: [(1, 0), (0, 1)],
-    ),
-    _pool(
-        "avg_pool1d_same",
-        "[3, 8]",
-        "avg_pool1d",
-        "size: 4, stride: 3, padding: same",
-        (4,),
-        (3,),
-        lambda s: [same_pad(s[0], 4, 3)],
-    ),
-    _pool(
-        "avg_pool1d_pad",
-        "[3, 8]",
-        "avg_pool1d",
-        "size: 3, padding: 1",
-        (3,),
-        (3,),
-        lambda s: [(1, 1)],
-    ),
-]
-
-CASES += [
-    (
-        "global_pools",
-        "a: {shape: [3, 5]}\nb: {shape: [3, 4, 5]}\nc: {shape: [2, 3, 4, 2]}",
-        "- {op: global_avg_pool, name: ga, inputs: [a]}\n"
-        "- {op: global_max_pool, name: gm, inputs: [a]}\n"
-        "- {op: global_avg_pool, name: gb, inputs: [b]}\n"
-        "- {op: global_max_pool, name: gc, inputs: [c]}",
-        "[ga, gm, gb, gc]",
-        lambda w, x: [x["a"].mean(2), x["a"].max(2), x["b"].mean((2, 3)), x["c"].max((2, 3, 4))],
-    ),
-]
-
-
-def _bn(name, rank, xs, w, eps):
-    g = {
-        k: channel(w[f"{name}.{k}"], rank)
-        for k in ("weight", "bias", "running_mean", "running_var")
-    }
-    return (xs - g["running_mean"]) / np.sqrt(g["running_var"] + eps) * g["weight"] + g["bias"]
-
-
-CASES += [
-    (
-        "batch_norm_ranks",
-        "a: {shape: [4]}\nb: {shape: [3, 5]}\nc: {shape: [2, 3, 3]}\nd: {shape: [2, 2, 3, 2]}",
-        "- {op: batch_norm, name: ba, inputs: [a], eps: 0.001, momentum: 0.01}\n"
-        "- {op: batch_norm, name: bb, inputs: [b]}\n"
-        "- {op: batch_norm, name: bc, inputs: [c], eps: 0.1}\n"
-        "- {op: batch_norm, name: bd, inputs: [d]}",
-        "[ba, bb, bc, bd]",
-        lambda w, x: [
-            _bn("ba", 1, x["a"], w, 1e-3),
-            _bn("bb", 2, x["b"], w, 1e-5),
-            _bn("bc", 3, x["c"], w, 0.1),
-            _bn("bd", 4, x["d"], w, 1e-5),
-        ],
-    ),
-    (
-        "layer_norm",
-        "x: {shape: [3, 6]}",
-        "- {op: layer_norm, name: n, eps: 0.01}",
-        "",
-        lambda w, x: [
-            (x["x"] - x["x"].mean(-1, keepdims=True))
-            / np.sqrt(x["x"].var(-1, keepdims=True) + 0.01)
-            * w["n.weight"]
-            + w["n.bias"]
-        ],
-    ),
-    ("dropout", "x: {shape: [6]}", "- {op: dropout, rate: 0.3}", "", lambda w, x: [x["x"]]),
-    (
-        "flatten_reshape_permute",
-        "x: {shape: [2, 3, 4]}",
-        "- {op: permute, name: p, dims: [3, 1, 2]}\n"
-        "- {op: reshape, name: r, shape: [6, -1]}\n"
-        "- {op: flatten, name: f}",
-        "[p, r, f]",
-        lambda w, x: [
-            x["x"].transpose(0, 3, 1, 2),
-            x["x"].transpose(0, 3, 1, 2).reshape(2, 6, 4),
-            x["x"].transpose(0, 3, 1, 2).reshape(2, -1),
-        ],
-    ),
-    (
-        "merges_broadcast",
-        "a: {shape: [4, 1]}\nb: {shape: [1, 5]}\nc: {shape: [4, 5]}",
-        "- {op: add, name: s, inputs: [a, b, c]}\n"
-        "- {op: subtract, name: d, inputs: [a, b]}\n"
-        "- {op: multiply, name: m, inputs: [c, b, a]}",
-        "[s, d, m]",
-        lambda w, x: [x["a"] + x["b"] + x["c"], x["a"] - x["b"], x["c"] * x["b"] * x["a"]],
-    ),
-    (
-        "concat_axes",
-        "a: {shape: [2, 3, 4]}\nb: {shape: [2, 3, 4]}",
-        "- {op: concat, name: c1, inputs: [a, b]}\n"
-        "- {op: concat, name: c2, inputs: [a, b, a], axis: 2}\n"
-        "- {op: concat, name: c3, inputs: [a, b], axis: -1}",
-        "[c1, c2, c3]",
-        lambda w, x: [
-            np.concatenate([x["a"], x["b"]], 1),
-            np.concatenate([x["a"], x["b"], x["a"]], 2),
-            np.concatenate([x["a"], x["b"]], 3),
-        ],
-    ),
-    (
-        "embedding",
-        "ids: {shape: [null], dtype: int64}",
-        "- {op: embedding, name: e, vocab: 7, dim: 3}",
-        "",
-        lambda w, x: [w["e.weight"][x["ids"]]],
-    ),
-    (
-        "softmax_axes",
-        "x: {shape: [3, 4, 5]}",
-        "- {op: softmax, name: s1, axis: 1}\n- {op: softmax, name: s2, axis: 2, inputs: [x]}\n"
-        "- {op: softmax, name: s3, inputs: [x]}\n- {op: log_softmax, name: l1, axis: -2, "
-        "inputs: [x]}\n- {op: log_softmax, name: l2, inputs: [x]}",
-        "[s1, s2, s3, l1, l2]",
-        lambda w, x: [
-            softmax(x["x"], 1),
-            softmax(x["x"], 2),
-            softmax(x["x"], 3),
-            np.log(softmax(x["x"], 2)),
-            np.log(softmax(x["x"], 3)),
-        ],
-    ),
-    (
-        "activation_attrs",
-        "x: {shape: [7]}",
-        "- {op: leaky_relu, name: a, alpha: 0.3}\n- {op: elu, name: b, alpha: 0.5, inputs: [x]}\n"
-        "- {op: dense, name: d, units: 4, activation: {op: elu, alpha: 2.0}, inputs: [x]}",
-        "[a, b, d]",
-        lambda w, x: [
-            np.where(x["x"] > 0, x["x"], 0.3 * x["x"]),
-            np.where(x["x"] > 0, x["x"], 0.5 * (np.exp(x["x"]) - 1)),
-            (lambda y: np.where(y > 0, y, 2.0 * (np.exp(y) - 1)))(
-                x["x"] @ w["d.weight"].T.astype(np.float64) + w["d.bias"]
-            ),
-        ],
-    ),
-    (
-        "prelu",
-        "a: {shape: [4]}\nb: {shape: [3, 4, 2]}",
-        "- {op: prelu, name: pa, inputs: [a]}\n- {op: prelu, name: pb, inputs: [b]}",
-        "[pa, pb]",
-        lambda w, x: [
-            np.where(x["a"] > 0, x["a"], channel(w["pa.weight"], 1) * x["a"]),
-            np.where(x["b"] > 0, x["b"], channel(w["pb.weight"], 3) * x["b"]),
-        ],
-    ),
-]
-
-ACTIVATIONS = [
-    "relu",
-    "sigmoid",
-    "tanh",
-    "relu6",
-    "selu",
-    "gelu",
-    "silu",
-    "softplus",
-    "hard_sigmoid",
-    "identity",
-    "leaky_relu",
-    "elu",
-    "softmax",
-    "log_softmax",
-]
-CASES.append(
-    (
-        "every_activation",
-        "x: {shape: [3, 8]}",
-        "\n".join(f"- {{op: {a}, name: {a}_out, inputs: [x]}}" for a in ACTIVATIONS),
-        "[" + ", ".join(f"{a}_out" for a in ACTIVATIONS) + "]",
-        lambda w, x: [ACT_REF[a](x["x"]) for a in ACTIVATIONS],
-    )
-)
-
-for kind in ("rnn", "lstm", "gru"):
-    for layers, bidir, seqs in (
-        (1, False, False),
-        (1, True, True),
-        (2, True, False),
-        (2, False, True),
-        (3, True, True),
-    ):
-        units = 3
-
-        def _ref(w, x, kind=kind, layers=layers, bidir=bidir, seqs=seqs, units=units):
-            return [rnn_ref(kind, x["x"], w, "r", layers, bidir, units, seqs)]
-
-        CASES.append(
-            (
-                f"{kind}_l{layers}_{'bi' if bidir else 'uni'}_{'seq' if seqs else 'last'}",
-                "x: {shape: [null, 4]}",
-                f"- {{op: {kind}, name: r, units: {units}, num_layers: {layers}, "
-                f"bidirectional: {str(bidir).lower()}, return_sequences: {str(seqs).lower()}}}",
-                "",
-                _ref,
-            )
-        )
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_op_against_reference(case):
-    cid, inputs, layers, outputs, ref = case
-    graph = spec(inputs, layers, outputs, name=cid)
-    w = random_weights(graph, seed=3)
-    x = random_inputs(graph, batch=2, seed=4, dynamic=6)
-    if cid == "every_activation":  # spread the inputs over the activations' kinks
-        x = {"x": x["x"] * 3}
-    got = run(graph, w, x)
-    want = ref(w, {k: v if v.dtype == np.int64 else v.astype(np.float64) for k, v in x.items()})
-    assert len(got) == len(want) == len(graph.outputs)
-    for name, a, b in zip(graph.outputs, got, want, strict=True):
-        assert a.dtype == np.float32, name
-        assert a.shape[1:] == tuple(
-            d if isinstance(d, int) else 6 for d in graph.value(graph.outputs[name]).shape
-        ), name
-        assert_close(a, b, f"{cid}: {name}")
-
-
-def test_every_op_has_an_emitter():
-    assert set(OPS) <= set(T.EMITTERS), sorted(set(OPS) - set(T.EMITTERS))
-    assert set(T.EMITTERS) <= set(OPS), sorted(set(T.EMITTERS) - set(OPS))
-
-
-def test_cases_cover_every_op():
-    seen: set[str] = set()
-    for cid, inputs, layers, outputs, _ in CASES:
-        seen |= {n.op for n in spec(inputs, layers, outputs, name=cid).nodes}
-    assert seen == set(OPS), sorted(set(OPS) - seen)
 
 
 # -- a graph with every op, blocks and several inputs and outputs ----------------------------------
@@ -706,12 +138,6 @@ def all_ops():
     return all_ops_graph()
 
 
-def test_all_ops_graph_uses_every_op(all_ops):
-    assert {n.op for n in all_ops.nodes} == set(OPS), sorted(
-        set(OPS) - {n.op for n in all_ops.nodes}
-    )
-
-
 def test_all_ops_graph_runs(all_ops):
     w = random_weights(all_ops, seed=1)
     x = random_inputs(all_ops, batch=3, seed=1, dynamic=4)
@@ -766,12 +192,18 @@ def test_source_is_standalone_and_readable():
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     assert set(classes) == {"Basic", "BasicDown", "Resnet18"}
     init = {n.name: n for n in classes["BasicDown"].body if isinstance(n, ast.FunctionDef)}
-    assert [a.arg for a in init["__init__"].args.args] == ["self", "in_channels", "filters"]
+    # the block's declared params (with their defaults), after the input's channel count
+    args = init["__init__"].args
+    assert [a.arg for a in args.args] == ["self", "in_channels", "filters", "stride"]
+    assert [ast.literal_eval(d) for d in args.defaults] == [2]
     assert [a.arg for a in init["forward"].args.args] == ["self", "x"]
     assert "self.layer2_1 = BasicDown(in_channels=64, filters=128)" in source
-    assert "self.layer1_1 = Basic(filters=64)" in source
-    assert "self.conv1 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)" in source
-    assert "nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)" in source
+    assert "self.layer1_1 = Basic(in_channels=64, filters=64)" in source
+    assert "self.conv1 = nn.Conv2d(in_channels, filters, 3, padding=1, bias=False)" in source
+    assert "self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)" in source
+    assert "stride=stride" in source and "def __init__(self, classes: int = 1000):" in source
+    assert "self.fc = nn.Linear(512, classes)" in source
+    assert "nn.BatchNorm2d(64)" in source and "eps=" not in source  # defaults left out
     assert "def forward(self, image: torch.Tensor) -> torch.Tensor:" in source
     assert "def load_weights(module: nn.Module, path: str) -> nn.Module:" in source
 
@@ -799,12 +231,14 @@ def test_block_variants_and_derived_parameters():
     ruff(source)
     # s1 pads explicitly (stride 2, even size), the others do not: two classes
     assert "class B(nn.Module):" in source and "class B2(nn.Module):" in source
-    assert "self.s1 = B()" in source  # one use: nothing differs
-    sig = "def __init__(self, in_channels: int, filters: int, in_features: int, mult: int = 3):"
+    assert "self.s1 = B(filters=4, stride=2)" in source  # the use's values; mult: its default
+    # the declared params with their defaults; the conv's input channels differ between the
+    # uses of B2 (an argument); the dense reads the last axis (width), which no attribute sets
+    sig = "self, in_channels: int, d_in_features: int, filters: int, stride: int = 1, mult: int = 3"
     assert sig in source
-    assert "self.c = nn.Conv2d(in_channels, filters * mult, 3, padding=1)" in source
-    assert "self.d = nn.Linear(in_features, filters)" in source
-    assert "self.s3 = B2(in_channels=12, filters=8, in_features=4)" in source
+    assert "self.c = nn.Conv2d(in_channels, filters * mult, 3, stride=stride, padding=1)" in source
+    assert "self.d = nn.Linear(d_in_features, filters)" in source
+    assert "self.s3 = B2(in_channels=12, d_in_features=4, filters=8)" in source
     w = random_weights(graph, seed=0)
     x = random_inputs(graph, batch=2)
     y = run(graph, w, x)[0]
@@ -829,7 +263,8 @@ def test_shared_class_when_only_defaults_differ():
     source = netspec.generate(graph, "torch")
     assert source.count("(nn.Module):") == 2
     assert "self.c = nn.Conv2d(4, 4, 3, stride=stride, padding=1)" in source
-    assert "self.s1 = B(stride=1)" in source and "self.s2 = B(stride=2)" in source
+    assert "def __init__(self, stride: int = 1):" in source
+    assert "self.s1 = B()" in source and "self.s2 = B(stride=2)" in source
 
 
 def test_nested_blocks_and_multiple_outputs():
@@ -985,36 +420,8 @@ def test_resnet18_forward_reads_like_torchvision():
 
 
 def reference(graph, w, x) -> list[np.ndarray]:
-    """Float64 results of the small graphs below (dense, batch_norm, conv2d, shape ops, merges
-    and activations), from the graph's nodes alone."""
-    vals = {k: np.asarray(v, np.float64) for k, v in x.items()}
-    for n in graph.nodes:
-        a = [vals[i] for i in n.inputs]
-        p = {k: np.asarray(w[f"{n.name}.{k}"], np.float64) for k in [*n.params, *n.buffers]}
-        if n.op == "dense":
-            y = a[0] @ p["weight"].T + p.get("bias", 0)
-        elif n.op == "conv2d":
-            y = conv_ref(a[0], p["weight"], p.get("bias"), n.attrs["stride"], n.attrs["padding"])
-        elif n.op == "batch_norm":
-            shape = (1, -1) + (1,) * (a[0].ndim - 2)
-            scale = p["weight"] / np.sqrt(p["running_var"] + n.attrs["eps"])
-            y = (a[0] - p["running_mean"].reshape(shape)) * scale.reshape(shape)
-            y = y + p["bias"].reshape(shape)
-        elif n.op in ("flatten", "reshape"):
-            y = a[0].reshape(len(a[0]), -1)
-        elif n.op == "permute":
-            y = a[0].transpose(0, *n.attrs["dims"])
-        elif n.op in ("dropout", "identity"):
-            y = a[0]
-        elif n.op == "add":
-            y = a[0] + a[1]
-        elif n.op == "leaky_relu":
-            y = np.where(a[0] > 0, a[0], n.attrs["alpha"] * a[0])
-        else:
-            y = ACT_REF[n.op](a[0])
-        act = n.attrs.get("activation")
-        vals[n.name] = y if act is None else ACT_REF[act["op"]](y)
-    return [vals[v] for v in graph.outputs.values()]
+    """Float64 results of the small graphs below, from the op records' numpy references."""
+    return list(float64_reference(graph, w, x).values())
 
 
 # (what, layers, outputs, whether the activation may run in place); the input is `img` [2, 3, 3]
@@ -1240,12 +647,12 @@ def test_dead_intermediates_are_released():
     """No local of a generated `forward` keeps a dead value alive while more work runs: checked
     on the AST of every example spec, the graphs above and random specs, and on the old naming
     (every layer its own variable), which this check must catch."""
-    from netspec import randspec
+    from tools import randspec
 
     graphs = [netspec.load(p) for p in SPECS]
     graphs += [all_ops_graph(), netspec.loads(HOSTILE), netspec.loads(SMALL_RESNET)]
-    # 111, 241: a recurrent layer's final state, after its input's last read
-    graphs += [randspec.generate(seed).graph for seed in [*range(40), 111, 241]]
+    # 98, 132 (and 3, 13, 18...): a recurrent layer's final state, after its input's last read
+    graphs += [randspec.generate(seed).graph for seed in [*range(40), 98, 132]]
     for graph in graphs:
         source = netspec.generate(graph, "torch")
         assert forward_leaks(source) == [], graph.name
@@ -1424,49 +831,3 @@ def test_same_results_on_cuda(all_ops):
         ys = module(*(torch.from_numpy(x[k]).cuda() for k in all_ops.inputs))
     for a, b in zip(ys, run(all_ops, w, x), strict=True):
         assert_close(a.cpu().numpy(), b, "cuda vs cpu")
-
-
-def test_layout_matches_ruff_format():
-    """The generated text's layout, on random expressions with long names and deep nesting:
-    `ruff format` changes nothing."""
-    import random
-
-    from netspec.targets.torch.pyfmt import BinOp, Call, Kw, Raw, Seq, assign, returns, signature
-
-    rng = random.Random(0)
-
-    def name():
-        return "v" + "_x" * rng.randint(0, 25)
-
-    def expr(depth=0):
-        r = rng.random()
-        if depth > 3 or r < 0.25:
-            return Raw(name() if rng.random() < 0.7 else str(rng.randint(0, 999)))
-        if r < 0.6:
-            args = [expr(depth + 1) for _ in range(rng.randint(0, 5))]
-            if rng.random() < 0.4:
-                args.append(Kw(rng.choice(["dim", "value"]), expr(depth + 1)))
-            func = rng.choice(["F.pad", "self." + name(), "torch.cat", name() + ".reshape"])
-            return Call(func, tuple(args))
-        if r < 0.8:
-            return Seq(rng.choice("(["), tuple(expr(depth + 1) for _ in range(rng.randint(1, 6))))
-        return BinOp(rng.choice("+-*"), tuple(Raw(name()) for _ in range(rng.randint(2, 5))))
-
-    lines = []
-    for i in range(300):
-        params = ["self"] + [f"{name()}: int" for _ in range(rng.randint(0, 6))]
-        lines += [f"class C{i}:", *signature("f", params, rng.choice([None, "torch.Tensor"]), 1)]
-        lines += assign(name() if rng.random() < 0.8 else f"_, {name()}", expr(), 2)
-        lines += returns([name() for _ in range(rng.randint(1, 6))], 2)
-        lines += ["", ""]
-    source = "\n".join(lines).rstrip() + "\n"
-    if not RUFF.exists():
-        pytest.skip("ruff is not installed")
-    r = subprocess.run(
-        [str(RUFF), "format", "--diff", "--no-cache", "--stdin-filename", "layout.py", "-"],
-        input=source,
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    assert r.returncode == 0, r.stdout[:3000]

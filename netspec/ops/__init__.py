@@ -1,11 +1,14 @@
 """The op table: every op of the spec language, defined once.
 
-Importing this package registers every op in `OPS`. The JSON Schema (`netspec.schema`), the
-docs' op table (`netspec.docs`) and validation (`netspec.lower`) all read it.
+Importing this package registers every op in `OPS`. An op's record (`OpDef`) holds everything
+about it that no target owns: attributes and defaults, the shape rule, a float64 numpy reference,
+example cases, how the random-spec generator samples it and how its weights start. The JSON
+Schema (`netspec.schema`), the docs' op table, validation (`netspec.lower`), `init_weights`,
+the reference interpreter, the per-op tests and the random-spec generator all read it.
 """
 
 from . import activation, conv, linear, merge, norm, pool, recurrent, shape  # noqa: F401
-from .base import ACTIVATIONS, INITS, OPS, REQUIRED, Attr, Ctx, Invalid, OpDef
+from .base import ACTIVATIONS, INITS, OPS, REQUIRED, Attr, Ctx, Example, Invalid, OpDef
 
 FAMILY_ORDER = [
     "linear",
@@ -28,6 +31,7 @@ __all__ = [
     "REQUIRED",
     "Attr",
     "Ctx",
+    "Example",
     "Invalid",
     "OpDef",
 ]

@@ -1,4 +1,8 @@
-"""How an op is defined: its attributes (type, default, docs) and its shape rule.
+"""How an op is defined: one record (`OpDef`) per op, registered with `@op(...)`.
+
+A record holds everything about an op that no target owns: its attributes (type, default,
+docs), its shape rule, a float64 numpy reference, example cases, how the random-spec generator
+samples it and how its weights start. Targets keep only their emitters.
 
 Each attribute kind knows three things about itself: the JSON Schema fragment for editors, the
 check that validation runs on a value (after params are substituted), and how the value is
@@ -331,10 +335,55 @@ class Ctx:
 
 
 ShapeRule = Callable[[Ctx], Shape]
+# The numpy reference of an op: (inputs, normalized attrs, params and buffers) -> output, all
+# float64 numpy arrays (int64 ids for an embedding). numpy is imported inside each function, so
+# that loading the op table (and `netspec validate`) imports no numpy.
+Reference = Callable[[list, dict, dict], Any]
+# How the random-spec generator (tools/randspec) draws an op's attributes for an input shape.
+# `draw` is the generator's helper (`Draw` in tools/randspec/generate.py): draw.rng,
+# chance(p), width(lo, hi), spatial(n, lo, hi), maybe(attrs, key, p, value),
+# activation(attrs, conv, shape), init(attrs), reshape_target(shape).
+Sampler = Callable[[Any, tuple], dict]
+
+
+@dataclass
+class Example:
+    """A small spec that runs this op on every target against its numpy reference.
+
+    `inputs`: the spec's inputs (name -> per-example shape; None is a dynamic axis), `attrs`: the
+    op layer's attributes (with `inputs:` when it reads several values), `before`: layers that
+    feed it (the op in context, e.g. flatten after a channels-last convolution). Inputs are drawn
+    from normal(shift, scale) (int64 ids below the smallest vocabulary).
+    """
+
+    name: str
+    inputs: dict[str, list]
+    attrs: dict = field(default_factory=dict)
+    before: list[dict] = field(default_factory=list)
+    dtype: str = "float32"
+    scale: float = 1.0
+    shift: float = 0.0
+
+
+def ex(
+    name: str,
+    shapes: list | dict,
+    *,
+    before: list[dict] | None = None,
+    dtype: str = "float32",
+    scale: float = 1.0,
+    shift: float = 0.0,
+    **attrs: Any,
+) -> Example:
+    """`ex("same_s2", [3, 7, 7], filters=4, ...)`: one input `x`; a dict names several."""
+    inputs = shapes if isinstance(shapes, dict) else {"x": shapes}
+    return Example(name, inputs, attrs, list(before or []), dtype, scale, shift)
 
 
 @dataclass
 class OpDef:
+    """One op of the spec language (see the module docstring)."""
+
     name: str
     family: str
     attrs: dict[str, Attr]
@@ -345,12 +394,38 @@ class OpDef:
     weighted: bool = False  # takes `init`
     input_dtype: str = "float32"
     notes: list[str] = field(default_factory=list)
+    ordered_inputs: bool = False  # the order of several inputs changes the result
+    reference: Reference | None = None
+    examples: list[Example] = field(default_factory=list)
+    sample: Sampler | None = None
+    # how often the generator proposes the op for a value of per-example rank 1, 2, 3 and 4+
+    # (sequence families use `seq_weights` where given)
+    weights: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    seq_weights: tuple[float, float, float, float] | None = None
+    # how the generator makes a drawn layer keep its input's shape, for a residual branch:
+    # (draw, attrs, shape, exact) -> attrs, or None where it cannot (`never`); unset: as drawn
+    keep_shape: Callable[[Any, dict, tuple, bool], dict | None] | None = None
+    # fixed starting values by param/buffer name (init_weights); other params: biases start
+    # at zero, the rest are drawn with the layer's `init`
+    start: dict[str, float] = field(default_factory=dict)
+    # random test weights (tools/testing.random_weights): name -> ("uniform"|"normal", a, b);
+    # other params are normal(0, scale / sqrt(fan_in))
+    test_values: dict[str, tuple[str, float, float]] = field(default_factory=dict)
 
     def attr_names(self) -> list[str]:
         return list(self.attrs)
 
+    def weight(self, rank: int, seq: bool) -> float:
+        w = self.seq_weights if seq and self.seq_weights is not None else self.weights
+        return w[min(rank, 4) - 1]
+
 
 OPS: dict[str, OpDef] = {}
+
+
+def never(draw: Any, attrs: dict, shape: tuple, exact: bool) -> None:
+    """`keep_shape` of an op that is no use in a residual branch (it reshapes, or takes ids)."""
+    return None
 
 
 def op(
@@ -363,8 +438,11 @@ def op(
     max_inputs: int | None = 1,
     weighted: bool = False,
     input_dtype: str = "float32",
+    **record: Any,
 ):
-    """Register an op: `@op("dense", "linear", [Attr(...)], doc=...)` over its shape rule."""
+    """Register an op: `@op("dense", "linear", [Attr(...)], doc=..., reference=...,
+    examples=[...], sample=..., weights=(...))` over its shape rule; `record` takes the
+    `OpDef` fields after `notes`."""
 
     def deco(rule: ShapeRule) -> ShapeRule:
         table = {a.name: a for a in attrs or []}
@@ -372,7 +450,16 @@ def op(
             table.setdefault("init", Attr("init", "init", "glorot_uniform", "weight initializer"))
         assert name not in OPS, name
         OPS[name] = OpDef(
-            name, family, table, rule, doc, min_inputs, max_inputs, weighted, input_dtype
+            name,
+            family,
+            table,
+            rule,
+            doc,
+            min_inputs,
+            max_inputs,
+            weighted,
+            input_dtype,
+            **record,
         )
         return rule
 

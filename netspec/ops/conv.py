@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Attr, Ctx, conv_out, op
+from .base import Attr, Ctx, conv_out, ex, op
 from .common import channels, padding, spatial
 
 CONV_ATTRS = [
@@ -61,12 +61,220 @@ def _conv(ctx: Ctx, n: int):
     return (f, *out)
 
 
+# -- float64 references (numpy imported on use) ------------------------------------------------
+def _conv_ref(xs, a, p):
+    """Zero padding by the IR's pairs, then every window against the kernel, per group (as
+    one batched matrix product: windows [G, N * out, C/G * k] by kernels [G, C/G * k, F/G])."""
+    import numpy as np
+
+    from .numeric import pad, windows
+
+    w, g = p["weight"], a["groups"]
+    n, c = xs[0].shape[:2]
+    f, k = w.shape[0], len(a["kernel"])
+    win = windows(pad(xs[0], a["padding"]), a["kernel"], a["stride"], a["dilation"])
+    out = win.shape[2 : 2 + k]
+    win = win.reshape(n, g, c // g, *win.shape[2:])
+    # [N, G, C/G, *out, *kernel] -> [G, N, *out, C/G, *kernel] -> [G, N * out, C/G * kernel]
+    order = (1, 0, *range(3, 3 + k), 2, *range(3 + k, 3 + 2 * k))
+    cols = win.transpose(order).reshape(g, n * math.prod(out), -1)
+    kern = w.reshape(g, f // g, -1).transpose(0, 2, 1)
+    y = np.matmul(cols, kern)  # [G, N * out, F/G]
+    y = y.reshape(g, n, *out, f // g)
+    y = np.moveaxis(y, -1, 1).reshape(g * (f // g), n, *out)  # [F, N, *out], group-major
+    y = np.moveaxis(y, 0, 1)
+    if "bias" in p:
+        y = y + p["bias"].reshape(1, -1, *[1] * k)
+    return y
+
+
+def _conv_transpose_ref(xs, a, p):
+    """Each input pixel scatters kernel * value at stride steps; then `padding` rows/columns
+    come off each side and `output_padding` stays on at the end."""
+    import numpy as np
+
+    x, w = xs[0], p["weight"]
+    n, _, h, wd = x.shape
+    (kh, kw), (sh, sw) = a["kernel"], a["stride"]
+    (ph, _), (pw, _) = a["padding"]
+    oh = (h - 1) * sh - 2 * ph + kh + a["output_padding"][0]
+    ow = (wd - 1) * sw - 2 * pw + kw + a["output_padding"][1]
+    full = np.zeros((n, w.shape[1], (h - 1) * sh + kh + sh, (wd - 1) * sw + kw + sw))
+    for i in range(kh):
+        for j in range(kw):
+            part = np.einsum("nchw,cf->nfhw", x, w[:, :, i, j])
+            full[:, :, i : i + (h - 1) * sh + 1 : sh, j : j + (wd - 1) * sw + 1 : sw] += part
+    y = full[:, :, ph : ph + oh, pw : pw + ow]
+    if "bias" in p:
+        y = y + p["bias"].reshape(1, -1, 1, 1)
+    return y
+
+
+# -- random-spec sampling ----------------------------------------------------------------------
+def _conv_sample(n: int):
+    def sample(draw, shape) -> dict:
+        rng = draw.rng
+        a: dict = {}
+        c = shape[0] if isinstance(shape[0], int) else 1
+        g = 1
+        if draw.chance(0.25):
+            g = rng.choice([d for d in range(1, c + 1) if c % d == 0])
+        f = draw.width()
+        if f % g:
+            f = g * rng.randint(1, max(1, 6 // g))
+        a["filters"] = f
+        if g > 1 or draw.chance(0.05):
+            a["groups"] = g
+        a["kernel"] = draw.spatial(n, 1, 3)
+        if draw.chance(0.35):
+            a["stride"] = draw.spatial(n, 1, 2)
+        if draw.chance(0.2):
+            a["dilation"] = draw.spatial(n, 1, 2)
+        pad = rng.random()
+        if pad < 0.25:
+            a["padding"] = "same"
+        elif pad < 0.35:
+            a["padding"] = "valid"
+        elif pad < 0.55:
+            a["padding"] = rng.randint(0, 2)
+        elif pad < 0.65:
+            a["padding"] = [rng.randint(0, 2) for _ in range(n)]
+        elif pad < 0.75:
+            a["padding"] = [[rng.randint(0, 2), rng.randint(0, 2)] for _ in range(n)]
+        draw.activation(a, True, shape)
+        draw.maybe(a, "bias", 0.2, False)
+        draw.init(a)
+        return a
+
+    return sample
+
+
+def _conv_transpose_sample(draw, shape) -> dict:
+    rng = draw.rng
+    a: dict = {"filters": draw.width(1, 6), "kernel": draw.spatial(2, 1, 3)}
+    s = draw.spatial(2, 1, 2) if draw.chance(0.5) else 1
+    if s != 1:
+        a["stride"] = s
+    if draw.chance(0.3):
+        a["padding"] = draw.spatial(2, 0, 1) if draw.chance(0.8) else "valid"
+    smax = max(s) if isinstance(s, list) else s
+    if smax > 1 and draw.chance(0.4):
+        a["output_padding"] = [rng.randint(0, q - 1) for q in s] if isinstance(s, list) else 1
+    draw.activation(a, True, shape)
+    draw.maybe(a, "bias", 0.2, False)
+    draw.init(a)
+    return a
+
+
+def _conv_keep_shape(draw, a: dict, shape: tuple, exact: bool) -> dict | None:
+    a.pop("stride", None)
+    a["padding"] = "same"
+    if exact:
+        c = shape[0]
+        if not isinstance(c, int):
+            return None
+        a["filters"] = c
+        if c % a.get("groups", 1):
+            a.pop("groups")
+    return a
+
+
+def _conv_transpose_keep_shape(draw, a: dict, shape: tuple, exact: bool) -> dict | None:
+    k = draw.rng.choice([1, 3])
+    a.update(kernel=k, padding=k // 2)
+    a.pop("stride", None)
+    a.pop("output_padding", None)
+    if exact and isinstance(shape[0], int):
+        a["filters"] = shape[0]
+    return a
+
+
+IMG = [3, 9, 11]
+CONV2D_EXAMPLES = [
+    ex("same_s2_odd", [3, 7, 7], filters=4, kernel=3, stride=2, padding="same"),
+    ex("same_s2_even", [3, 8, 6], filters=4, kernel=[3, 4], stride=2, padding="same"),
+    ex("same_even_kernel", [2, 6, 6], filters=3, kernel=4, padding="same"),
+    ex("same_mixed", IMG, filters=4, kernel=[3, 5], stride=[2, 3], padding="same"),
+    ex("same_dilation", [2, 9, 9], filters=3, kernel=3, dilation=2, stride=2, padding="same"),
+    ex("pad1_s2", IMG, filters=4, kernel=3, stride=2, padding=1),
+    ex("dilation_stride", IMG, filters=4, kernel=3, dilation=[2, 1], stride=2, padding=1),
+    ex("groups", [6, 8, 8], filters=9, kernel=3, groups=3, padding=1),
+    ex("depthwise", [4, 8, 9], filters=8, kernel=3, groups=4, stride=2, padding="same"),
+    ex(
+        "depthwise_mult1",
+        [4, 8, 9],
+        filters=4,
+        kernel=3,
+        groups=4,
+        padding=1,
+        bias=False,
+        activation="relu6",
+    ),
+    ex(
+        "depthwise_dilated",
+        [4, 9, 9],
+        filters=4,
+        kernel=3,
+        groups=4,
+        stride=2,
+        dilation=2,
+        padding=2,
+    ),
+    ex("valid_nobias", IMG, filters=5, kernel=2, padding="valid", bias=False),
+    ex("asym_pairs", [2, 5, 6], filters=3, kernel=[3, 2], stride=[1, 2], padding=[[0, 1], [2, 1]]),
+    ex(
+        "asym_dilation_groups",
+        [4, 9, 7],
+        filters=6,
+        kernel=3,
+        padding=[[1, 2], [0, 1]],
+        dilation=[2, 1],
+        groups=2,
+        bias=False,
+    ),
+    ex(
+        "per_axis_pad_leaky",
+        [2, 5, 6],
+        filters=3,
+        kernel=3,
+        padding=[1, 0],
+        activation={"op": "leaky_relu", "alpha": 0.2},
+    ),
+    ex("elu", IMG, filters=4, kernel=3, activation={"op": "elu", "alpha": 0.5}),
+    ex("hard_sigmoid", IMG, filters=4, kernel=3, activation="hard_sigmoid"),
+    ex("gelu", IMG, filters=4, kernel=3, activation="gelu"),
+]
+
+
 @op(
     "conv1d",
     "convolution",
     CONV_ATTRS,
     weighted=True,
     doc="1-D convolution over `[channels, length]`.",
+    reference=_conv_ref,
+    examples=[
+        ex("same_s2", [4, 11], filters=3, kernel=4, stride=2, padding="same"),
+        ex(
+            "same_s3_tanh",
+            [4, 11],
+            filters=4,
+            kernel=5,
+            stride=3,
+            padding="same",
+            activation="tanh",
+        ),
+        ex("dilation_pad", [3, 9], filters=2, kernel=3, dilation=3, padding=2, activation="tanh"),
+        ex("asym_dilated", [4, 11], filters=3, kernel=3, dilation=2, padding=[[1, 2]]),
+        ex("depthwise", [4, 11], filters=8, kernel=3, groups=4, padding=1),
+        ex("groups_dilated", [4, 11], filters=8, kernel=2, dilation=2, groups=4, padding=[[2, 0]]),
+        ex("dynamic", [4, None], filters=3, kernel=3, padding="same", activation="sigmoid"),
+        ex("strided_length1", [3, 3], filters=3, kernel=1, stride=2, dilation=2, padding=1),
+    ],
+    sample=_conv_sample(1),
+    keep_shape=_conv_keep_shape,
+    weights=(0.0, 3.0, 0.0, 0.0),
+    seq_weights=(0.0, 1.0, 0.0, 0.0),
 )
 def conv1d(ctx: Ctx):
     return _conv(ctx, 1)
@@ -78,6 +286,11 @@ def conv1d(ctx: Ctx):
     CONV_ATTRS,
     weighted=True,
     doc="2-D convolution over `[channels, height, width]`.",
+    reference=_conv_ref,
+    examples=CONV2D_EXAMPLES,
+    sample=_conv_sample(2),
+    keep_shape=_conv_keep_shape,
+    weights=(0.0, 0.0, 4.0, 0.0),
 )
 def conv2d(ctx: Ctx):
     return _conv(ctx, 2)
@@ -100,6 +313,48 @@ def conv2d(ctx: Ctx):
     weighted=True,
     doc="2-D transposed convolution: out = (in - 1) * stride - 2 * padding + kernel "
     "+ output_padding.",
+    reference=_conv_transpose_ref,
+    examples=[
+        ex(
+            "pad_output_padding",
+            [3, 4, 5],
+            filters=2,
+            kernel=[3, 4],
+            stride=2,
+            padding=1,
+            output_padding=1,
+            activation="sigmoid",
+        ),
+        ex("plain", [3, 2, 2], filters=2, kernel=4, bias=False),
+        ex(
+            "mixed",
+            [3, 5, 6],
+            filters=2,
+            kernel=[3, 4],
+            stride=[2, 3],
+            padding=[0, 1],
+            output_padding=[1, 2],
+        ),
+        ex(
+            "kernel_below_stride",
+            [3, 4, 4],
+            filters=2,
+            kernel=2,
+            stride=3,
+            bias=False,
+            activation="relu",
+        ),
+        ex(
+            "from_unit_image",
+            [6],
+            filters=2,
+            kernel=3,
+            before=[{"op": "reshape", "shape": [-1, 1, 1]}],
+        ),
+    ],
+    sample=_conv_transpose_sample,
+    keep_shape=_conv_transpose_keep_shape,
+    weights=(0.0, 0.0, 1.0, 0.0),
 )
 def conv_transpose2d(ctx: Ctx):
     ctx.want_rank(3)

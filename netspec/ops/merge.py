@@ -3,7 +3,43 @@
 from __future__ import annotations
 
 from ..ir import Dim
-from .base import Attr, Ctx, op
+from .base import Attr, Ctx, ex, op
+
+
+def _add_ref(xs, a, p):
+    return sum(xs[1:], xs[0])
+
+
+def _subtract_ref(xs, a, p):
+    return xs[0] - xs[1]
+
+
+def _multiply_ref(xs, a, p):
+    y = xs[0]
+    for z in xs[1:]:
+        y = y * z
+    return y
+
+
+def _concat_ref(xs, a, p):
+    import numpy as np
+
+    return np.concatenate(xs, a["axis"])
+
+
+def _no_attrs(draw, shape) -> dict:
+    return {}
+
+
+CONV = {"op": "conv2d", "kernel": 3}
+IMG = [3, 9, 11]
+BROADCAST = {"a": [4, 1, 5], "b": [1, 3, 5], "c": [4, 3, 1]}
+# a per-channel gate of an image (squeeze-and-excitation): [4, 1, 1] against [4, 7, 9]
+GATE = [
+    {**CONV, "name": "c", "filters": 4, "inputs": ["x"]},
+    {"op": "global_avg_pool", "name": "g"},
+    {"op": "reshape", "name": "r", "shape": [4, 1, 1]},
+]
 
 
 def broadcast(ctx: Ctx):
@@ -34,7 +70,30 @@ def broadcast(ctx: Ctx):
 MERGE_DOC = "Elementwise {}, broadcasting axes of size 1; inputs of equal rank."
 
 
-@op("add", "merge", doc=MERGE_DOC.format("sum"), min_inputs=2, max_inputs=None)
+@op(
+    "add",
+    "merge",
+    doc=MERGE_DOC.format("sum"),
+    min_inputs=2,
+    max_inputs=None,
+    reference=_add_ref,
+    examples=[
+        ex("broadcast", BROADCAST, inputs=["a", "b", "c"]),
+        ex("same", {"a": [2, 3], "b": [2, 3]}, inputs=["a", "b"]),
+        ex("channel_gate", IMG, inputs=["c", "r"], before=GATE),
+        ex(
+            "mixed_layouts",
+            IMG,
+            inputs=["q", "c"],
+            before=[
+                {**CONV, "name": "c", "filters": 3, "kernel": 1, "inputs": ["x"]},
+                {"op": "permute", "name": "p", "dims": [1, 3, 2], "inputs": ["x"]},
+                {"op": "permute", "name": "q", "dims": [1, 3, 2], "inputs": ["p"]},
+            ],
+        ),
+    ],
+    sample=_no_attrs,
+)
 def add(ctx: Ctx):
     return broadcast(ctx)
 
@@ -45,12 +104,41 @@ def add(ctx: Ctx):
     doc=MERGE_DOC.format("difference (first minus second)"),
     min_inputs=2,
     max_inputs=2,
+    ordered_inputs=True,
+    reference=_subtract_ref,
+    examples=[
+        ex("broadcast", {"a": [4, 1, 5], "c": [4, 3, 1]}, inputs=["c", "a"]),
+        ex("vectors", {"a": [5], "b": [1]}, inputs=["a", "b"]),
+        ex("channel_gate", IMG, inputs=["r", "c"], before=GATE),
+    ],
+    sample=_no_attrs,
 )
 def subtract(ctx: Ctx):
     return broadcast(ctx)
 
 
-@op("multiply", "merge", doc=MERGE_DOC.format("product"), min_inputs=2, max_inputs=None)
+@op(
+    "multiply",
+    "merge",
+    doc=MERGE_DOC.format("product"),
+    min_inputs=2,
+    max_inputs=None,
+    reference=_multiply_ref,
+    examples=[
+        ex("broadcast", BROADCAST, inputs=["a", "b", "c"]),
+        ex("channel_gate", IMG, inputs=["r", "c", "r"], before=GATE),
+        ex(
+            "rows",
+            IMG,
+            inputs=["c", "d"],
+            before=[
+                {**CONV, "name": "c", "filters": 4, "inputs": ["x"]},
+                {**CONV, "name": "d", "filters": 1, "inputs": ["x"]},
+            ],
+        ),
+    ],
+    sample=_no_attrs,
+)
 def multiply(ctx: Ctx):
     return broadcast(ctx)
 
@@ -62,6 +150,45 @@ def multiply(ctx: Ctx):
     doc="Joins inputs along a logical axis; the other axes must be equal.",
     min_inputs=2,
     max_inputs=None,
+    ordered_inputs=True,
+    reference=_concat_ref,
+    examples=[
+        ex("channels", {"a": [2, 3, 4], "b": [2, 3, 4]}, inputs=["a", "b"]),
+        ex("axis2", {"a": [2, 3, 4], "b": [2, 3, 4]}, inputs=["a", "b", "a"], axis=2),
+        ex("last", {"a": [2, 3, 4], "b": [2, 3, 4]}, inputs=["a", "b"], axis=-1),
+        ex(
+            "conv_channels",
+            IMG,
+            inputs=["a", "b"],
+            before=[
+                {**CONV, "name": "a", "filters": 4, "inputs": ["x"]},
+                {**CONV, "name": "b", "filters": 2, "inputs": ["x"]},
+            ],
+        ),
+        ex(
+            "conv_height",
+            IMG,
+            inputs=["a", "b"],
+            axis=2,
+            before=[
+                {**CONV, "name": "a", "filters": 4, "inputs": ["x"]},
+                {**CONV, "name": "b", "filters": 4, "kernel": [1, 3], "inputs": ["x"]},
+            ],
+        ),
+        ex(
+            "conv_last",
+            IMG,
+            inputs=["a", "b"],
+            axis=-1,
+            before=[
+                {**CONV, "name": "a", "filters": 4, "inputs": ["x"]},
+                {**CONV, "name": "b", "filters": 4, "kernel": [3, 1], "inputs": ["x"]},
+            ],
+        ),
+        ex("vectors", [6], inputs=["a", "x"], before=[{"op": "dense", "name": "a", "units": 3}]),
+        ex("time", [4, 3], inputs=["a", "x"], before=[{"op": "dense", "name": "a", "units": 3}]),
+    ],
+    sample=_no_attrs,
 )
 def concat(ctx: Ctx):
     rank = ctx.x.rank

@@ -4,8 +4,55 @@ from __future__ import annotations
 
 import math
 
-from .base import Attr, Ctx, op
+from .base import Attr, Ctx, ex, op
 from .common import channels
+
+
+def _batch_norm_ref(xs, a, p):
+    import numpy as np
+
+    from .numeric import channel
+
+    x = xs[0]
+    mean, var = channel(p["running_mean"], x.ndim), channel(p["running_var"], x.ndim)
+    scale, shift = channel(p["weight"], x.ndim), channel(p["bias"], x.ndim)
+    return (x - mean) / np.sqrt(var + a["eps"]) * scale + shift
+
+
+def _batch_norm_sample(draw, shape) -> dict:
+    a: dict = {}
+    draw.maybe(a, "eps", 0.3, draw.rng.choice([1e-3, 0.01, 1e-5, 0.1]))
+    draw.maybe(a, "momentum", 0.2, draw.rng.choice([0.01, 0.5, 0.9]))
+    return a
+
+
+def _layer_norm_ref(xs, a, p):
+    import numpy as np
+
+    x = xs[0]
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + a["eps"]) * p["weight"] + p["bias"]
+
+
+def _layer_norm_sample(draw, shape) -> dict:
+    a: dict = {}
+    draw.maybe(a, "eps", 0.3, draw.rng.choice([1e-3, 1e-6, 0.01]))
+    return a
+
+
+def _dropout_ref(xs, a, p):
+    return xs[0]
+
+
+def _dropout_sample(draw, shape) -> dict:
+    a: dict = {}
+    draw.maybe(a, "rate", 0.6, draw.rng.choice([0.0, 0.1, 0.25, 0.5, 0.9]))
+    return a
+
+
+IMG = [3, 9, 11]
+SCALE = ("uniform", 0.5, 1.5)  # random test weights: scales away from 0 and 1
 
 
 @op(
@@ -24,6 +71,23 @@ from .common import channels
     ],
     doc="Normalizes axis 1 (channels of an image, features of a vector) with running "
     "statistics at inference.",
+    reference=_batch_norm_ref,
+    examples=[
+        ex("image", IMG, eps=0.001, momentum=0.01),
+        ex("vector", [6]),
+        ex("vector_eps", [4], eps=0.001, momentum=0.01),
+        ex("sequence", [4, 7]),
+        ex("image_eps", [2, 3, 3], eps=0.1),
+        ex("rank4", [2, 2, 3, 2]),
+    ],
+    sample=_batch_norm_sample,
+    weights=(1.0, 0.8, 1.0, 1.0),
+    start={"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0},
+    test_values={
+        "running_mean": ("normal", 0.0, 0.1),
+        "running_var": SCALE,
+        "weight": SCALE,
+    },
 )
 def batch_norm(ctx: Ctx):
     ctx.want_rank(1, 4)
@@ -39,6 +103,16 @@ def batch_norm(ctx: Ctx):
     "normalization",
     [Attr("eps", "float", 1e-5, "added to the variance", minimum=0, exclusive_min=True)],
     doc="Normalizes the last axis, with a learned scale and shift.",
+    reference=_layer_norm_ref,
+    examples=[
+        ex("sequence", [3, 6], eps=0.01),
+        ex("vector", [6]),
+        ex("image", IMG, eps=0.001, before=[{"op": "conv2d", "filters": 4, "kernel": 3}]),
+    ],
+    sample=_layer_norm_sample,
+    weights=(1.0, 0.8, 0.4, 0.5),
+    start={"weight": 1.0, "bias": 0.0},
+    test_values={"weight": SCALE},
 )
 def layer_norm(ctx: Ctx):
     ctx.want_rank(1, 8)
@@ -63,6 +137,10 @@ def layer_norm(ctx: Ctx):
         )
     ],
     doc="Identity at inference.",
+    reference=_dropout_ref,
+    examples=[ex("vector", [6], rate=0.3), ex("image", IMG)],
+    sample=_dropout_sample,
+    weights=(0.5, 0.3, 0.3, 0.0),
 )
 def dropout(ctx: Ctx):
     return ctx.x.shape

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Attr, Ctx, conv_out, op
+from .base import Attr, Ctx, conv_out, ex, op
 from .common import padding, spatial
 
 POOL_ATTRS = [
@@ -12,6 +12,77 @@ POOL_ATTRS = [
     Attr("stride", "spatial", None, "stride (default: the window size)"),
     Attr("padding", "padding", 0, "padding, at most size // 2 per side; 'same' or 'valid'"),
 ]
+
+
+def _max_ref(xs, a, p):
+    """Padding is -inf: never the maximum."""
+    import numpy as np
+
+    from .numeric import pad, windows
+
+    n = len(a["size"])
+    win = windows(pad(xs[0], a["padding"], -np.inf), a["size"], a["stride"])
+    return win.max(axis=tuple(range(-n, 0)))
+
+
+def _avg_ref(xs, a, p):
+    """The mean over the real (unpadded) elements of each window."""
+    import numpy as np
+
+    from .numeric import pad, windows
+
+    x = xs[0]
+    n = len(a["size"])
+    axes = tuple(range(-n, 0))
+    total = windows(pad(x, a["padding"]), a["size"], a["stride"]).sum(axis=axes)
+    ones = np.ones((1, 1, *x.shape[2:]))
+    count = windows(pad(ones, a["padding"]), a["size"], a["stride"]).sum(axis=axes)
+    return total / count
+
+
+def _global_avg_ref(xs, a, p):
+    x = xs[0]
+    return x.mean(axis=tuple(range(2, x.ndim)))
+
+
+def _global_max_ref(xs, a, p):
+    x = xs[0]
+    return x.max(axis=tuple(range(2, x.ndim)))
+
+
+def _pool_sample(n: int):
+    def sample(draw, shape) -> dict:
+        rng = draw.rng
+        a: dict = {"size": draw.spatial(n, 1, 3)}
+        if draw.chance(0.5):
+            a["stride"] = draw.spatial(n, 1, 2)
+        pad = rng.random()
+        if pad < 0.2:
+            a["padding"] = "same"
+        elif pad < 0.3:
+            a["padding"] = "valid"
+        elif pad < 0.5:
+            a["padding"] = 1
+        elif pad < 0.6:
+            a["padding"] = [[rng.randint(0, 1), rng.randint(0, 1)] for _ in range(n)]
+        return a
+
+    return sample
+
+
+def _pool_keep_shape(draw, a: dict, shape: tuple, exact: bool) -> dict:
+    a.pop("stride", None)
+    a["padding"] = "same"
+    a["stride"] = 1
+    return a
+
+
+def _no_attrs(draw, shape) -> dict:
+    return {}
+
+
+IMG = [3, 9, 11]
+NEGATIVE = {"shift": -3.0}  # inputs below zero: zero padding would win a max
 
 
 def _pool(ctx: Ctx, n: int):
@@ -49,6 +120,15 @@ def _pool(ctx: Ctx, n: int):
     "pooling",
     POOL_ATTRS,
     doc="Max over windows of `[channels, length]`; padding is never the maximum.",
+    reference=_max_ref,
+    examples=[
+        ex("same", [3, 8], size=2, stride=1, padding="same"),
+        ex("pad_s2", [4, 11], size=3, stride=2, padding=1, **NEGATIVE),
+        ex("asym", [3, 10], size=3, stride=2, padding=[[1, 0]], **NEGATIVE),
+    ],
+    sample=_pool_sample(1),
+    keep_shape=_pool_keep_shape,
+    weights=(0.0, 1.0, 0.0, 0.0),
 )
 def max_pool1d(ctx: Ctx):
     return _pool(ctx, 1)
@@ -59,6 +139,18 @@ def max_pool1d(ctx: Ctx):
     "pooling",
     POOL_ATTRS,
     doc="Max over windows of `[channels, h, w]`; padding is never the maximum.",
+    reference=_max_ref,
+    examples=[
+        ex("plain", [2, 6, 6], size=2),
+        ex("pad", [2, 7, 7], size=3, stride=2, padding=1, **NEGATIVE),
+        ex("same_s2", [2, 6, 7], size=3, stride=2, padding="same", **NEGATIVE),
+        ex("same_s1", IMG, size=2, stride=1, padding="same"),
+        ex("asym", [2, 6, 6], size=[2, 3], stride=1, padding=[[0, 1], [1, 0]], **NEGATIVE),
+        ex("asym_s2", IMG, size=[2, 3], stride=[1, 2], padding=[[1, 0], [0, 1]]),
+    ],
+    sample=_pool_sample(2),
+    keep_shape=_pool_keep_shape,
+    weights=(0.0, 0.0, 1.0, 0.0),
 )
 def max_pool2d(ctx: Ctx):
     return _pool(ctx, 2)
@@ -69,6 +161,16 @@ def max_pool2d(ctx: Ctx):
     "pooling",
     POOL_ATTRS,
     doc="Mean over windows of `[channels, length]`, counting only real (unpadded) elements.",
+    reference=_avg_ref,
+    examples=[
+        ex("same", [3, 8], size=4, stride=3, padding="same"),
+        ex("pad", [3, 8], size=3, padding=1),
+        ex("asym", [3, 10], size=3, stride=2, padding=[[0, 1]]),
+        ex("same_s1", [3, 10], size=2, padding="same"),
+    ],
+    sample=_pool_sample(1),
+    keep_shape=_pool_keep_shape,
+    weights=(0.0, 1.0, 0.0, 0.0),
 )
 def avg_pool1d(ctx: Ctx):
     return _pool(ctx, 1)
@@ -79,6 +181,18 @@ def avg_pool1d(ctx: Ctx):
     "pooling",
     POOL_ATTRS,
     doc="Mean over windows of `[channels, h, w]`, counting only real (unpadded) elements.",
+    reference=_avg_ref,
+    examples=[
+        ex("plain", [2, 6, 6], size=2),
+        ex("plain_rect", IMG, size=[2, 3]),
+        ex("pad", [2, 7, 5], size=3, stride=2, padding=1),
+        ex("same_s2", [2, 6, 7], size=3, stride=2, padding="same"),
+        ex("same_s1", IMG, size=[2, 3], stride=1, padding="same"),
+        ex("asym", [2, 5, 6], size=[3, 2], stride=[2, 1], padding=[[1, 0], [0, 1]]),
+    ],
+    sample=_pool_sample(2),
+    keep_shape=_pool_keep_shape,
+    weights=(0.0, 0.0, 1.0, 0.0),
 )
 def avg_pool2d(ctx: Ctx):
     return _pool(ctx, 2)
@@ -94,13 +208,23 @@ def _global(ctx: Ctx):
     "global_avg_pool",
     "pooling",
     doc="Mean over every axis after the channels: output `[channels]`.",
+    reference=_global_avg_ref,
+    examples=[ex("sequence", [3, 5]), ex("image", [3, 4, 5]), ex("rank4", [2, 3, 4, 5])],
+    sample=_no_attrs,
+    weights=(0.0, 0.6, 0.5, 1.0),
 )
 def global_avg_pool(ctx: Ctx):
     return _global(ctx)
 
 
 @op(
-    "global_max_pool", "pooling", doc="Max over every axis after the channels: output `[channels]`."
+    "global_max_pool",
+    "pooling",
+    doc="Max over every axis after the channels: output `[channels]`.",
+    reference=_global_max_ref,
+    examples=[ex("sequence", [4, 7]), ex("image", IMG), ex("rank4", [2, 3, 4, 2])],
+    sample=_no_attrs,
+    weights=(0.0, 0.6, 0.5, 1.0),
 )
 def global_max_pool(ctx: Ctx):
     return _global(ctx)

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..ir import Graph, Node, shape_str
-
-ORDERED_OPS = {"subtract", "concat"}  # ops whose input order changes the result
+from ..ops import OPS
 
 
 @dataclass
@@ -162,8 +161,6 @@ def _block_label(graph: Graph, use_name: str) -> str:
 
 
 def _family(op: str) -> str:
-    from ..ops import OPS
-
     d = OPS.get(op)
     return d.family if d is not None else "other"
 
@@ -245,7 +242,7 @@ def build_diagram(graph: Graph, collapse_blocks: bool = False) -> Diagram:
             d.edges.append(Edge(src, dst, label))
 
     for node in graph.nodes:
-        ordered = node.op in ORDERED_OPS and len(node.inputs) > 1
+        ordered = OPS[node.op].ordered_inputs and len(node.inputs) > 1
         dst = rep[node.name]
         for i, v in enumerate(node.inputs):
             src = rep[v]

@@ -1,4 +1,4 @@
-"""`netspec view`: the ONNX model in Netron, served on a local port."""
+"""`netspec view`: an ONNX model in Netron, served on a local port."""
 
 from __future__ import annotations
 
@@ -12,16 +12,8 @@ NO_NETRON = (
 )
 
 
-def onnx_bytes(graph) -> bytes:
-    """The graph built for the ONNX target (weights: init_weights(seed=0)), serialized."""
-    import netspec
-
-    proto = netspec.compile(graph, target="onnx")
-    return proto.SerializeToString()
-
-
 def serve(path: Path, host: str, port: int | None, browse: bool, out=sys.stdout) -> None:
-    """Serve `path` in Netron until interrupted (Ctrl-C)."""
+    """Serve the .onnx file at `path` in Netron until interrupted (Ctrl-C)."""
     import netron
 
     logging.getLogger("netron").setLevel(logging.WARNING)  # we print the address ourselves
@@ -37,14 +29,9 @@ def serve(path: Path, host: str, port: int | None, browse: bool, out=sys.stdout)
         netron.stop()
 
 
-def view(model: str, graph_loader, host: str, port: int | None, browse: bool) -> None:
-    """Serve an .onnx file as it is, or build a spec's ONNX into a temporary folder first."""
-    path = Path(model)
-    if path.suffix.lower() == ".onnx":
-        serve(path, host, port, browse)
-        return
-    graph = graph_loader()
+def serve_bytes(name: str, model: bytes, host: str, port: int | None, browse: bool) -> None:
+    """Serve a serialized model as `<name>.onnx` from a temporary folder, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="netspec-view-") as tmp:
-        out = Path(tmp) / f"{graph.name}.onnx"
-        out.write_bytes(onnx_bytes(graph))
-        serve(out, host, port, browse)
+        path = Path(tmp) / f"{name}.onnx"
+        path.write_bytes(model)
+        serve(path, host, port, browse)

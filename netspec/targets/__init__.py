@@ -1,38 +1,63 @@
-"""The targets, imported lazily so that only the one asked for loads its framework.
+"""The registry of targets: the one list of target names, each imported only when used, so that
+only the target asked for loads its framework. `netspec build --target`, `build --target all`
+and the library API read their choices here. What a target module provides: `base.Target`.
 
-A target module provides:
-- `EMITTERS`: op name -> emitter (every op of the table must have one; a test checks),
-- `generate(graph) -> str`: the target's source text,
-- `compile(graph, weights) -> model`: built from exactly that source, weights loaded,
-- `export_weights(model, graph) -> dict[str, np.ndarray]`: canonical weights back,
-- `write(graph, weights, outdir, **options) -> list[Path]`: the files `build` writes,
-- `owns(model) -> bool`: whether `model` is one of this target's objects.
+A new target is a package `netspec/targets/<name>/` implementing `base.Target` plus one line
+in `REGISTRY`.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-TARGETS = {
-    "torch": "netspec.targets.torch",
-    "keras": "netspec.targets.keras",
-    "onnx": "netspec.targets.onnx",
+if TYPE_CHECKING:
+    from .base import Target
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered target: its name, its module, and the top-level packages whose objects it
+    owns (so that `owner` can tell a model's target without importing any framework)."""
+
+    name: str
+    module: str
+    packages: tuple[str, ...]
+
+
+REGISTRY = {
+    e.name: e
+    for e in (
+        Entry("torch", "netspec.targets.torch", ("torch",)),
+        Entry("keras", "netspec.targets.keras", ("keras", "tensorflow", "tf_keras")),
+        Entry("onnx", "netspec.targets.onnx", ("onnx",)),
+    )
 }
+TARGETS = {e.name: e.module for e in REGISTRY.values()}  # name -> module, read from REGISTRY
 
 
-def get(name: str) -> ModuleType:
-    if name not in TARGETS:
+def names() -> list[str]:
+    """The targets' names, in the order `build --target all` writes them."""
+    return list(REGISTRY)
+
+
+def get(name: str) -> Target:
+    """The target module `name` (imported now)."""
+    if name not in REGISTRY:
         from ..errors import unknown
 
-        raise unknown("target", name, TARGETS, ())
-    return importlib.import_module(TARGETS[name])
+        raise unknown("target", name, REGISTRY, ())
+    return importlib.import_module(REGISTRY[name].module)
 
 
-def owner(model: object) -> ModuleType:
-    """The target whose object `model` is, judged by the type's module (no framework import)."""
-    mods = {c.__module__.split(".")[0] for c in type(model).__mro__}
-    for name, prefix in (("torch", "torch"), ("keras", "keras"), ("onnx", "onnx")):
-        if prefix in mods or (name == "keras" and ("tensorflow" in mods or "tf_keras" in mods)):
-            return get(name)
+def owner(model: object) -> Target:
+    """The target whose object `model` is: judged first by the packages its type comes from
+    (importing no framework and no other target), then by the target's own `owns`."""
+    packages = {c.__module__.split(".")[0] for c in type(model).__mro__}
+    for entry in REGISTRY.values():
+        if packages.intersection(entry.packages):
+            target = get(entry.name)
+            if target.owns(model):
+                return target
     raise TypeError(f"cannot take weights from a {type(model).__name__}")

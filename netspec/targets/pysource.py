@@ -1,47 +1,8 @@
-"""Helpers shared by the targets that emit Python source: docstring text, running the source."""
+"""Kept for the targets that still import it: the helpers moved to `netspec.targets.python`."""
 
 from __future__ import annotations
 
-import builtins
-import itertools
-import linecache
-import types
+from .python.run import run_source
+from .python.text import escape
 
-_counter = itertools.count(1)
-
-
-def run_source(text: str, target: str, graph_name: str) -> types.ModuleType:
-    """Execute generated source `text` in a fresh module (`netspec_<target>_<graph>_<n>`). Its
-    lines are registered with linecache, so tracebacks through the model show them."""
-    n = next(_counter)
-    mod = types.ModuleType(f"netspec_{target}_{graph_name}_{n}")
-    mod.__file__ = f"<netspec {target}: {graph_name} #{n}>"
-    linecache.cache[mod.__file__] = (len(text), None, text.splitlines(True), mod.__file__)
-    code = builtins.compile(text, mod.__file__, "exec")
-    exec(code, mod.__dict__)  # noqa: S102 - netspec's own generated text, never spec text
-    return mod
-
-
-def escape(text: str) -> str:
-    """Text that is safe inside a triple-quoted docstring: backslashes, quotes and characters
-    that are not printable are written as escapes."""
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\t":
-            out.append(" ")
-        elif not ch.isprintable():
-            code = ord(ch)
-            out.append(
-                f"\\x{code:02x}"
-                if code < 0x100
-                else f"\\u{code:04x}"
-                if code < 0x10000
-                else f"\\U{code:08x}"
-            )
-        else:
-            out.append(ch)
-    return "".join(out)
+__all__ = ["escape", "run_source"]

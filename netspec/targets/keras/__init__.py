@@ -23,16 +23,30 @@ import numpy as np
 
 from ...errors import SpecError
 from ...ir import Graph
+from ..base import Artifact, write_sources
 from ..pysource import run_source
 from .codegen import Generator
 from .emitters import EMITTERS
 
-__all__ = ["EMITTERS", "compile", "export_weights", "generate", "owns", "write"]
+__all__ = [
+    "ARTIFACTS",
+    "EMITTERS",
+    "NAME",
+    "compile",
+    "export_weights",
+    "generate",
+    "owns",
+    "write",
+]
 
 
 def generate(graph: Graph) -> str:
     """The Keras module's source text for `graph`."""
     return Generator(graph, EMITTERS).source()
+
+
+NAME = "keras"
+ARTIFACTS = (Artifact("model", "{name}_keras.py", generate),)
 
 
 def load_module(graph: Graph, source: str | None = None) -> types.ModuleType:
@@ -57,12 +71,10 @@ def export_weights(model, graph: Graph) -> dict[str, np.ndarray]:
 
 
 def write(graph: Graph, weights: dict[str, np.ndarray], outdir, **options: Any) -> list[Path]:
-    """Write `<name>_keras.py` into `outdir` (the weights file is written by `build`)."""
+    """Write the source files (`ARTIFACTS`) into `outdir`; the weights file is `build`'s."""
     if options:
         raise SpecError(f"the keras target takes no options, got {', '.join(options)}")
-    path = Path(outdir) / f"{graph.name}_keras.py"
-    path.write_text(generate(graph), encoding="utf-8")
-    return [path]
+    return write_sources(ARTIFACTS, graph, outdir)
 
 
 def owns(obj: object) -> bool:

@@ -20,7 +20,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import SpecError
 from ...ir import Graph
+from ...version import __version__
 from ...weights import Weights, check_weights
+from ..base import Artifact
 from . import stream
 from .builder import Builder, elem_type
 from .emitters import EMITTERS, emit_node
@@ -32,11 +34,19 @@ BATCH = "batch"
 _PROTOBUF_SAFE = 2**31 - 2**26  # protobuf's 2 GiB limit, with room for the graph itself
 EXTERNAL_THRESHOLD = _PROTOBUF_SAFE
 
+NAME = "onnx"
+# binary files, both produced by `write`; the data file only for a model over the threshold
+MODEL = Artifact("model", "{name}.onnx")
+DATA = Artifact("data", "{name}.onnx.data")
+ARTIFACTS = (MODEL, DATA)
+
 __all__ = [
+    "ARTIFACTS",
     "DEFAULT_OPSET",
     "EMITTERS",
     "MAX_OPSET",
     "MIN_OPSET",
+    "NAME",
     "compile",
     "export_weights",
     "generate",
@@ -81,8 +91,6 @@ def _build(
     graph: Graph, weights: Mapping[str, np.ndarray] | None, opset: int
 ) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
     """The model without its initializers, and the initializers (name -> array, in order)."""
-    from ... import __version__
-
     b = Builder(graph, weights, opset)
     for name in [*graph.inputs, *graph.outputs, *(n.name for n in graph.nodes)]:
         b.reserve(name)
@@ -207,10 +215,10 @@ def generate(graph: Graph, opset: int | None = None) -> str:
         init = stream.tensor(model.graph.initializer.add(), name, array, data=const)
         if not const:
             init.data_location = TensorProto.EXTERNAL
-            init.external_data.add(key="location", value=f"{graph.name}.onnx.data")
+            init.external_data.add(key="location", value=DATA.file(graph))
     head = (
         f"# {graph.name}: ONNX opset {opset}, written by netspec from the spec.\n"
-        f"# Weights are not inlined here (they read 'location: {graph.name}.onnx.data');\n"
+        f"# Weights are not inlined here (they read 'location: {DATA.file(graph)}');\n"
         f"# netspec.compile(graph, 'onnx', weights) and `netspec build --target onnx` give\n"
         f"# the complete model.\n"
     )
@@ -218,6 +226,7 @@ def generate(graph: Graph, opset: int | None = None) -> str:
 
 
 def owns(model: object) -> bool:
+    """Whether `model` is an ONNX ModelProto."""
     return isinstance(model, onnx.ModelProto)
 
 
@@ -255,9 +264,8 @@ def write(
     threshold = EXTERNAL_THRESHOLD if external_threshold is None else external_threshold
     opset = _check_opset(opset, graph)
     model, initializers = _build(graph, check_weights(graph, weights), opset)
-    outdir = Path(outdir)
-    path = outdir / f"{graph.name}.onnx"
-    data = outdir / f"{graph.name}.onnx.data"
+    path = MODEL.path(graph, outdir)
+    data = DATA.path(graph, outdir)
     for p in (path, data):  # replace, never write through a link or append to old data
         if p.is_symlink() or p.exists():
             p.unlink()

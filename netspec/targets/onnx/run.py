@@ -1,4 +1,4 @@
-"""Run an ONNX model on ONNX Runtime: `netspec run MODEL.onnx --input NAME=FILE.npy ...`.
+"""Run an ONNX model on ONNX Runtime (the library behind `netspec run`, which lives in `cli.run`).
 
 `provider`: `cpu`; `cuda` (an error, never a silent fallback, when the CUDA execution provider
 cannot run here); `auto` (CUDA when it can run, else CPU; the provider that ran is reported).
@@ -239,10 +239,11 @@ def run_model(
     """Run `path` (a .onnx file, or a ModelProto / bytes) on ONNX Runtime; returns the outputs
     by name (in the model's order) and the provider that ran."""
     sess, used, _ = make_session(path, provider)
-    return _run(sess, inputs), used
+    return run_session(sess, inputs), used
 
 
-def _run(sess, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_session(sess, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a session made by `make_session` on checked inputs; outputs by name, in order."""
     feeds = check_inputs(sess, inputs)
     names = [o.name for o in sess.get_outputs()]
     try:
@@ -250,63 +251,3 @@ def _run(sess, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     except Exception as e:  # e.g. a token id outside the vocabulary
         raise RunError(f"ONNX Runtime failed on these inputs: {ort_message(e)}") from None
     return dict(zip(names, values, strict=True))
-
-
-# -- the command line ---------------------------------------------------------------------------
-def parse_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
-    out = {}
-    for item in pairs or []:
-        if "=" not in item:
-            raise RunError(f"--input takes NAME=FILE.npy, got {item!r}")
-        name, file = (s.strip() for s in item.split("=", 1))
-        if not name or not file:
-            raise RunError(f"--input takes NAME=FILE.npy, got {item!r}")
-        if name in out:
-            raise RunError(f"input {name!r} is given twice")
-        path = Path(file)
-        if not path.is_file():
-            raise RunError(f"input file {file!r} (for {name!r}) does not exist")
-        try:
-            a = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise RunError(f"input file {file!r} is not a readable .npy array ({e})") from None
-        if not isinstance(a, np.ndarray):
-            raise RunError(
-                f"input file {file!r} holds several arrays (an .npz); give one .npy per input"
-            )
-        out[name] = a
-    return out
-
-
-def _preview(a: np.ndarray, n: int = 6) -> str:
-    flat = a.reshape(-1)[:n]
-    if a.dtype.kind == "f":
-        vals = ", ".join(f"{float(v):.6g}" for v in flat)
-    else:
-        vals = ", ".join(str(v) for v in flat.tolist())
-    return f"[{vals}{', ...' if a.size > n else ''}]"
-
-
-def _file_name(name: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".")
-    return (safe or "output") + ".npy"
-
-
-def main_run(args) -> int:
-    """`netspec run`: args.model, args.input (NAME=FILE.npy list), args.provider, args.output."""
-    inputs = parse_inputs(getattr(args, "input", None) or [])
-    sess, used, why = make_session(args.model, getattr(args, "provider", "auto") or "auto")
-    outputs = _run(sess, inputs)
-    note = f" (CUDA not used: {why})" if why and args.provider == "auto" else ""
-    print(f"provider: {used}{note}")
-    outdir = getattr(args, "output", None)
-    if outdir:
-        outdir = Path(outdir)
-        outdir.mkdir(parents=True, exist_ok=True)
-    for name, a in outputs.items():
-        print(f"{name}: shape {list(a.shape)} {a.dtype} {_preview(a)}")
-        if outdir:
-            np.save(outdir / _file_name(name), a, allow_pickle=False)
-    if outdir:
-        print(f"saved {len(outputs)} output(s) to {outdir}")
-    return 0

@@ -20,11 +20,21 @@ import numpy as np
 from ...errors import SpecError
 from ...ir import Graph
 from ...weights import WeightsError, mismatch
+from ..base import Artifact, write_sources
 from ..pysource import run_source
 from .codegen import Generator, model_class
 from .emitters import EMITTERS
 
-__all__ = ["EMITTERS", "compile", "export_weights", "generate", "owns", "write"]
+__all__ = [
+    "ARTIFACTS",
+    "EMITTERS",
+    "NAME",
+    "compile",
+    "export_weights",
+    "generate",
+    "owns",
+    "write",
+]
 
 SKIP = "num_batches_tracked"
 
@@ -32,6 +42,10 @@ SKIP = "num_batches_tracked"
 def generate(graph: Graph) -> str:
     """The PyTorch module's source text for `graph`."""
     return Generator(graph, EMITTERS).source()
+
+
+NAME = "torch"
+ARTIFACTS = (Artifact("model", "{name}_torch.py", generate),)
 
 
 def load_module(graph: Graph, source: str | None = None) -> types.ModuleType:
@@ -95,11 +109,9 @@ def export_weights(module, graph: Graph) -> dict[str, np.ndarray]:
 
 
 def write(graph: Graph, weights: dict[str, np.ndarray], outdir, **options: Any) -> list[Path]:
-    """Write `<name>_torch.py` into `outdir` (the weights file is written by `build`)."""
+    """Write the source files (`ARTIFACTS`) into `outdir`; the weights file is `build`'s."""
     _check_options(options)
-    path = Path(outdir) / f"{graph.name}_torch.py"
-    path.write_text(generate(graph), encoding="utf-8")
-    return [path]
+    return write_sources(ARTIFACTS, graph, outdir)
 
 
 def owns(obj: object) -> bool:

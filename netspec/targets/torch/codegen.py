@@ -6,13 +6,13 @@ a block use inside a scope is a submodule too, whose class comes from the block.
 
 Blocks become `nn.Module` subclasses, processed innermost first. The uses of a block whose
 `forward` text and submodule structure are the same share one class; uses that differ get
-another class (`Basic`, `Basic2`). Within a class, a constructor argument that differs between
-its uses becomes an `__init__` parameter: the block's own param when one has exactly those
-values (`filters`), a product of two params or of a param and a small int (`cin * expansion`,
-`filters * 4`), else an argument named after the slot (`in_channels`, or `conv1_in_channels`
-when that name is taken). Slots that follow from an input's shape (a layer's input channels or
-features) only take a param or another slot's expression, never a product made up for them.
-Constructor arguments equal to PyTorch's defaults are left out (`emitters.Default`).
+another class (`Basic`, `Basic2`). A class's `__init__` takes the block's declared params with
+their declared defaults, and the model class takes the spec's params with their resolved values
+as defaults; each submodule argument is the spec's own expression, a size followed back to the
+layer that set it, a literal, or an explicit extra argument where uses differ and the spec wrote
+nothing to say why (see `ctor`). Constructor arguments equal to PyTorch's defaults are left out
+(`emitters.Default`). Values in `forward` (a reshape's dims, an activation's slope) are
+literals: uses that differ there get another class.
 
 Names: submodule attributes are the spec's layer names, so `state_dict()` keys are netspec's
 canonical keys. Local variables in `forward` free each intermediate after its last use, the way
@@ -21,77 +21,39 @@ of values read once shares a generic variable (`x`, or `out` when `x` is an argu
 values keep their layers' names; all are made legal and unique per function (a name that would
 shadow `self`, `torch`, `nn`, `F`, a class of the module or a builtin the source uses gets a
 trailing `_`, a repeated one a `_1`, `_2`, ... suffix). The text is laid out the way `ruff
-format` lays it out (see `pyfmt`).
+format` lays it out (see `python.pyfmt`).
 """
 
 from __future__ import annotations
 
-import keyword
 import re
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...ir import BlockUse, Graph, Node, Shape
-from ..pysource import escape
+from ..python.names import ALWAYS, KEYWORDS, Namer, camel, python_builtins
+from ..python.pyfmt import (
+    INDENT,
+    WIDTH,
+    Call,
+    Expr,
+    Raw,
+    assign,
+    returns,
+    signature,
+    split,
+)
+from ..python.text import docstring, escape, wrap
 from . import variables
-from .emitters import Default, Emitter
-from .pyfmt import INDENT, Call, Expr, Kw, Raw, assign, flat, lit, returns, signature, split
+from .ctor import Ctor, Decl, Resolver
+from .emitters import Emitter, Size, Spec
 
-WIDTH = 100
-IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
 HELPER_NAMES = {"PaddedAvgPool"}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
-RESERVED = (
-    set(keyword.kwlist)
-    | set(keyword.softkwlist)
-    | MODULE_NAMES
-    | HELPER_NAMES
-    | BUILTINS
-    | {"self", "cls", "l", "I", "O", "_"}
-)
-CLASS_SUFFIX = re.compile(r"(Model|Block)?\d*\Z")
-
-# Names of the positional constructor arguments, for constructor arguments made parameters.
-ARG_NAMES = {
-    "nn.Linear": ("in_features", "out_features"),
-    "nn.Conv1d": ("in_channels", "out_channels", "kernel_size"),
-    "nn.Conv2d": ("in_channels", "out_channels", "kernel_size"),
-    "nn.ConvTranspose2d": ("in_channels", "out_channels", "kernel_size"),
-    "nn.BatchNorm1d": ("num_features",),
-    "nn.BatchNorm2d": ("num_features",),
-    "nn.BatchNorm3d": ("num_features",),
-    "nn.LayerNorm": ("normalized_shape",),
-    "nn.Embedding": ("num_embeddings", "embedding_dim"),
-    "nn.RNN": ("input_size", "hidden_size"),
-    "nn.LSTM": ("input_size", "hidden_size"),
-    "nn.GRU": ("input_size", "hidden_size"),
-    "nn.Dropout": ("p",),
-    "nn.MaxPool1d": ("kernel_size",),
-    "nn.MaxPool2d": ("kernel_size",),
-    "nn.AvgPool1d": ("kernel_size",),
-    "nn.AvgPool2d": ("kernel_size",),
-    "PaddedAvgPool": ("kernel_size",),
-}
-
-# Slots whose value follows from the input's shape (not from an attribute the spec wrote): they
-# are matched to block params or to other slots' values, never to a product of params.
-INPUT_SLOTS = {
-    ("nn.Linear", 0),
-    ("nn.Conv1d", 0),
-    ("nn.Conv2d", 0),
-    ("nn.ConvTranspose2d", 0),
-    ("nn.BatchNorm1d", 0),
-    ("nn.BatchNorm2d", 0),
-    ("nn.BatchNorm3d", 0),
-    ("nn.LayerNorm", 0),
-    ("nn.RNN", 0),
-    ("nn.LSTM", 0),
-    ("nn.GRU", 0),
-    ("nn.PReLU", "num_parameters"),
-}
+RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
 
 PADDED_AVG_POOL = '''
 class PaddedAvgPool(nn.Module):
@@ -135,74 +97,6 @@ def load_weights(module: nn.Module, path: str) -> nn.Module:
 
 
 # -- names ------------------------------------------------------------------------------------
-def camel(name: str) -> str:
-    """`basic_down` -> `BasicDown`, `resnet18` -> `Resnet18`."""
-    parts = [p for p in name.split("_") if p]
-    out = "".join(p[0].upper() + p[1:] for p in parts)
-    if not out or out[0].isdigit():
-        out = "Net" + out
-    return out
-
-
-class Namer:
-    """Unique, legal names for one Python scope."""
-
-    def __init__(self, reserved: set[str], bases: set[str] | None = None):
-        self.used: set[str] = set()
-        self.reserved = reserved
-        self.bases = bases or set()  # class-name stems: `Basic`, `Basic2`, ... are taken
-
-    def taken(self, name: str) -> bool:
-        if name in self.used or name in self.reserved:
-            return True
-        for b in self.bases:
-            if name.startswith(b) and CLASS_SUFFIX.match(name, len(b)):
-                return True
-        return False
-
-    def new(self, want: str) -> str:
-        base = want if IDENT.match(want) else re.sub(r"\W", "_", want, flags=re.ASCII) or "v"
-        if base[0].isdigit():
-            base = "_" + base
-        if base in self.reserved or (self.taken(base) and base not in self.used):
-            base += "_"
-        name, k = base, 0
-        while self.taken(name):
-            k += 1
-            name = f"{base}_{k}"
-        self.used.add(name)
-        return name
-
-
-def wrap(text: str, width: int) -> list[str]:
-    """Escaped, wrapped lines of `text`; its line breaks are kept, blank lines collapsed."""
-    lines: list[str] = []
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        piece = escape(raw).strip()
-        if not piece:
-            if lines and lines[-1]:
-                lines.append("")
-            continue
-        lines += textwrap.wrap(piece, width, break_long_words=False, break_on_hyphens=False)
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
-def docstring(lines: list[str], indent: int) -> list[str]:
-    """A docstring as ruff formats it: one line if it fits, else closing quotes alone."""
-    pad = INDENT * indent
-    if len(lines) == 1 and len(pad) + len(lines[0]) + 6 > WIDTH and " " in lines[0]:
-        # ruff writes a docstring with one line of text on one line: make it two
-        cut = lines[0].rindex(" ", 0, max(WIDTH - len(pad) - 6, lines[0].index(" ") + 1))
-        lines = [lines[0][:cut], lines[0][cut + 1 :]]
-    if len(lines) == 1:
-        return [f'{pad}"""{lines[0]}"""']
-    out = [f'{pad}"""{lines[0]}']
-    out += [pad + ln if ln else "" for ln in lines[1:]]
-    return [*out, pad + '"""']
-
-
 def dims(shape: Shape, inputs: dict) -> str:
     """`[N, 3, 224, 224]`; a dynamic axis shows its name, `?` when the spec wrote null."""
     out = ["N"]
@@ -222,28 +116,6 @@ def dims(shape: Shape, inputs: dict) -> str:
 
 
 # -- scope bodies -----------------------------------------------------------------------------
-@dataclass
-class Decl:
-    """`self.<attr> = <func>(*args, **kwargs)` with literal values."""
-
-    attr: str
-    func: str
-    args: tuple[Any, ...]
-    kwargs: tuple[tuple[str, Any], ...]
-
-    def signature(self) -> tuple:
-        return (self.attr, self.func, len(self.args), tuple(k for k, _ in self.kwargs))
-
-    def slots(self) -> list[tuple[Any, str, Any]]:
-        """(slot, name, value) of every argument; slot is an index or a keyword."""
-        names = ARG_NAMES.get(self.func, ())
-        out: list[tuple[Any, str, Any]] = []
-        for i, v in enumerate(self.args):
-            out.append((i, names[i] if i < len(names) else f"arg{i}", v))
-        out += [(k, k, v) for k, v in self.kwargs]
-        return out
-
-
 @dataclass
 class Stmt:
     target: str
@@ -303,7 +175,7 @@ class Emit:
         self.node = node
         self.scope = scope
         self.var = scope.vars[node.name]
-        self.attr = node.local_name
+        self.layer = node.local_name
 
     def var_of(self, i: int) -> str:
         return self.scope.vars[self.node.inputs[i]]
@@ -321,10 +193,27 @@ class Emit:
         return self.scope.graph.value(self.node.inputs[i]).shape
 
     def module(self, func: str, *args: Any, **kwargs: Any) -> None:
-        self.scope.body.decls.append(Decl(self.attr, func, args, tuple(kwargs.items())))
+        self.scope.body.decls.append(Decl(self.layer, func, args, tuple(kwargs.items())))
+
+    def attr(self, name: str, value: Any = None) -> Any:
+        """The argument that is the node's attribute `name` (`value`: as PyTorch takes it, when
+        that is not the attribute itself): a `Spec` when the spec wrote it with params."""
+        v = self.node.attrs[name] if value is None else value
+        x = self.node.exprs.get(name)
+        if x is None or isinstance(x, dict):
+            return v
+        items = tuple(self.node.attrs[name]) if isinstance(x, list) else ()
+        return Spec(name, x, v, items)
+
+    def size(self, axis: int, i: int = 0) -> Size:
+        """The size of axis `axis` (-1: the last) of input i, as a constructor argument."""
+        shape = self.shape(i)
+        axis %= len(shape)
+        kind = "channels" if len(shape) > 1 and axis == 0 else "features"
+        return Size(self.node.inputs[i], axis, shape[axis], kind)
 
     def call(self, *args: Expr) -> Call:
-        return Call(f"self.{self.attr}", args)
+        return Call(f"self.{self.layer}", args)
 
     @property
     def inplace(self) -> bool:
@@ -423,183 +312,18 @@ class ScopeBuilder:
 
 
 # -- classes ----------------------------------------------------------------------------------
-def _key(v: Any) -> Any:
-    """A comparison key that tells 1, 1.0 and True apart (and sees through `Default`)."""
-    if isinstance(v, Default):
-        return _key(v.value)
-    if isinstance(v, (tuple, list)):
-        return ("seq", tuple(_key(x) for x in v))
-    return (type(v).__name__, v)
-
-
-def _norm(v: Any) -> Any:
-    """A block param's value as emitters write it (a list of equal ints is one int)."""
-    if isinstance(v, list):
-        v = tuple(v)
-    if isinstance(v, tuple) and v and len(set(map(_key, v))) == 1:
-        return v[0]
-    return v
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _value(v: Any) -> Any:
-    return v.value if isinstance(v, Default) else v
-
-
-def _annotation(values: list[Any]) -> str:
-    kinds = set()
-    for v in map(_value, values):
-        if isinstance(v, bool):
-            kinds.add("bool")
-        elif isinstance(v, int):
-            kinds.add("int")
-        elif isinstance(v, float):
-            kinds.add("float")
-        elif isinstance(v, tuple) and all(_is_int(x) for x in v):
-            kinds.add("tuple[int, ...]")
-        elif isinstance(v, str):
-            kinds.add("str")
-        else:
-            kinds.add("object")
-    if kinds == {"int", "float"}:
-        return "float"
-    order = ["bool", "int", "float", "tuple[int, ...]", "str", "object"]
-    return " | ".join(k for k in order if k in kinds)
-
-
-@dataclass
-class Param:
-    """An `__init__` parameter of a block class."""
-
-    want: str  # the name before it is made legal and unique
-    values: list[Any]  # per use of the class
-    required: bool = True
-    name: str = ""
-
-
 @dataclass
 class BlockClass:
     name: str
     block: str
     uses: list[BlockUse]
     body: Body  # the first use's
-    params: list[Param] = field(default_factory=list)
-    slot_expr: dict[tuple[int, Any], tuple] = field(default_factory=dict)
-
-    def expr(self, how: tuple) -> str:
-        if how[0] == "param":
-            return how[1].name
-        if how[0] == "mul":
-            return f"{how[1].name} * {how[2].name}"
-        return f"{how[1].name} * {how[2]}"
-
-    def decl_call(self, i: int, d: Decl) -> Call:
-        return decl_call(
-            d, {slot: self.expr(h) for (j, slot), h in self.slot_expr.items() if j == i}
-        )
-
-
-def decl_call(d: Decl, exprs: dict[Any, str]) -> Call:
-    """The constructor call of a submodule; `exprs` replaces some arguments by parameters."""
-    args: list[Expr | Kw] = []
-    for slot, _, v in d.slots():
-        if slot in exprs:
-            val: Expr = Raw(exprs[slot])
-        elif isinstance(v, Default):
-            continue
-        else:
-            val = lit(v)
-        args.append(Kw(slot, val) if isinstance(slot, str) else val)
-    return Call(d.func, tuple(args))
-
-
-def parameterize(
-    cls: BlockClass, bodies: list[Body], ctor_reserved: set[str], class_bases: set[str]
-) -> None:
-    """Make the constructor arguments that differ between the class's uses parameters."""
-    n = len(cls.uses)
-    block_params: dict[str, list[Any]] = {}
-    for p in cls.uses[0].params:
-        block_params[p] = [_norm(u.params[p]) for u in cls.uses]
-    made: dict[str, Param] = {}
-    by_values: dict[Any, tuple] = {}
-    derived: dict[str, list[Any]] = {}
-
-    def block_param(p: str) -> Param:
-        if p not in made:
-            made[p] = Param(p, block_params[p])
-        return made[p]
-
-    slots = []
-    for i, decl in enumerate(bodies[0].decls):
-        for j, (slot, slot_name, _) in enumerate(decl.slots()):
-            values = [_value(b.decls[i].slots()[j][2]) for b in bodies]
-            if len({_key(v) for v in values}) > 1:
-                slots.append((i, slot, slot_name, decl, values))
-    # attributes the spec wrote first (they may be products of params), then the slots that
-    # follow from input shapes (matched to params or to the values of other slots)
-    for from_input in (False, True):
-        for i, slot, slot_name, decl, values in slots:
-            if ((decl.func, slot) in INPUT_SLOTS) != from_input:
-                continue
-            key = _key(values)
-            if key not in by_values:
-                how = _match(values, block_params, block_param, products=not from_input)
-                if how is None:
-                    want = slot_name
-                    taken = set(block_params) | set(derived)
-                    if want in taken:
-                        want = f"{decl.attr}_{slot_name}"
-                    while want in taken:
-                        want += "_"
-                    derived[want] = values
-                    made[" " + want] = Param(want, list(values))
-                    how = ("param", made[" " + want])
-                by_values[key] = how
-            cls.slot_expr[(i, slot)] = by_values[key]
-    # parameters in order of first use, those that differ between uses first
-    ordered: list[Param] = []
-    for i, slot, *_ in slots:
-        for p in cls.slot_expr[(i, slot)][1:]:
-            if isinstance(p, Param) and p not in ordered:
-                ordered.append(p)
-    for p in ordered:
-        p.required = n == 1 or len({_key(v) for v in p.values}) > 1
-    ordered = [p for p in ordered if p.required] + [p for p in ordered if not p.required]
-    namer = Namer(ctor_reserved, class_bases)
-    for p in ordered:
-        p.name = namer.new(p.want)
-    cls.params = ordered
-
-
-def _match(
-    values: list[Any], block_params: dict[str, list[Any]], block_param, products: bool
-) -> tuple | None:
-    key = _key(values)
-    for p, pv in block_params.items():
-        if _key(pv) == key:
-            return ("param", block_param(p))
-    if not products or not all(_is_int(v) for v in values):
-        return None
-    ints = {p: pv for p, pv in block_params.items() if all(_is_int(v) for v in pv)}
-    names = list(ints)
-    for a, p in enumerate(names):
-        for q in names[a + 1 :]:
-            if [x * y for x, y in zip(ints[p], ints[q], strict=True)] == values:
-                return ("mul", block_param(p), block_param(q))
-    for p in names:
-        for k in range(2, 17):
-            if [x * k for x in ints[p]] == values:
-                return ("mulk", block_param(p), k)
-    return None
+    ctor: Ctor
 
 
 # -- the generator ----------------------------------------------------------------------------
 def class_namer() -> Namer:
-    return Namer(set(keyword.kwlist) | MODULE_NAMES | HELPER_NAMES | BUILTINS | _builtins())
+    return Namer(KEYWORDS | MODULE_NAMES | HELPER_NAMES | BUILTINS | python_builtins(True))
 
 
 def model_class(spec_name: str, namer: Namer | None = None) -> str:
@@ -667,13 +391,18 @@ class Generator:
                 name = self.cnamer.new(want)
                 if name != want and k == 0:
                     name = self.cnamer.new(base + "Block")
-                cls = BlockClass(name, block, [u for u, _ in members], members[0][1])
-                parameterize(
-                    cls, [b for _, b in members], RESERVED | self.cnamer.used, self.class_bases
+                r = Resolver(
+                    self.graph,
+                    self.graph.blocks[block],
+                    [u for u, _ in members],
+                    [b.decls for _, b in members],
+                    RESERVED | self.cnamer.used,
+                    self.class_bases,
                 )
+                ctor = r.resolve()
+                cls = BlockClass(name, block, [u for u, _ in members], members[0][1], ctor)
                 for m, (u, _) in enumerate(members):
-                    kwargs = [(p.name, p.values[m]) for p in cls.params if p.required]
-                    self.ctor[u.name] = (name, kwargs)
+                    self.ctor[u.name] = (name, r.use_args(ctor, m))
                 self.classes.append(cls)
                 for _, b in members:
                     self.helpers |= b.helpers
@@ -682,6 +411,10 @@ class Generator:
             self.items(None), list(self.graph.outputs.values())
         )
         self.helpers |= top.helpers
+        r = Resolver(
+            self.graph, None, [None], [top.decls], RESERVED | self.cnamer.used, self.class_bases
+        )
+        self.top_ctor = r.resolve()
         return top
 
     # -- rendering ----------------------------------------------------------------------------
@@ -740,22 +473,14 @@ class Generator:
 
     def render_block(self, c: BlockClass) -> str:
         uses = ", ".join(u.name for u in c.uses[:4]) + (", ..." if len(c.uses) > 4 else "")
-        doc = f"Block `{c.block}` (used as {uses})."
+        doc = wrap(f"Block `{c.block}` (used as {uses}).", WIDTH - 7)
+        description = self.graph.blocks[c.block].description
+        if description:
+            doc += ["", *wrap(description, WIDTH - 7)]
         lines = [f"class {c.name}(nn.Module):"]
-        lines += docstring(textwrap.wrap(doc, WIDTH - 7, break_long_words=False), 1)
+        lines += docstring(doc, 1)
         lines.append("")
-        params = ["self"]
-        for p in c.params:
-            ann = _annotation(p.values)
-            params.append(
-                f"{p.name}: {ann}" if p.required else f"{p.name}: {ann} = {flat(lit(p.values[0]))}"
-            )
-        if c.body.decls:  # a block without submodules needs no __init__
-            lines += signature("__init__", params, None, 1)
-            lines.append(INDENT * 2 + "super().__init__()")
-            for i, d in enumerate(c.body.decls):
-                lines += split(f"self.{d.attr} = ", c.decl_call(i, d), 2)
-            lines.append("")
+        lines += init_lines(c.ctor, c.body.decls)
         lines += self.forward_sig(c.body)
         lines += c.body.forward_lines()
         return "\n".join(lines)
@@ -768,12 +493,7 @@ class Generator:
             doc = [f"The `{g.name}` network."]
         lines += docstring(doc, 1)
         lines.append("")
-        if self.top.decls:
-            lines.append(INDENT + "def __init__(self):")
-            lines.append(INDENT * 2 + "super().__init__()")
-            for d in self.top.decls:
-                lines += split(f"self.{d.attr} = ", decl_call(d, {}), 2)
-            lines.append("")
+        lines += init_lines(self.top_ctor, self.top.decls)
         lines += self.forward_sig(self.top)
         # "name [shape]" units, wrapped between units, never inside a shape
         ins = [
@@ -790,7 +510,16 @@ class Generator:
         return "\n".join(lines)
 
 
-def _builtins() -> set[str]:
-    import builtins
-
-    return {n for n in dir(builtins) if n[:1].isupper()}
+def init_lines(ctor: Ctor, decls: list[Decl]) -> list[str]:
+    """`__init__`: its parameters, the defaults computed from others, the submodules (none
+    when the class has neither parameters nor submodules)."""
+    if not decls and not ctor.params:
+        return []
+    lines = signature("__init__", ["self", *ctor.signature()], None, 1)
+    lines.append(INDENT * 2 + "super().__init__()")
+    for p in ctor.params:
+        if p.computed:
+            lines += [f"{INDENT * 2}if {p.name} is None:", f"{INDENT * 3}{p.name} = {p.computed}"]
+    for i, d in enumerate(decls):
+        lines += split(f"self.{d.attr} = ", ctor.call(i, d), 2)
+    return [*lines, ""]

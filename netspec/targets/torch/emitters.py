@@ -16,10 +16,11 @@ number of real elements; recurrent layers give each direction's final hidden sta
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...ir import Node
-from .pyfmt import BinOp, Call, Expr, Kw, Raw, Seq, lit
+from ..python.pyfmt import BinOp, Call, Expr, Kw, Raw, Seq, lit
 from .variables import inplace_activation
 
 if TYPE_CHECKING:
@@ -56,10 +57,63 @@ class Default:
         return f"Default({self.value!r})"
 
 
+@dataclass(frozen=True)
+class Spec:
+    """An argument that is a node's attribute (or a block param) the spec wrote with params:
+    `expr` is the `Expr` (or a list mirroring the value, `Node.exprs`), `value` the argument as
+    PyTorch takes it (possibly a `Default`). The source writes the expression when it gives
+    that value; `items`: the attribute's own items, for a list with some items literal.
+    `spec_level`: every name in `expr` is a spec-level param."""
+
+    name: str
+    expr: Any
+    value: Any
+    items: tuple = ()
+    spec_level: bool = False
+
+
+@dataclass(frozen=True)
+class Size:
+    """An argument that is the size of axis `axis` of the value `of` (a layer's input channels
+    or features, which the spec does not write): the source follows it back to the layer that
+    set it. `name`: how an argument for it is called (`in_channels`, `in_features`)."""
+
+    of: str
+    axis: int
+    value: int
+    name: str
+
+
 def opt(value: Any, default: Any) -> Any:
     """`value`, marked as PyTorch's default when it is one."""
     same = type(value) is type(default) and value == default
     return Default(value) if same else value
+
+
+# Which attribute sets the size of an op's output axis (-1: the last): a layer's input size
+# inside a block is that layer's expression. Kept with the emitters until the op records say it.
+SETS_SIZE: dict[str, tuple[int, str]] = {
+    "conv1d": (0, "filters"),
+    "conv2d": (0, "filters"),
+    "conv_transpose2d": (0, "filters"),
+    "dense": (-1, "units"),
+    "embedding": (-1, "dim"),
+    "rnn": (-1, "units"),
+    "lstm": (-1, "units"),
+    "gru": (-1, "units"),
+}
+# Ops whose output has their first input's size on every axis (None) or on the channel axis
+# only (0): a size is followed back through them.
+KEEPS_SIZE: dict[str, int | None] = {
+    **dict.fromkeys(
+        ["relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus", "hard_sigmoid"],
+        None,
+    ),
+    **dict.fromkeys(["identity", "leaky_relu", "elu", "softmax", "log_softmax", "prelu"], None),
+    **dict.fromkeys(["batch_norm", "layer_norm", "dropout", "add", "subtract", "multiply"], None),
+    **dict.fromkeys(["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"], 0),
+    **dict.fromkeys(["global_avg_pool", "global_max_pool"], 0),
+}
 
 
 def uniform(values: tuple[int, ...]) -> int | tuple[int, ...]:
@@ -136,14 +190,14 @@ FRESH = True
 # -- linear and embedding ---------------------------------------------------------------------
 @emitter("dense")
 def dense(node: Node, e: Emit) -> Expr:
-    units, fin = node.params["weight"]
-    e.module("nn.Linear", fin, units, bias=opt(node.attrs["bias"], True))
+    bias = e.attr("bias", opt(node.attrs["bias"], True))
+    e.module("nn.Linear", e.size(-1), e.attr("units"), bias=bias)
     return activation(e.call(e.x), node.attrs["activation"], len(node.shape), FRESH)
 
 
 @emitter("embedding")
 def embedding(node: Node, e: Emit) -> Expr:
-    e.module("nn.Embedding", node.attrs["vocab"], node.attrs["dim"])
+    e.module("nn.Embedding", e.attr("vocab"), e.attr("dim"))
     return e.call(e.x)
 
 
@@ -166,17 +220,17 @@ def conv_input(node: Node, e: Emit) -> Raw:
 def conv(node: Node, e: Emit) -> Expr:
     a = node.attrs
     n = len(a["kernel"])
-    cin = e.shape()[0]
     pads = a["padding"]
     sym = uniform(tuple(b for b, _ in pads)) if symmetric(pads) else 0
     kwargs = {
-        "stride": opt(uniform(a["stride"]), 1),
-        "padding": opt(sym, 0),
-        "dilation": opt(uniform(a["dilation"]), 1),
-        "groups": opt(a["groups"], 1),
-        "bias": opt(a["bias"], True),
+        "stride": e.attr("stride", opt(uniform(a["stride"]), 1)),
+        "padding": e.attr("padding", opt(sym, 0)),
+        "dilation": e.attr("dilation", opt(uniform(a["dilation"]), 1)),
+        "groups": e.attr("groups", opt(a["groups"], 1)),
+        "bias": e.attr("bias", opt(a["bias"], True)),
     }
-    e.module(f"nn.Conv{n}d", cin, a["filters"], uniform(a["kernel"]), **kwargs)
+    kernel = e.attr("kernel", uniform(a["kernel"]))
+    e.module(f"nn.Conv{n}d", e.size(0), e.attr("filters"), kernel, **kwargs)
     x = conv_input(node, e) if symmetric(pads) else padded(e.x, pads)  # F.pad makes a copy
     return activation(e.call(x), a["activation"], len(node.shape), FRESH)
 
@@ -186,12 +240,13 @@ def conv_transpose(node: Node, e: Emit) -> Expr:
     a = node.attrs
     pads = tuple(b for b, _ in a["padding"])  # always symmetric: removed from each side
     kwargs = {
-        "stride": opt(uniform(a["stride"]), 1),
-        "padding": opt(uniform(pads), 0),
-        "output_padding": opt(uniform(a["output_padding"]), 0),
-        "bias": opt(a["bias"], True),
+        "stride": e.attr("stride", opt(uniform(a["stride"]), 1)),
+        "padding": e.attr("padding", opt(uniform(pads), 0)),
+        "output_padding": e.attr("output_padding", opt(uniform(a["output_padding"]), 0)),
+        "bias": e.attr("bias", opt(a["bias"], True)),
     }
-    e.module("nn.ConvTranspose2d", e.shape()[0], a["filters"], uniform(a["kernel"]), **kwargs)
+    kernel = e.attr("kernel", uniform(a["kernel"]))
+    e.module("nn.ConvTranspose2d", e.size(0), e.attr("filters"), kernel, **kwargs)
     return activation(e.call(conv_input(node, e)), a["activation"], len(node.shape), FRESH)
 
 
@@ -201,24 +256,23 @@ def pool(node: Node, e: Emit) -> Expr:
     a = node.attrs
     kind = node.op.split("_")[0]
     n = len(a["size"])
-    size = uniform(a["size"])
+    size = e.attr("size", uniform(a["size"]))
     stride = uniform(a["stride"])
-    stride = Default(stride) if tuple(a["stride"]) == tuple(a["size"]) else stride
+    stride = e.attr("stride", Default(stride) if tuple(a["stride"]) == tuple(a["size"]) else stride)
     pads = a["padding"]
     real = any(b or c for b, c in pads)
-    sym = uniform(tuple(b for b, _ in pads)) if symmetric(pads) else 0
+    sym = e.attr("padding", opt(uniform(tuple(b for b, _ in pads)) if symmetric(pads) else 0, 0))
     if kind == "max":  # PyTorch pads max pooling with -inf
-        e.module(f"nn.MaxPool{n}d", size, stride=stride, padding=opt(sym, 0))
+        e.module(f"nn.MaxPool{n}d", size, stride=stride, padding=sym)
         x = e.x if symmetric(pads) else padded(e.x, pads, float("-inf"))
         return e.call(x)
     if real and not symmetric(pads):
         e.helper("PaddedAvgPool")
-        e.module("PaddedAvgPool", size, stride=uniform(a["stride"]), padding=pad_arg(pads))
+        stride = e.attr("stride", uniform(a["stride"]))
+        e.module("PaddedAvgPool", size, stride=stride, padding=pad_arg(pads))
     else:  # count_include_pad=False: divide by the real elements only
         include = Default(True) if not real else False
-        e.module(
-            f"nn.AvgPool{n}d", size, stride=stride, padding=opt(sym, 0), count_include_pad=include
-        )
+        e.module(f"nn.AvgPool{n}d", size, stride=stride, padding=sym, count_include_pad=include)
     return e.call(e.x)
 
 
@@ -235,24 +289,21 @@ def global_pool(node: Node, e: Emit) -> Expr:
 def batch_norm(node: Node, e: Emit) -> Expr:
     rank = len(e.shape())
     cls = {1: "nn.BatchNorm1d", 2: "nn.BatchNorm1d", 3: "nn.BatchNorm2d", 4: "nn.BatchNorm3d"}
-    e.module(
-        cls[rank],
-        e.shape()[0],
-        eps=float(node.attrs["eps"]),
-        momentum=float(node.attrs["momentum"]),
-    )
+    eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
+    momentum = e.attr("momentum", opt(float(node.attrs["momentum"]), 0.1))
+    e.module(cls[rank], e.size(0), eps=eps, momentum=momentum)
     return e.call(e.x)
 
 
 @emitter("layer_norm")
 def layer_norm(node: Node, e: Emit) -> Expr:
-    e.module("nn.LayerNorm", e.shape()[-1], eps=float(node.attrs["eps"]))
+    e.module("nn.LayerNorm", e.size(-1), eps=e.attr("eps", opt(float(node.attrs["eps"]), 1e-5)))
     return e.call(e.x)
 
 
 @emitter("dropout")
 def dropout(node: Node, e: Emit) -> Expr:
-    e.module("nn.Dropout", float(node.attrs["rate"]))
+    e.module("nn.Dropout", e.attr("rate", float(node.attrs["rate"])))
     return e.call(e.x)
 
 
@@ -292,11 +343,11 @@ def recurrent(node: Node, e: Emit) -> None:
     a = node.attrs
     cls = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}[node.op]
     kwargs = {
-        "num_layers": opt(a["num_layers"], 1),
+        "num_layers": e.attr("num_layers", opt(a["num_layers"], 1)),
         "batch_first": True,
-        "bidirectional": opt(a["bidirectional"], False),
+        "bidirectional": e.attr("bidirectional", opt(a["bidirectional"], False)),
     }
-    e.module(cls, e.shape()[-1], a["units"], **kwargs)
+    e.module(cls, e.size(-1), e.attr("units"), **kwargs)
     call = e.call(e.x)
     if a["return_sequences"]:
         e.stmt(f"{e.var}, _", call, comment=True)
@@ -319,5 +370,5 @@ def elementwise(node: Node, e: Emit) -> Expr:
 
 @emitter("prelu")
 def prelu(node: Node, e: Emit) -> Expr:
-    e.module("nn.PReLU", num_parameters=e.shape()[0], init=0.25)
+    e.module("nn.PReLU", num_parameters=e.size(0), init=0.25)
     return e.call(e.x)

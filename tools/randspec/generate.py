@@ -5,10 +5,12 @@ accepts; `to_yaml(spec)` writes it as YAML text that `netspec.loads` reads back 
 A seed always gives the same spec (Python's `random.Random`, seeded once).
 
 Specs are built layer by layer against the op table's own shape rules: each candidate layer's
-attributes are checked and its output shape computed by `OPS[op].rule`, exactly as the loader
-does, and a block use's output shape comes from lowering a one-use probe spec. So almost every
-spec is valid by construction; the whole spec is lowered at the end anyway, and a refused one is
-replaced by the next candidate (`Generated.attempts` counts them).
+attributes are drawn by the op's own sampler (`OpDef.sample`, given a `Draw`), checked, and its
+output shape computed by `OPS[op].rule`, exactly as the loader does; how often an op is proposed
+for a value of a given rank is the op's `OpDef.weights`. A block use's output shape comes from
+lowering a one-use probe spec. So almost every spec is valid by construction; the whole spec is
+lowered at the end anyway, and a refused one is replaced by the next candidate
+(`Generated.attempts` counts them).
 
 Families (`FAMILIES`): `image` ([C, H, W] conv stacks), `signal` ([C, L] 1-D convolutions),
 `vector` ([F]), `sequence` ([T, F] with recurrent layers; T may be dynamic) and `tokens` (int64
@@ -17,49 +19,33 @@ multiply with broadcasting, concat), several inputs joined or kept apart, severa
 repeated layers, and blocks (one or two inputs, one or several outputs, params, repeat, nested
 uses). Sizes stay small (at most `MAX_ELEMS` numbers per example in any value, `MAX_PARAMS`
 weights), so a spec runs in milliseconds on any target.
-
-`shrink(spec, still_fails)` reduces a failing spec to a small one that still fails.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpecError
-from .ir import Graph, Shape, Value
-from .lower import lower
-from .ops import ACTIVATIONS, INITS, OPS, Ctx, Invalid
+from netspec.errors import SpecError
+from netspec.ir import Graph, Shape, Value
+from netspec.lower import lower
+from netspec.ops import ACTIVATIONS, INITS, OPS, Ctx, Invalid
 
-__all__ = [
-    "FAMILIES",
-    "Generated",
-    "available_targets",
-    "disagreements",
-    "generate",
-    "random_spec",
-    "run_target",
-    "shrink",
-    "to_yaml",
-]
+from .yamltext import to_yaml
 
 FAMILIES = ("image", "signal", "vector", "sequence", "tokens")
 MAX_ELEMS = 1024  # numbers per example in any value (dynamic axes counted as DYN)
 MAX_DIM = 24  # largest static axis a layer may produce
 MAX_PARAMS = 12_000
-DYN = 5  # the size `netspec.testing.random_inputs` gives dynamic axes
+DYN = 5  # the size `tools.testing.random_inputs` gives dynamic axes
 WORDS = """stem head proj skip gate mix body neck tail feat enc dec a b h z trunk side left right
 up down core""".split()
 CONV_ACTS = [a for a in ACTIVATIONS if a not in ("softmax", "log_softmax")]
 INT_ATTRS = ("units", "filters", "dim", "vocab")
-_PLAIN = re.compile(r"(\$?[A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_RESERVED = set("null Null NULL true True TRUE false False FALSE y Y n N yes no on off".split())
+SEQ_FAMILIES = ("sequence", "tokens")  # ops' `seq_weights` apply
 
 
 # -- values and scopes ----------------------------------------------------------------------
@@ -163,6 +149,48 @@ def _trial(op: str, attrs: dict, inputs: list[_Val]) -> tuple[Shape, Shape, int]
     return shape, conc, weights
 
 
+# -- what an op's sampler sees ---------------------------------------------------------------
+class Draw:
+    """The generator's helpers for an op's sampler (`OpDef.sample(draw, shape)`), bound to the
+    scope the layer is drawn in. Every random choice goes through `rng`, so a seed fixes it."""
+
+    def __init__(self, gen: _Gen, scope: _Scope):
+        self.gen = gen
+        self.scope = scope
+        self.rng = gen.rng
+
+    def chance(self, p: float) -> bool:
+        return self.gen.chance(p)
+
+    def width(self, lo: int = 1, hi: int = 8) -> int:
+        """A size from lo to hi, often one of the enclosing block's params."""
+        return self.gen.width(self.scope, lo, hi)
+
+    def spatial(self, n: int, lo: int, hi: int, p_list: float = 0.2) -> int | list[int]:
+        """An int, or (sometimes) one per spatial axis."""
+        return self.gen.spatial(n, lo, hi, p_list)
+
+    def maybe(self, attrs: dict, key: str, p: float, value: Any) -> None:
+        """Set `attrs[key] = value` with probability p."""
+        self.gen.maybe(attrs, key, p, value)
+
+    def init(self, attrs: dict) -> None:
+        """Now and then a weight initializer other than the default."""
+        self.gen.init(attrs)
+
+    def activation(self, attrs: dict, conv: bool, shape: Shape) -> None:
+        """Now and then an `activation:` (drawn by that activation op's own sampler)."""
+        if not self.chance(0.35):
+            return
+        name = self.rng.choice(CONV_ACTS if conv else ACTIVATIONS)
+        extra = OPS[name].sample(self, shape)
+        attrs["activation"] = {"op": name, **extra} if extra else name
+
+    def reshape_target(self, shape: Shape) -> list[int]:
+        """A per-example shape with the same number of elements (sometimes with a -1)."""
+        return self.gen.reshape_target(shape)
+
+
 # -- the generator ----------------------------------------------------------------------------
 class _Gen:
     def __init__(self, seed: int, family: str | None):
@@ -204,22 +232,6 @@ class _Gen:
             return [self.rng.randint(lo, hi) for _ in range(n)]
         return self.rng.randint(lo, hi)
 
-    def activation(self, conv: bool, out_rank: int) -> Any:
-        if not self.chance(0.35):
-            return None
-        acts = CONV_ACTS if conv else ACTIVATIONS
-        a = self.rng.choice(acts)
-        if a == "leaky_relu" and self.chance(0.5):
-            return {"op": a, "alpha": self.rng.choice([0.1, 0.2, 0.3])}
-        if a == "elu" and self.chance(0.5):
-            return {"op": a, "alpha": self.rng.choice([0.5, 1.5])}
-        if a in ("softmax", "log_softmax"):
-            if self.chance(0.5):
-                return a
-            ax = self.rng.randint(1, out_rank)
-            return {"op": a, "axis": ax if self.chance(0.5) else ax - out_rank - 1}
-        return a
-
     def maybe(self, attrs: dict, key: str, p: float, value: Any) -> None:
         if self.chance(p):
             attrs[key] = value
@@ -235,179 +247,26 @@ class _Gen:
 
     # -- proposals: a random op (with attributes) for a value
     def op_table(self, v: _Val) -> dict[str, float]:
-        r = len(v.shape)
-        acts = {a: 0.25 for a in ACTIVATIONS}
-        acts["prelu"] = 0.4
-        seq = self.family in ("sequence", "tokens")
-        if r == 1:
-            t = {"dense": 4.0, "batch_norm": 1.0, "layer_norm": 1.0, "dropout": 0.5, "reshape": 1.0}
-        elif r == 2:
-            t = {
-                "conv1d": 3.0 if not seq else 1.0,
-                "max_pool1d": 1.0,
-                "avg_pool1d": 1.0,
-                "global_avg_pool": 0.6,
-                "global_max_pool": 0.6,
-                "batch_norm": 0.8,
-                "layer_norm": 0.8,
-                "dense": 1.2,
-                "flatten": 0.6,
-                "permute": 0.8,
-                "reshape": 0.4,
-                "dropout": 0.3,
-                "rnn": 0.6 if not seq else 1.5,
-                "lstm": 0.6 if not seq else 1.5,
-                "gru": 0.6 if not seq else 1.5,
-            }
-        elif r == 3:
-            t = {
-                "conv2d": 4.0,
-                "conv_transpose2d": 1.0,
-                "max_pool2d": 1.0,
-                "avg_pool2d": 1.0,
-                "global_avg_pool": 0.5,
-                "global_max_pool": 0.5,
-                "batch_norm": 1.0,
-                "layer_norm": 0.4,
-                "dense": 0.4,
-                "flatten": 0.8,
-                "permute": 0.4,
-                "reshape": 0.3,
-                "dropout": 0.3,
-            }
-        else:
-            t = {
-                "batch_norm": 1.0,
-                "global_avg_pool": 1.0,
-                "global_max_pool": 1.0,
-                "dense": 1.0,
-                "layer_norm": 0.5,
-                "flatten": 2.0,
-                "permute": 0.5,
-            }
-            acts = {a: 0.1 for a in acts}
-        return {**t, **acts}
+        """The ops that take this value, by their records' weights for its rank."""
+        seq = self.family in SEQ_FAMILIES
+        table = {}
+        for name, d in OPS.items():
+            w = d.weight(len(v.shape), seq) if d.input_dtype == v.dtype else 0.0
+            if w > 0:
+                table[name] = w
+        return table
 
     def propose(self, v: _Val, scope: _Scope) -> tuple[str, dict]:
-        if v.dtype == "int64":
-            return "embedding", {"vocab": self.width(scope, 2, 16), "dim": self.width(scope, 1, 6)}
         op = self.pick_weighted(self.op_table(v))
         return op, self.attrs_for(op, v, scope)
 
     def attrs_for(self, op: str, v: _Val, scope: _Scope) -> dict:
-        rng = self.rng
-        r = len(v.shape)
-        a: dict[str, Any] = {}
-        if op == "dense":
-            a["units"] = self.width(scope)
-            act = self.activation(False, r)
-            if act is not None:
-                a["activation"] = act
-            self.maybe(a, "bias", 0.2, False)
-            self.init(a)
-        elif op in ("conv1d", "conv2d"):
-            n = 1 if op == "conv1d" else 2
-            c = v.shape[0] if isinstance(v.shape[0], int) else 1
-            g = 1
-            if self.chance(0.25):
-                g = rng.choice([d for d in range(1, c + 1) if c % d == 0])
-            f = self.width(scope)
-            if f % g:
-                f = g * rng.randint(1, max(1, 6 // g))
-            a["filters"] = f
-            if g > 1 or self.chance(0.05):
-                a["groups"] = g
-            a["kernel"] = self.spatial(n, 1, 3)
-            if self.chance(0.35):
-                a["stride"] = self.spatial(n, 1, 2)
-            if self.chance(0.2):
-                a["dilation"] = self.spatial(n, 1, 2)
-            pad = rng.random()
-            if pad < 0.25:
-                a["padding"] = "same"
-            elif pad < 0.35:
-                a["padding"] = "valid"
-            elif pad < 0.55:
-                a["padding"] = rng.randint(0, 2)
-            elif pad < 0.65:
-                a["padding"] = [rng.randint(0, 2) for _ in range(n)]
-            elif pad < 0.75:
-                a["padding"] = [[rng.randint(0, 2), rng.randint(0, 2)] for _ in range(n)]
-            act = self.activation(True, r)
-            if act is not None:
-                a["activation"] = act
-            self.maybe(a, "bias", 0.2, False)
-            self.init(a)
-        elif op == "conv_transpose2d":
-            a["filters"] = self.width(scope, 1, 6)
-            a["kernel"] = self.spatial(2, 1, 3)
-            s = self.spatial(2, 1, 2) if self.chance(0.5) else 1
-            if s != 1:
-                a["stride"] = s
-            if self.chance(0.3):
-                a["padding"] = self.spatial(2, 0, 1) if self.chance(0.8) else "valid"
-            smax = max(s) if isinstance(s, list) else s
-            if smax > 1 and self.chance(0.4):
-                a["output_padding"] = (
-                    [rng.randint(0, q - 1) for q in s] if isinstance(s, list) else 1
-                )
-            act = self.activation(True, r)
-            if act is not None:
-                a["activation"] = act
-            self.maybe(a, "bias", 0.2, False)
-            self.init(a)
-        elif op.startswith(("max_pool", "avg_pool")):
-            n = int(op[-2])
-            a["size"] = self.spatial(n, 1, 3)
-            if self.chance(0.5):
-                a["stride"] = self.spatial(n, 1, 2)
-            pad = rng.random()
-            if pad < 0.2:
-                a["padding"] = "same"
-            elif pad < 0.3:
-                a["padding"] = "valid"
-            elif pad < 0.5:
-                a["padding"] = 1
-            elif pad < 0.6:
-                a["padding"] = [[rng.randint(0, 1), rng.randint(0, 1)] for _ in range(n)]
-        elif op == "batch_norm":
-            self.maybe(a, "eps", 0.3, rng.choice([1e-3, 0.01, 1e-5, 0.1]))
-            self.maybe(a, "momentum", 0.2, rng.choice([0.01, 0.5, 0.9]))
-        elif op == "layer_norm":
-            self.maybe(a, "eps", 0.3, rng.choice([1e-3, 1e-6, 0.01]))
-        elif op == "dropout":
-            self.maybe(a, "rate", 0.6, rng.choice([0.0, 0.1, 0.25, 0.5, 0.9]))
-        elif op == "reshape":
-            a["shape"] = self.reshape_target(v)
-        elif op == "permute":
-            dims = list(range(1, r + 1))
-            rng.shuffle(dims)
-            if dims == sorted(dims) and r > 1:
-                dims.reverse()
-            a["dims"] = dims
-        elif op in ("softmax", "log_softmax"):
-            if self.chance(0.7):
-                ax = rng.randint(1, r)
-                a["axis"] = ax if self.chance(0.5) else ax - r - 1
-        elif op == "leaky_relu":
-            self.maybe(a, "alpha", 0.6, rng.choice([0.0, 0.1, 0.2, 0.3, 1.5]))
-        elif op == "elu":
-            self.maybe(a, "alpha", 0.6, rng.choice([0.1, 0.5, 2.0]))
-        elif op in ("rnn", "lstm", "gru"):
-            a["units"] = self.width(scope, 1, 5)
-            self.maybe(a, "return_sequences", 0.5, self.chance(0.7))
-            self.maybe(a, "bidirectional", 0.4, self.chance(0.8))
-            self.maybe(a, "num_layers", 0.3, rng.choice([1, 2, 2]))
-            self.init(a)
-        elif op == "embedding":
-            a["vocab"] = self.width(scope, 2, 16)
-            a["dim"] = self.width(scope, 1, 6)
-        return a
+        return OPS[op].sample(Draw(self, scope), v.shape)
 
-    def reshape_target(self, v: _Val) -> list[int]:
-        if not all(isinstance(d, int) for d in v.shape):
+    def reshape_target(self, shape: Shape) -> list[int]:
+        if not all(isinstance(d, int) for d in shape):
             return [-1]
-        total = math.prod(v.shape)
+        total = math.prod(shape)
         divs = [d for d in range(1, min(total, MAX_DIM) + 1) if total % d == 0]
         rank = self.rng.choice([1, 2, 2, 3, 3])
         dims = []
@@ -538,41 +397,11 @@ class _Gen:
     def same_shape_op(self, scope: _Scope, v: _Val, exact: bool) -> _Val | None:
         """An op on `v` whose output has v's shape (exact) or differs from it on one axis."""
         for _ in range(15):
-            op, attrs = self.propose(v, scope)
-            if op in ("flatten", "reshape", "permute", "embedding"):
+            op, drawn = self.propose(v, scope)
+            keep = OPS[op].keep_shape
+            attrs = keep(Draw(self, scope), drawn, v.shape, exact) if keep else drawn
+            if attrs is None:
                 continue
-            if op in ("conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"):
-                attrs.pop("stride", None)
-                attrs["padding"] = "same"
-                if exact and op.startswith("conv"):
-                    c = v.shape[0]
-                    if not isinstance(c, int):
-                        continue
-                    attrs["filters"] = c
-                    g = attrs.get("groups", 1)
-                    if c % g:
-                        attrs.pop("groups")
-            if op.startswith(("max_pool", "avg_pool")):
-                attrs["stride"] = 1
-            if op == "dense" and exact:
-                last = v.shape[-1]
-                if not isinstance(last, int):
-                    continue
-                attrs["units"] = last
-            if op == "conv_transpose2d":
-                k = self.rng.choice([1, 3])
-                attrs.update(kernel=k, padding=k // 2)
-                attrs.pop("stride", None)
-                attrs.pop("output_padding", None)
-                if exact and isinstance(v.shape[0], int):
-                    attrs["filters"] = v.shape[0]
-            if op in ("rnn", "lstm", "gru"):
-                attrs["return_sequences"] = True
-                if exact:
-                    last = v.shape[-1]
-                    if not isinstance(last, int) or (attrs.get("bidirectional") and last % 2):
-                        continue
-                    attrs["units"] = last // 2 if attrs.get("bidirectional") else last
             res = _trial(op, attrs, [v])
             if res is None:
                 continue
@@ -1065,447 +894,3 @@ def generate(seed: int, family: str | None = None, max_attempts: int = 50) -> Ge
         graph.name = spec["name"]
         return Generated(seed, family, spec, graph, attempt + 1)
     raise RuntimeError(f"no valid spec from seed {seed} in {max_attempts} attempts: {last}")
-
-
-# -- YAML text ------------------------------------------------------------------------------
-def _scalar(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        text = repr(v)
-        return text if re.fullmatch(r"-?[0-9.]+(e[-+]?[0-9]+)?", text) else json.dumps(v)
-    if isinstance(v, str):
-        if _PLAIN.match(v) and v not in _RESERVED:
-            return v
-        return quote(v)
-    raise TypeError(type(v))
-
-
-def quote(text: str) -> str:
-    """A YAML double-quoted scalar: printable ASCII as is, everything else escaped."""
-    out = ['"']
-    for ch in text:
-        o = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 0x20 <= o < 0x7F:
-            out.append(ch)
-        elif o <= 0xFFFF:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def _flow(v: Any) -> str:
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_scalar(k)}: {_flow(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, list):
-        return "[" + ", ".join(_flow(x) for x in v) + "]"
-    return _scalar(v)
-
-
-def _layers(layers: list, indent: str) -> list[str]:
-    return [f"{indent}- {_flow(layer)}" for layer in layers]
-
-
-def to_yaml(spec: dict) -> str:
-    """The spec as YAML text: block style at the top, one flow mapping per layer."""
-    lines: list[str] = []
-    for key, v in spec.items():
-        if key in ("inputs", "params", "blocks") and isinstance(v, dict) and v:
-            lines.append(f"{key}:")
-            for k, x in v.items():
-                if key == "blocks" and isinstance(x, dict):
-                    lines.append(f"  {_scalar(k)}:")
-                    for bk, bv in x.items():
-                        if bk == "layers" and isinstance(bv, list):
-                            lines.append("    layers:")
-                            lines += _layers(bv, "      ")
-                        else:
-                            lines.append(f"    {_scalar(bk)}: {_flow(bv)}")
-                else:
-                    lines.append(f"  {_scalar(k)}: {_flow(x)}")
-        elif key == "layers" and isinstance(v, list):
-            lines.append("layers:")
-            lines += _layers(v, "  ")
-        else:
-            lines.append(f"{_scalar(key)}: {_flow(v)}")
-    return "\n".join(lines) + "\n"
-
-
-# -- shrinking ------------------------------------------------------------------------------
-def _valid(spec: dict) -> bool:
-    try:
-        lower(copy.deepcopy(spec))
-    except SpecError:
-        return False
-    return True
-
-
-def _refs_of(layer: Any) -> list[str]:
-    if isinstance(layer, dict) and "inputs" in layer:
-        ins = layer["inputs"]
-        return [ins] if isinstance(ins, str) else list(ins)
-    return []
-
-
-def _explicit(spec: dict) -> dict | None:
-    """The same spec with every top-level layer named and given explicit inputs (so layers can
-    be removed one by one); None if it cannot be written so."""
-    s = copy.deepcopy(spec)
-    counters: dict[str, int] = {}
-    prev: str | None = next(iter(s["inputs"])) if len(s["inputs"]) == 1 else None
-    new = []
-    for layer in s["layers"]:
-        if isinstance(layer, str):
-            layer = {"op": layer}
-        kind = layer.get("op", layer.get("block"))
-        repeat = layer.get("repeat", 1)
-        if not isinstance(repeat, int):
-            return None
-        start = counters.get(kind, 0)
-        counters[kind] = start + repeat
-        if "inputs" not in layer:
-            if prev is None:
-                return None
-            layer["inputs"] = [prev]
-        if "name" not in layer:
-            if repeat == 1:
-                layer["name"] = f"{kind}_{start + 1}"
-            else:  # keep the default names (n_1 .. n_N are not the same as name: n)
-                prev = f"{kind}_{start + repeat}"
-                new.append(layer)
-                continue
-        prev = layer["name"]
-        if "block" in layer:
-            blk = s.get("blocks", {}).get(kind, {})
-            if len(blk.get("outputs", [])) > 1:
-                prev = None
-        new.append(layer)
-    s["layers"] = new
-    if "outputs" not in s:
-        if prev is None:
-            return None
-        s["outputs"] = [prev]
-    return s
-
-
-def _rename_refs(spec: dict, old: str, new: str) -> None:
-    def fix(r: str) -> str:
-        if r == old:
-            return new
-        if r.startswith(old + "."):
-            return new
-        return r
-
-    for layer in spec["layers"]:
-        if isinstance(layer, dict) and "inputs" in layer:
-            ins = layer["inputs"]
-            layer["inputs"] = fix(ins) if isinstance(ins, str) else [fix(r) for r in ins]
-    outs = spec.get("outputs")
-    if isinstance(outs, list):
-        spec["outputs"] = list(dict.fromkeys(fix(r) for r in outs))
-    elif isinstance(outs, dict):
-        spec["outputs"] = {k: fix(r) for k, r in outs.items()}
-    elif isinstance(outs, str):
-        spec["outputs"] = fix(outs)
-
-
-def _prune(spec: dict) -> None:
-    """Drop unused blocks, params and inputs (when the result stays valid)."""
-    for b in list(spec.get("blocks", {})):
-        others = {k: v for k, v in spec["blocks"].items() if k != b}
-        if f'"{b}"' not in json.dumps(spec["layers"]) + json.dumps(others):
-            del spec["blocks"][b]
-    if "blocks" in spec and not spec["blocks"]:
-        del spec["blocks"]
-    text = json.dumps(spec["layers"]) + json.dumps(spec.get("blocks", {}))
-    for p in list(spec.get("params", {})):
-        if re.search(r"\$\{?[^}\"]*\b" + re.escape(p) + r"\b", text) is None:
-            del spec["params"][p]
-    if "params" in spec and not spec["params"]:
-        del spec["params"]
-
-
-def _candidates(spec: dict):
-    """Smaller variants of an explicit spec, roughly biggest cuts first."""
-    layers = spec["layers"]
-    outs = spec.get("outputs")
-    if "description" in spec:
-        s = copy.deepcopy(spec)
-        del s["description"]
-        yield s
-    # fewer outputs
-    if isinstance(outs, list) and len(outs) > 1:
-        for j in range(len(outs)):
-            s = copy.deepcopy(spec)
-            del s["outputs"][j]
-            yield s
-    if isinstance(outs, dict) and len(outs) > 1:
-        for k in list(outs):
-            s = copy.deepcopy(spec)
-            del s["outputs"][k]
-            yield s
-    # drop an input that only outputs name
-    if len(spec["inputs"]) > 1:
-        for name in spec["inputs"]:
-            s = copy.deepcopy(spec)
-            del s["inputs"][name]
-            if isinstance(outs, list):
-                s["outputs"] = [r for r in outs if r != name]
-            elif isinstance(outs, dict):
-                s["outputs"] = {k: r for k, r in outs.items() if r != name}
-            yield s
-    # drop a layer, rewiring its users to its first input
-    for i in range(len(layers) - 1, -1, -1):
-        layer = layers[i]
-        if not isinstance(layer, dict) or "name" not in layer:
-            continue
-        ins = _refs_of(layer)
-        if not ins:
-            continue
-        for src in dict.fromkeys(ins):
-            s = copy.deepcopy(spec)
-            del s["layers"][i]
-            _rename_refs(s, layer["name"], src)
-            yield s
-    # drop layers nothing uses (after outputs went away)
-    for i in range(len(layers) - 1, -1, -1):
-        s = copy.deepcopy(spec)
-        del s["layers"][i]
-        yield s
-    # fewer repeats, fewer inputs of a merge, fewer attributes
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, dict):
-            continue
-        if layer.get("repeat", 1) != 1:
-            s = copy.deepcopy(spec)
-            del s["layers"][i]["repeat"]
-            yield s
-        ins = _refs_of(layer)
-        if len(ins) > 2:
-            for j in range(len(ins)):
-                s = copy.deepcopy(spec)
-                s["layers"][i]["inputs"] = ins[:j] + ins[j + 1 :]
-                yield s
-        for k in list(layer):
-            if k not in ("op", "block", "name", "inputs") and "block" not in layer:
-                s = copy.deepcopy(spec)
-                del s["layers"][i][k]
-                yield s
-    # simpler block bodies
-    for b, body in spec.get("blocks", {}).items():
-        if "description" in body:
-            s = copy.deepcopy(spec)
-            del s["blocks"][b]["description"]
-            yield s
-        for j in range(len(body["layers"])):
-            lay = body["layers"][j]
-            if isinstance(lay, dict):
-                for k in list(lay):
-                    if k not in ("op", "block", "name", "inputs", "filters", "units"):
-                        s = copy.deepcopy(spec)
-                        del s["blocks"][b]["layers"][j][k]
-                        yield s
-            s = copy.deepcopy(spec)
-            del s["blocks"][b]["layers"][j]
-            yield s
-    # smaller inputs
-    for name, inp in spec["inputs"].items():
-        for j, d in enumerate(inp["shape"]):
-            if isinstance(d, int) and d > 1:
-                for smaller in sorted({1, 2, d // 2, d - 1}):
-                    if smaller < d:
-                        s = copy.deepcopy(spec)
-                        s["inputs"][name]["shape"][j] = smaller
-                        yield s
-
-
-def shrink(spec: dict, still_fails: Callable[[dict], bool], max_checks: int = 2000) -> dict:
-    """A small spec for which `still_fails` holds, by greedy cuts of `spec` (which must fail).
-
-    `still_fails` is only called on valid specs; exceptions it raises count as "no".
-    """
-
-    def fails(s: dict) -> bool:
-        nonlocal checks
-        checks += 1
-        _prune(s)
-        if not _valid(s):
-            return False
-        try:
-            return bool(still_fails(s))
-        except Exception:  # noqa: BLE001 - a candidate that breaks differently is not kept
-            return False
-
-    checks = 0
-    best = copy.deepcopy(spec)
-    ex = _explicit(best)
-    if ex is not None and fails(ex):
-        best = ex
-    progress = True
-    while progress and checks < max_checks:
-        progress = False
-        for cand in _candidates(best):
-            if checks >= max_checks:
-                break
-            if fails(cand):
-                best = cand
-                progress = True
-                break
-    _prune(best)
-    return best
-
-
-# -- running a spec on the targets ----------------------------------------------------------
-def available_targets() -> list[str]:
-    """The targets whose package is there (they are being written one by one): torch first
-    (the usual reference), then onnx, then keras (the slowest to build). A package directory
-    without `__init__.py`, or one without `generate` and `compile` yet, is not there yet; one
-    that fails to import raises."""
-    import importlib
-    import importlib.util
-
-    from .targets import TARGETS
-
-    out = []
-    for name in ("torch", "onnx", "keras"):
-        spec = importlib.util.find_spec(TARGETS[name])
-        if spec is None or spec.origin is None:
-            continue
-        mod = importlib.import_module(TARGETS[name])
-        if all(hasattr(mod, f) for f in ("generate", "compile", "EMITTERS")):
-            out.append(name)
-    return out
-
-
-def to_keras_layout(a: Any) -> Any:
-    """Logical (channels-first) -> Keras' boundary layout: per-example rank >= 3 moves axis 1
-    last."""
-    import numpy as np
-
-    return np.moveaxis(a, 1, -1) if a.ndim >= 4 else a
-
-
-def from_keras_layout(a: Any) -> Any:
-    import numpy as np
-
-    a = np.asarray(a)
-    return np.moveaxis(a, -1, 1) if a.ndim >= 4 else a
-
-
-_ORT_OPTIONS = None
-
-
-def run_target(target: str, graph: Graph, weights: dict, inputs: dict) -> list:
-    """Build `graph` on `target` with `weights` and run it on `inputs` (logical layout, numpy);
-    the outputs come back in the spec's order, in the logical layout, as numpy arrays."""
-    global _ORT_OPTIONS
-    import numpy as np
-
-    from . import api
-
-    if target == "torch":
-        import torch
-
-        module = api.compile(graph, "torch", weights)
-        with torch.no_grad():
-            ys = module(*(torch.from_numpy(np.ascontiguousarray(inputs[k])) for k in graph.inputs))
-        ys = ys if isinstance(ys, (tuple, list)) else (ys,)
-        return [y.detach().numpy() for y in ys]
-    if target == "onnx":
-        import onnxruntime as ort
-
-        proto = api.compile(graph, "onnx", weights)
-        if _ORT_OPTIONS is None:
-            _ORT_OPTIONS = ort.SessionOptions()
-            _ORT_OPTIONS.intra_op_num_threads = 1
-            _ORT_OPTIONS.inter_op_num_threads = 1
-            _ORT_OPTIONS.log_severity_level = 3
-        sess = ort.InferenceSession(
-            proto.SerializeToString(), _ORT_OPTIONS, providers=["CPUExecutionProvider"]
-        )
-        return list(sess.run(None, {k: inputs[k] for k in graph.inputs}))
-    if target == "keras":
-        model = api.compile(graph, "keras", weights)
-        ins = [to_keras_layout(inputs[k]) for k in graph.inputs]
-        out = model(ins if len(ins) > 1 else ins[0], training=False)
-        outs = out if isinstance(out, (list, tuple)) else [out]
-        if isinstance(out, dict):
-            outs = [out[k] for k in graph.outputs]
-        return [from_keras_layout(np.asarray(o)) for o in outs]
-    raise ValueError(f"unknown target {target!r}")
-
-
-def float64_noise(graph: Graph, weights: dict, inputs: dict, outputs32: list) -> list[float]:
-    """How far float32 rounding alone moves each output of this spec: the largest difference
-    between the PyTorch target's float32 outputs (`outputs32`) and the same module run in
-    float64. Near zero for a well-conditioned spec; large where the spec amplifies rounding
-    (layer_norm of nearly constant features, differences of nearly equal values), where no
-    float32 target can meet the parity bound and a disagreement says nothing about a target."""
-    import numpy as np
-    import torch
-
-    from . import api
-
-    module = api.compile(graph, "torch", weights).double()
-    with torch.no_grad():
-        ys = module(
-            *(
-                torch.from_numpy(np.ascontiguousarray(inputs[k])).double()
-                if inputs[k].dtype == np.float32
-                else torch.from_numpy(np.ascontiguousarray(inputs[k]))
-                for k in graph.inputs
-            )
-        )
-    ys = ys if isinstance(ys, (tuple, list)) else (ys,)
-    return [
-        float(np.max(np.abs(np.asarray(a, np.float64) - y.numpy()))) if y.numel() else 0.0
-        for a, y in zip(outputs32, ys, strict=True)
-    ]
-
-
-# A disagreement within this many times the float32 noise is rounding: other kernels (ONNX
-# Runtime's GRU, oneDNN's convolutions) legitimately round several times worse than PyTorch's
-# on an ill-conditioned output (seed 8821: 5.7 times, a layer_norm over 2 nearly equal GRU
-# features). For a well-conditioned output the noise is ~1e-7 and this changes nothing.
-NOISE_FACTOR = 10.0
-
-
-def disagreements(
-    graph: Graph,
-    results: dict[str, list],
-    reference: str | None = None,
-    noise: list[float] | None = None,
-) -> list[str]:
-    """Each target's outputs against the reference target's (the first by default), with
-    the design page's parity bound, widened by `NOISE_FACTOR` times each output's float32
-    noise when `noise` is given (see `float64_noise`); one line per output that differs."""
-    from .testing import ATOL, assert_close
-
-    names = list(results)
-    ref = reference or names[0]
-    outs = list(graph.outputs)
-    slack = noise or [0.0] * len(outs)
-    problems = []
-    for t in names:
-        if t == ref:
-            continue
-        if len(results[t]) != len(outs):
-            problems.append(f"{t}: {len(results[t])} outputs, {ref}: {len(results[ref])}")
-            continue
-        for o, a, b, n in zip(outs, results[t], results[ref], slack, strict=True):
-            try:
-                what = f"{t} vs {ref}, output {o!r}"
-                if n:
-                    what += f" (float32 noise {n:.2g})"
-                assert_close(a, b, what, atol=ATOL + NOISE_FACTOR * n)
-            except AssertionError as e:
-                problems.append(str(e))
-    return problems

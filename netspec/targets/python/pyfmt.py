@@ -1,13 +1,13 @@
 """A small expression tree for generated Python, printed the way `ruff format` prints it.
 
-Only what the PyTorch target emits is covered: names and literals (`Raw`), calls, keyword
-arguments, lists and tuples, and chains of one binary operator. What fits in the line stays on
-one line. Otherwise the last bracket pair is split as ruff (like black) splits it: a call's
+Covered: names and literals (`Raw`), calls, keyword arguments, lists and tuples, and chains of
+one binary operator (what the generated PyTorch and Keras modules need). What fits in the line
+stays on one line. Otherwise the last bracket pair is split as ruff (like black) splits it: a call's
 arguments go on one indented line if they fit, else one per line with a trailing comma (a sole
 argument is split recursively, without a comma); a split list or tuple always has one item per
 line. An assignment's value is split at its own brackets only when `target = func(` fits, else
 it is wrapped in parentheses; a chain of operators is wrapped in parentheses and split before
-each operator. `tests/test_torch_target.py` checks random trees against ruff itself.
+each operator. `tests/test_python_kernel.py` checks random trees against ruff itself.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class BinOp(Expr):
 
 
 def lit(v: Any) -> Expr:
-    """A Python literal (ints, floats, bools, None, strings, tuples)."""
+    """A Python literal (ints, floats, bools, None, strings, tuples, lists, dicts)."""
     if isinstance(v, Expr):
         return v
     if v is None or isinstance(v, bool):
@@ -81,6 +81,8 @@ def lit(v: Any) -> Expr:
         return Raw(quote(v))
     if isinstance(v, (tuple, list)):
         return Seq("(" if isinstance(v, tuple) else "[", tuple(lit(x) for x in v))
+    if isinstance(v, dict):  # short mappings only: never split
+        return Raw("{" + ", ".join(f"{flat(lit(k))}: {flat(lit(x))}" for k, x in v.items()) + "}")
     raise TypeError(f"no literal for {v!r}")
 
 

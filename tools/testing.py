@@ -1,14 +1,20 @@
-"""Helpers for parity tests and benchmarks: weights and inputs that exercise every path.
+"""Helpers for parity tests and benchmarks: weights and inputs that exercise every path, and
+the op records' examples as graphs.
 
 `init_weights` gives batch_norm identity statistics and zero biases, which would hide layout
-and convention bugs; `random_weights` randomizes everything (variances stay positive).
+and convention bugs; `random_weights` randomizes everything (variances stay positive; each op
+record's `test_values` says where a param needs a range of its own).
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from .ir import Graph
+import netspec
+from netspec.ir import Graph
+from netspec.ops import OPS, Example
 
 ATOL = 1e-5
 RTOL = 1e-4
@@ -18,15 +24,11 @@ def random_weights(graph: Graph, seed: int = 0, scale: float = 0.5) -> dict[str,
     rng = np.random.Generator(np.random.PCG64(seed))
     out: dict[str, np.ndarray] = {}
     for node in graph.nodes:
+        values = OPS[node.op].test_values
         for p, shape in [*node.params.items(), *node.buffers.items()]:
-            if p == "running_var":
-                a = rng.uniform(0.5, 1.5, shape)
-            elif p == "running_mean":
-                a = rng.normal(0.0, 0.1, shape)
-            elif node.op in ("batch_norm", "layer_norm") and p == "weight":
-                a = rng.uniform(0.5, 1.5, shape)
-            elif node.op == "prelu":
-                a = rng.uniform(0.05, 0.5, shape)
+            if p in values:
+                kind, lo, hi = values[p]
+                a = rng.uniform(lo, hi, shape) if kind == "uniform" else rng.normal(lo, hi, shape)
             else:
                 fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
                 a = rng.normal(0.0, scale / np.sqrt(fan_in), shape)
@@ -82,3 +84,42 @@ def assert_close(
             f"{float(np.max(np.abs(a - b))):.3g} at {tuple(int(j) for j in i)} "
             f"({a[i]!r} vs {b[i]!r})"
         )
+
+
+# -- the op records' examples ------------------------------------------------------------------
+def example_spec(op: str, e: Example) -> dict:
+    """An example as a spec: its inputs, the layers before, then the op (the output)."""
+    layer = {"op": op, **e.attrs}
+    inputs = {
+        k: {"shape": list(v), **({"dtype": e.dtype} if e.dtype != "float32" else {})}
+        for k, v in e.inputs.items()
+    }
+    return {
+        "netspec": 1,
+        "name": f"{op}_{e.name}",
+        "inputs": inputs,
+        "layers": [*e.before, layer],
+    }
+
+
+def example_graph(op: str, e: Example) -> Graph:
+    return netspec.loads(json.dumps(example_spec(op, e)), file=f"<{op}.{e.name}>")
+
+
+def examples() -> dict[str, tuple[str, Example]]:
+    """Every example of every op: `"<op>.<example>"` -> (op, example)."""
+    return {f"{op}.{e.name}": (op, e) for op, d in OPS.items() for e in d.examples}
+
+
+def example(key: str) -> Graph:
+    """The graph of one example, by `"<op>.<example>"` (e.g. `"conv2d.depthwise"`)."""
+    return example_graph(*examples()[key])
+
+
+def example_inputs(graph: Graph, e: Example, batch: int = 2, seed: int = 0) -> dict:
+    """`random_inputs`, float ones moved to normal(shift, scale) as the example asks."""
+    x = random_inputs(graph, batch=batch, seed=seed)
+    return {
+        k: v if v.dtype == np.int64 else (v * e.scale + e.shift).astype(np.float32)
+        for k, v in x.items()
+    }
