@@ -1,21 +1,31 @@
 """The JSON Schema of the spec language, derived from the op table.
 
 `schemas/netspec.schema.json` is this function's output (a test keeps the two equal). Editors use
-it through `# yaml-language-server: $schema=...`; netspec's own validation reads the same op
-definitions and adds what a schema cannot say (references, cycles, shapes).
+it through `# yaml-language-server: $schema=...`, and netspec validates every spec's structure
+against it (`netspec.structure`) before lowering checks what a schema cannot say (references,
+names, expressions, shapes). Layers are told apart by `op` / `block` with if/then, so that a
+validator reports the wrong key or value of the op that was meant, not "no branch matched".
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
-from .lower import BLOCK_KEYS, DTYPES
 from .ops import ACTIVATIONS, FAMILY_ORDER, OPS
 from .ops.base import PARAM_REF
 
 SCHEMA_ID = "https://netspec.dev/schemas/netspec-1.schema.json"
 IDENT = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
 REF = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"}
+DTYPES = ["float32", "int64"]
+USE_KEYS = ["block", "name", "inputs", "repeat"]  # keys of every block use: no block param's
+NO_CONV_ACT = ["softmax", "log_softmax"]  # which axis they normalize would be ambiguous
+
+
+def activations(op: str) -> list[str]:
+    """The activation names `op`'s `activation:` takes (a conv takes no softmax)."""
+    return ACTIVATIONS if op == "dense" else [a for a in ACTIVATIONS if a not in NO_CONV_ACT]
 
 
 def _ordered_ops() -> list[str]:
@@ -32,6 +42,8 @@ def _op_schema(name: str) -> dict:
     }
     for a in d.attrs.values():
         props[a.name] = a.json_schema()
+        if a.kind == "activation" and name != "dense":
+            props[a.name] = _swap_ref(props[a.name], "#/$defs/conv_activation")
     schema = {
         "type": "object",
         "description": d.doc,
@@ -40,6 +52,48 @@ def _op_schema(name: str) -> dict:
         "additionalProperties": False,
     }
     return schema
+
+
+def _swap_ref(s: dict, ref: str) -> dict:
+    return {
+        "anyOf": [{**b, "$ref": ref} if "$ref" in b else b for b in s["anyOf"]],
+        **{k: v for k, v in s.items() if k != "anyOf"},
+    }
+
+
+def _activation(names: list[str]) -> dict:
+    """`activation:` is a name or a mapping `{op: name, ...attributes}`."""
+    mapping = {
+        "type": "object",
+        "required": ["op"],
+        "properties": {"op": {"enum": names}},
+        "allOf": [
+            {
+                "if": {"properties": {"op": {"const": a}}, "required": ["op"]},
+                "then": {
+                    "properties": {"op": {"const": a}}
+                    | {k: v.json_schema() for k, v in OPS[a].attrs.items()},
+                    "additionalProperties": False,
+                },
+            }
+            for a in names
+        ],
+    }
+    return {
+        "if": {"type": "string"},
+        "then": {"enum": names},
+        "else": {"anyOf": [{"type": "null"}, mapping]},
+    }
+
+
+@lru_cache(maxsize=1)
+def _cached() -> str:
+    return json.dumps(build_schema())
+
+
+def schema() -> dict:
+    """The schema, built once per process (a fresh copy each call)."""
+    return json.loads(_cached())
 
 
 def build_schema() -> dict:
@@ -51,24 +105,6 @@ def build_schema() -> dict:
         }
         for n in names
     ]
-    act_map = {
-        "type": "object",
-        "required": ["op"],
-        "properties": {"op": {"enum": ACTIVATIONS}},
-        "allOf": [
-            {
-                "if": {"properties": {"op": {"const": a}}},
-                "then": {
-                    "properties": {k: v.json_schema() for k, v in OPS[a].attrs.items()},
-                    "additionalProperties": False,
-                    "required": ["op"],
-                },
-            }
-            for a in ACTIVATIONS
-        ],
-    }
-    for branch in act_map["allOf"]:
-        branch["then"]["properties"]["op"] = {"const": branch["if"]["properties"]["op"]["const"]}
     defs: dict = {
         "identifier": IDENT,
         "param_ref": PARAM_REF,
@@ -96,7 +132,8 @@ def build_schema() -> dict:
                 },
             ]
         },
-        "activation": {"anyOf": [{"type": "null"}, {"enum": ACTIVATIONS}, act_map]},
+        "activation": _activation(ACTIVATIONS),
+        "conv_activation": _activation(activations("conv2d")),
         "input": {
             "type": "object",
             "required": ["shape"],
@@ -138,11 +175,17 @@ def build_schema() -> dict:
             "description": "a use of a block; the block's params are given beside 'block'",
         },
         "layer": {
-            "anyOf": [
-                {"enum": names, "description": "an op with default attributes"},
-                {"$ref": "#/$defs/op_layer"},
-                {"$ref": "#/$defs/block_use"},
-            ]
+            "if": {"type": "string"},
+            "then": {
+                "enum": [n for n in names if not any(a.required for a in OPS[n].attrs.values())],
+                "description": "an op with default attributes",
+            },
+            "else": {
+                "type": "object",
+                "if": {"required": ["block"]},
+                "then": {"$ref": "#/$defs/block_use"},
+                "else": {"$ref": "#/$defs/op_layer"},
+            },
         },
         "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layer"}},
         "block": {
@@ -153,10 +196,15 @@ def build_schema() -> dict:
                 "description": {"type": "string"},
                 "params": {
                     "type": "object",
-                    "propertyNames": {"not": {"enum": ["name", "inputs", "repeat", "block"]}},
+                    "propertyNames": {**IDENT, "not": {"enum": USE_KEYS}},
                     "description": "block params; null marks a param required at each use",
                 },
-                "inputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/identifier"}},
+                "inputs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {"$ref": "#/$defs/identifier"},
+                },
                 "layers": {"$ref": "#/$defs/layers"},
                 "outputs": {
                     "type": "array",
@@ -166,7 +214,6 @@ def build_schema() -> dict:
             },
         },
     }
-    assert set(defs["block"]["properties"]) == set(BLOCK_KEYS)
     for n in names:
         defs[f"op_{n}"] = _op_schema(n)
     return {
@@ -194,7 +241,7 @@ def build_schema() -> dict:
             },
             "blocks": {
                 "type": "object",
-                "propertyNames": IDENT,
+                "propertyNames": {**IDENT, "not": {"enum": names}},
                 "additionalProperties": {"$ref": "#/$defs/block"},
             },
             "layers": {"$ref": "#/$defs/layers"},
@@ -202,7 +249,12 @@ def build_schema() -> dict:
                 "anyOf": [
                     REF,
                     {"type": "array", "minItems": 1, "items": REF},
-                    {"type": "object", "propertyNames": IDENT, "additionalProperties": REF},
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "propertyNames": IDENT,
+                        "additionalProperties": REF,
+                    },
                 ]
             },
         },

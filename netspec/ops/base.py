@@ -111,6 +111,8 @@ class Attr:
             s: dict = {"type": "integer"}
             if self.minimum is not None:
                 s["minimum"] = int(self.minimum)
+            if self.maximum is not None:
+                s["maximum"] = int(self.maximum)
         elif k == "float":
             s = {"type": "number"}
             if self.minimum is not None:
@@ -142,7 +144,10 @@ class Attr:
             s = {
                 "type": "array",
                 "minItems": 1,
-                "items": {"anyOf": [{"type": "integer", "minimum": -1}, PARAM_REF]},
+                "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}, PARAM_REF]},
+                "contains": {"const": -1},  # at most one -1
+                "minContains": 0,
+                "maxContains": 1,
             }
         elif k == "dims":
             s = {
