@@ -292,3 +292,14 @@ def test_importing_the_records_loads_no_numpy_or_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_docs_name_every_record_and_attribute():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "training-arithmetic.md").read_text()
+    for records in tables().values():
+        for rec in records.values():
+            assert f"`{rec.name}`" in doc, rec.name
+            for attr in rec.attrs:
+                assert attr in doc, (rec.name, attr)

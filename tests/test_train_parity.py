@@ -15,15 +15,23 @@ import warnings
 import numpy as np
 import pytest
 
+from netspec.train.losses import LOSSES
+from netspec.train.metrics import METRICS
 from netspec.train.optimizers import OPTIMIZERS
 from netspec.train.schedules import SCHEDULES, lr_at
-from tests.test_train_arith import SCHEDULE_CASES, torch_optimizer, torch_scheduler
+from tests.test_train_arith import (
+    SCHEDULE_CASES,
+    _loss_cases,
+    torch_optimizer,
+    torch_scheduler,
+)
 
 torch = pytest.importorskip("torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 
+from netspec.targets.keras import losses as klosses  # noqa: E402
 from netspec.targets.keras import optimizers as kopt  # noqa: E402
 from netspec.targets.keras.train_layers import TorchBatchNormalization  # noqa: E402
 
@@ -281,6 +289,60 @@ def test_keras_schedule_matches_the_reference(float64, name, given, interval):
         t = step // 3 if interval == "epoch" else step
         got = float(rate(keras.ops.convert_to_tensor(step, "int64")))
         assert got == pytest.approx(lr_at(rec, t, 0.1, a), rel=1e-14, abs=1e-17), step
+
+
+def _keras_loss(name, given, y, t, logits):
+    import tensorflow as tf
+
+    a = LOSSES[name].resolve(given)
+    reads = "logits" if logits else "probabilities"
+    fn = klosses.loss(name, a, reads, sparse=t.ndim < y.ndim)
+    var = tf.Variable(y)
+    with tf.GradientTape() as tape:
+        value = fn(t, var)
+    return float(value), tape.gradient(value, var).numpy()
+
+
+@pytest.mark.parametrize(("name", "given", "y", "t", "logits"), _loss_cases())
+def test_keras_loss_matches_the_reference(float64, name, given, y, t, logits):
+    want, want_grad = LOSSES[name].reference(y, t, LOSSES[name].resolve(given), logits)
+    got, grad = _keras_loss(name, given, y, t, logits)
+    assert got == pytest.approx(want, rel=1e-14)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-12, atol=1e-17)
+
+
+def test_keras_builtin_cross_entropy_on_probabilities_differs(float64):
+    """Why netspec has its own: Keras clips probabilities (BCE) and renormalizes rows (CCE)."""
+    p = np.array([[1e-9, 0.5, 1 - 1e-9]])
+    t = np.array([[1.0, 1.0, 0.0]])
+    want, _ = LOSSES["binary_crossentropy"].reference(p, t, {}, from_logits=False)
+    got, _ = _keras_loss("binary_crossentropy", {}, p, t, False)
+    assert got == pytest.approx(want, rel=1e-14)
+    assert float(keras.losses.BinaryCrossentropy()(t, p)) < 0.9 * want
+    rows = np.array([[0.2, 0.3, 0.9]])  # e.g. sigmoids under categorical cross-entropy
+    _, want_grad = LOSSES["categorical_crossentropy"].reference(rows, np.array([1]), {}, False)
+    _, grad = _keras_loss("categorical_crossentropy", {}, rows, np.array([1]), False)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-14)
+
+
+def test_keras_metrics_match_the_reference(float64):
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(10, 4))
+    labels = rng.integers(0, 4, size=10)
+    col = rng.uniform(size=(10, 1))
+    bits = (rng.uniform(size=(10, 1)) > 0.5) * 1.0
+    M = keras.metrics
+    cases = [
+        ("accuracy", {}, y, labels, M.SparseCategoricalAccuracy()),
+        ("accuracy", {}, y, np.eye(4)[labels], M.CategoricalAccuracy()),
+        ("accuracy", {"threshold": 0.3}, col, bits, M.BinaryAccuracy(threshold=0.3)),
+        ("mae", {}, y, y[::-1], M.MeanAbsoluteError()),
+        ("mse", {}, y, y[::-1], M.MeanSquaredError()),
+    ]
+    for name, given, out, target, metric in cases:
+        metric.update_state(target, out)
+        want = METRICS[name].reference(out, target, METRICS[name].resolve(given))
+        assert float(metric.result()) == pytest.approx(want, rel=1e-14), name
 
 
 def test_keras_batch_norm_inference_is_the_builtin(float64):
