@@ -243,6 +243,17 @@ def test_schedule_reference_matches_torch(name, given):
             sched.step()
 
 
+def test_cosine_t_max_defaults_to_the_run_after_warm_up():
+    from netspec.train.schedules import for_run
+
+    a = SCHEDULES["cosine"].resolve({"warmup": 2})
+    assert a["t_max"] is None
+    assert for_run(a, 10)["t_max"] == 8
+    assert for_run({**a, "t_max": 3}, 10)["t_max"] == 3
+    step = SCHEDULES["step"].resolve({"step_size": 1})
+    assert for_run(step, 10) == step
+
+
 # -- metrics ------------------------------------------------------------------------------
 def test_metric_references():
     y = np.array([[0.1, 0.7, 0.2], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.4, 0.4, 0.2]])

@@ -46,6 +46,14 @@ def lr_at(record, t: int, base_lr: float, a: dict) -> float:
     return record.reference(t - w, base_lr, a)
 
 
+def for_run(a: dict, units: int) -> dict:
+    """`a` with the defaults that depend on the run's length (in `interval` units) filled in:
+    the cosine's `t_max` is the run after warm-up."""
+    if a.get("t_max", 0) is None:
+        return {**a, "t_max": max(units - a["warmup"], 1)}
+    return a
+
+
 @schedule(
     "step",
     [

@@ -37,14 +37,17 @@ class TorchOptimizer(keras.optimizers.Optimizer):
         self.clip_value = None if clip_value is None else np.float64(clip_value)
 
     def apply(self, grads, trainable_variables=None):
-        grads = list(grads)
+        grads = list(grads)  # None: a variable the loss does not reach
         if self.clip_value is not None:
             v = self.clip_value
-            grads = [ops.clip(g, self.hyper(-v, g), self.hyper(v, g)) for g in grads]
+            grads = [
+                g if g is None else ops.clip(g, self.hyper(-v, g), self.hyper(v, g)) for g in grads
+            ]
         if self.clip_norm is not None:  # the norm in float64, whatever the model's dtype
-            total = ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float64"))) for g in grads))
+            squares = [ops.sum(ops.square(ops.cast(g, "float64"))) for g in grads if g is not None]
+            total = ops.sqrt(sum(squares))
             scale = ops.minimum(self.hyper(self.clip_norm, total) / (total + 1e-6), 1.0)
-            grads = [g * ops.cast(scale, g.dtype) for g in grads]
+            grads = [g if g is None else g * ops.cast(scale, g.dtype) for g in grads]
         return super().apply(grads, trainable_variables)
 
     def hyper(self, value, like):
@@ -78,7 +81,10 @@ class TorchSGD(TorchOptimizer):
         if self.built:
             return
         super().build(variables)
-        self.buffers = [self.add_variable_from_reference(v, "momentum_buffer") for v in variables]
+        if self.momentum:
+            self.buffers = [
+                self.add_variable_from_reference(v, "momentum_buffer") for v in variables
+            ]
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
@@ -168,8 +174,12 @@ class TorchRMSprop(TorchOptimizer):
             return
         super().build(variables)
         self.square_avg = [self.add_variable_from_reference(v, "square_avg") for v in variables]
-        self.grad_avg = [self.add_variable_from_reference(v, "grad_avg") for v in variables]
-        self.buffers = [self.add_variable_from_reference(v, "momentum_buffer") for v in variables]
+        if self.centered:
+            self.grad_avg = [self.add_variable_from_reference(v, "grad_avg") for v in variables]
+        if self.momentum > 0:
+            self.buffers = [
+                self.add_variable_from_reference(v, "momentum_buffer") for v in variables
+            ]
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
@@ -282,6 +292,11 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         warm = (s + (1 - s) * t / self.warmup) * self.learning_rate
         later = self.after(step - self.warmup * self.steps_per_unit)
         return ops.where(t < self.warmup, warm, ops.cast(later, "float64"))
+
+    @classmethod
+    def from_config(cls, config):
+        after = keras.saving.deserialize_keras_object(config["after"])
+        return cls(**{**config, "after": after})
 
     def get_config(self):
         return {
