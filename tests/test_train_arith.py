@@ -293,7 +293,33 @@ def test_resolve_checks_names_and_values():
     with pytest.raises(Invalid, match="one of epoch, step") as e:
         SCHEDULES["step"].resolve({"step_size": 1, "interval": "epochs"})
     assert e.value.hint == "did you mean 'epoch'?"
-    assert SCHEDULES["cosine"].attrs["interval"].json_schema()["enum"] == ["epoch", "step"]
+    schema = SCHEDULES["cosine"].attrs["interval"].json_schema()
+    assert schema["anyOf"][0]["enum"] == ["epoch", "step"]
+
+
+def test_record_schemas_agree_with_resolve():
+    jsonschema = pytest.importorskip("jsonschema")
+    cases = [
+        ("optimizer", "adam", {"lr": 0.01, "beta2": 0.99}, True),
+        ("optimizer", "adam", {"lr": "$rate"}, True),  # a param, substituted later
+        ("optimizer", "adam", {"beta_1": 0.9}, False),
+        ("optimizer", "sgd", {"nesterov": "yes"}, False),
+        ("schedule", "step", {"gamma": 0.5}, False),  # step_size is required
+        ("schedule", "cosine", {"interval": "step", "warmup": 3}, True),
+        ("schedule", "cosine", {"interval": "batch"}, False),
+        ("loss", "huber", {"delta": -1.0}, False),
+    ]
+    for kind, name, given, ok in cases:
+        rec = tables()[kind][name]
+        valid = jsonschema.Draft202012Validator(rec.json_schema()).is_valid(given)
+        assert valid == ok, (name, given)
+        if not any(isinstance(v, str) and v.startswith("$") for v in given.values()):
+            try:
+                rec.resolve(given)
+                resolved = True
+            except Invalid:
+                resolved = False
+            assert resolved == ok, (name, given)
 
 
 def test_importing_the_records_loads_no_numpy_or_framework():

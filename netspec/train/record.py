@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ops.base import REQUIRED, Attr, Invalid, _show
+from ..ops.base import PARAM_REF, REQUIRED, Attr, Invalid, _show
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Choice(Attr):
             s["description"] = self.doc
         if self.default is not REQUIRED and self.default is not None:
             s["default"] = self.default
-        return s
+        return {"anyOf": [s, PARAM_REF]}
 
     def check(self, v: Any) -> Any:
         if v not in self.choices:
@@ -55,6 +55,20 @@ class Record:
     doc: str = ""
     torch: str = ""  # the PyTorch object (and arguments) whose arithmetic this is
     notes: list[str] = field(default_factory=list)
+
+    def json_schema(self) -> dict:
+        """The schema of this record's attribute mapping (for the `training:` section's)."""
+        s: dict = {
+            "type": "object",
+            "properties": {n: a.json_schema() for n, a in self.attrs.items()},
+            "additionalProperties": False,
+        }
+        required = [n for n, a in self.attrs.items() if a.required]
+        if required:
+            s["required"] = required
+        if self.doc:
+            s["description"] = self.doc
+        return s
 
     def resolve(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
         """Every attribute's value: the given ones checked, the rest their defaults.
