@@ -79,8 +79,11 @@ def huber(y, t, a, from_logits=False):
     "binary_crossentropy",
     [],
     doc="Binary cross-entropy against targets in [0, 1], from logits (stable) or probabilities.",
-    torch="torch.nn.BCEWithLogitsLoss() on logits; torch.nn.BCELoss() on probabilities",
-    notes=["On probabilities each log term is clamped to >= -100, as torch.nn.BCELoss does."],
+    torch="torch.nn.BCEWithLogitsLoss() / torch.nn.BCELoss()",
+    notes=[
+        "From logits, BCEWithLogitsLoss; on probabilities, BCELoss: each log term clamped "
+        "to >= -100.",
+    ],
 )
 def binary_crossentropy(y, t, a, from_logits=True):
     import numpy as np
@@ -102,7 +105,8 @@ def binary_crossentropy(y, t, a, from_logits=True):
     [],
     doc="Categorical cross-entropy over the last axis; targets are class indices (integers, "
     "one axis fewer) or one-hot / probability rows (same shape).",
-    torch="torch.nn.CrossEntropyLoss() on logits; torch.nn.NLLLoss() of log(p) on probabilities",
+    torch="torch.nn.CrossEntropyLoss() / torch.nn.NLLLoss()",
+    notes=["From logits, CrossEntropyLoss; on probabilities, NLLLoss of log(p), unclipped."],
 )
 def categorical_crossentropy(y, t, a, from_logits=True):
     import numpy as np

@@ -215,8 +215,11 @@ def rmsprop(param, grad, state, lr, a):
         _eps(1e-10),
     ],
     doc="Adagrad: divide by the root of the sum of all squared gradients so far.",
-    torch="torch.optim.Adagrad (initial_accumulator = initial_accumulator_value)",
-    notes=["eps is added to sqrt(sum) (Keras's Adagrad adds it under the root)."],
+    torch="torch.optim.Adagrad",
+    notes=[
+        "initial_accumulator is PyTorch's initial_accumulator_value.",
+        "eps is added to sqrt(sum) (Keras's Adagrad adds it under the root).",
+    ],
 )
 def adagrad(param, grad, state, lr, a):
     import numpy as np

@@ -112,3 +112,23 @@ def table(kind: str) -> tuple[dict[str, Record], Callable]:
         return wrap
 
     return records, deco
+
+
+def _default(a: Attr) -> str:
+    v = a.default
+    if a.required:
+        return "required"
+    if v is None:
+        return "unset"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def markdown(records: list[Record]) -> str:
+    """A Markdown table of records: name, attributes with defaults, the PyTorch object."""
+    rows = ["| kind | name | attributes (default) | PyTorch |", "| --- | --- | --- | --- |"]
+    for r in records:
+        attrs = ", ".join(f"{n} ({_default(a)})" for n, a in r.attrs.items()) or "-"
+        rows.append(f"| {r.kind} | `{r.name}` | {attrs} | `{r.torch}` |")
+    return "\n".join(rows) + "\n"
