@@ -395,6 +395,42 @@ def test_keras_batch_norm_inference_is_the_builtin(float64):
     assert not np.allclose(theirs.moving_variance, ours.moving_variance, rtol=1e-6)
 
 
+def test_copied_classes_are_a_clean_module_that_trains_as_pytorch(float64, tmp_path):
+    """What a generated script will do: the classes' source, copied alone under three imports."""
+    import importlib.util
+    import inspect
+
+    from tests.conftest import ruff_clean
+
+    copied = [
+        *[
+            c
+            for c in kopt.__dict__.values()
+            if isinstance(c, type) and c.__module__ == kopt.__name__
+        ],
+        TorchBatchNormalization,
+        klosses.TorchBinaryCrossentropy,
+        klosses.TorchCategoricalCrossentropy,
+    ]
+    text = "import keras\nimport numpy as np\nfrom keras import ops\n\n\n"
+    text += "\n\n".join(inspect.getsource(c) for c in copied)
+    ruff_clean(text, "copied training classes")
+    path = tmp_path / "copied.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("copied_training_classes", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def adamw(a):
+        cosine = mod.TorchCosineLR(0.01, 8, steps_per_unit=BATCHES)
+        return mod.TorchAdamW(mod.LinearWarmup(cosine, 0.01, 2, steps_per_unit=BATCHES), 0.05)
+
+    config = ("adamw", {"lr": 0.01, "weight_decay": 0.05}, ("cosine", {"t_max": 8, "warmup": 2}))
+    worst, opt = run_case(config, "categorical_crossentropy", "mlp", adamw)
+    assert type(opt).__module__ == "copied_training_classes"
+    assert worst < RTOL, f"max relative weight difference {worst:.2e}"
+
+
 def test_optimizer_classes_import_no_netspec():
     """A generated script copies them verbatim: their source may name only keras and numpy."""
     import inspect
