@@ -163,6 +163,8 @@ class Graph:
     # spec params written as expressions over the params above them (`wide: ${base * 2}`);
     # absent when written as a literal or set by an override (--set, load(params=...))
     param_exprs: dict[str, Any] = field(default_factory=dict)
+    # the resolved `training:` section (netspec.train.plan.TrainPlan); None without one
+    training: Any = None
 
     def __post_init__(self) -> None:
         self._by_name = {n.name: n for n in self.nodes}

@@ -30,7 +30,9 @@ class Artifact:
 
     `kind` names what it is ("model"; "train" for a training script), `filename` is a template
     filled with the graph's name (`"{name}_torch.py"`), and `source` gives the file's text, or is
-    None for a file the target's `write` produces itself (ONNX's binary model and its data)."""
+    None for a file the target's `write` produces itself (ONNX's binary model and its data).
+    A `source` that returns None for a graph means "no such file for this graph" (a training
+    script for a spec without a `training:` section)."""
 
     kind: str
     filename: str
@@ -87,11 +89,13 @@ def artifact(artifacts: Iterable[Artifact], kind: str) -> Artifact:
 
 
 def write_sources(artifacts: Iterable[Artifact], graph: Graph, outdir) -> list[Path]:
-    """Write every artifact that has a `source` (UTF-8 text); the paths, in order."""
+    """Write every artifact that has a `source` (UTF-8 text); the paths, in order. An artifact
+    whose source gives None for this graph is not written."""
     out = []
     for a in artifacts:
-        if a.source is not None:
+        text = a.source(graph) if a.source is not None else None
+        if text is not None:
             path = a.path(graph, outdir)
-            path.write_text(a.source(graph), encoding="utf-8")
+            path.write_text(text, encoding="utf-8")
             out.append(path)
     return out
