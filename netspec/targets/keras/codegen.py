@@ -262,6 +262,10 @@ class Generator:
         self.ids = itertools.count()
         self.fn_of: dict[str, str] = {}  # block use -> its function
         self.fn_params: dict[str, list[str]] = {}  # block function -> the block params it takes
+        # trained output -> the layer whose input is its logits (a loss reads them, from_logits)
+        self.logits: dict[str, str] = {}
+        self.renamed = False  # a layer with weights is `<node>-logits` (see split_logits)
+        self.torch_batch_norm = False  # a model that trains uses TorchBatchNormalization
 
     def new_id(self) -> str:
         return f"t{next(self.ids)}"
@@ -309,6 +313,7 @@ class Generator:
             s.tensors[name] = t
             ins.append(t.id)
         self.scope_body(s)
+        self.split_logits(s)
         taken = self.layer_names(s)
         outs = []
         for oname, value in self.graph.outputs.items():
@@ -331,6 +336,82 @@ class Generator:
             outs.append(t.id)
         return Body(s, ins, outs), outs
 
+    def split_logits(self, s: Scope) -> None:
+        """Where the training plan reads an output's logits (`reads == "input_logits"`), its
+        final softmax/sigmoid is a layer of its own named after the output, so a training model
+        can take the logits as that layer's input (`self.logits`) while the model's outputs keep
+        the spec's names. A softmax/sigmoid written inline in a layer (`activation=`) is split
+        off: the layer keeps its node path unless the output is named like it, then it is
+        `<node>-logits` (the weights loader strips that suffix)."""
+        plan = self.graph.training
+        if plan is None:
+            return
+        taken = self.layer_names(s)
+        for o in plan.objectives:
+            if o.reads != "input_logits":
+                continue
+            value = self.graph.outputs[o.output]
+            t = s.tensors[value]
+            step = next((st for st in s.steps if t.id in st.outs), None)
+            if step is None:
+                continue  # made inside a block function: the loss reads probabilities
+            act = step.kwargs.get("activation")
+            if step.callee in ("layers.Softmax", "layers.Activation") and (
+                step.callee == "layers.Softmax" or step.args == ["sigmoid"]
+            ):
+                self.logits[o.output] = s.full(step.suffix)
+                continue
+            if act not in ("softmax", "sigmoid"):
+                continue
+            step.kwargs["activation"] = Default(None)
+            suffix = o.output
+            if step.suffix == o.output:
+                step.suffix = numbered(f"{o.output}-logits", taken)
+                step.want = [step.suffix.replace("-", "_")]
+                self.renamed = True
+            elif o.output in taken:
+                suffix = numbered(f"{step.suffix}-activation", taken)
+            taken |= {step.suffix, suffix}
+            if act == "softmax":
+                made = s.layer("layers.Softmax", t, suffix, t.shape, t.perm)
+            else:
+                made = s.layer("layers.Activation", t, suffix, t.shape, t.perm, ["sigmoid"])
+            made.nonnegative = True
+            s.tensors[value] = made
+            self.logits[o.output] = s.full(suffix)
+
+    def trains(self) -> None:
+        """A model whose spec trains: batch norm is TorchBatchNormalization (PyTorch's training
+        statistics; inference is Keras's own) and parameters start as the spec's `init:` says."""
+        if self.graph.training is None:
+            return
+        for st in self.all_steps(self.top_body):
+            if st.callee == "layers.BatchNormalization":
+                st.callee = st.weights_key = "TorchBatchNormalization"
+                self.torch_batch_norm = True
+
+    def initializers(self) -> None:
+        """Keras initializers with the meaning of each node's `init:` (netspec.weights): given
+        only where Keras's default differs (its recurrent kernels start orthogonal, an LSTM's
+        forget-gate bias at 1, an embedding uniform in +-0.05, a PReLU slope at 0)."""
+        bodies = [*self.bodies, self.top_body]
+        for b in bodies:
+            for st in b.scope.steps:
+                if st.weights is None:
+                    continue
+                name = b.scope.full(st.suffix.partition("-")[0])
+                node = self.graph._by_name.get(name)
+                if node is None:
+                    continue
+                kw = init_kwargs(st.weights_key, node)
+                if not kw:
+                    continue
+                if st.args and isinstance(st.args[0], Ctor):  # Bidirectional(LSTM(...))
+                    inner = st.args[0]
+                    st.args[0] = replace(inner, kwargs={**inner.kwargs, **kw})
+                else:
+                    st.kwargs.update(kw)
+
     def layer_names(self, s: Scope) -> set[str]:
         names = {*self.graph.inputs, *(st.suffix for st in s.steps if st.callee)}
         for b in self.bodies:
@@ -341,6 +422,8 @@ class Generator:
     def source(self) -> str:
         top, outs = self.top()
         self.top_body = top
+        self.trains()
+        self.initializers()
         conversions = self.conversions()
         module = set(MODULE) | set(runtime.LAYERS)
         for c in conversions.values():
@@ -356,9 +439,17 @@ class Generator:
         functions = self.block_functions()
 
         parts = [self.header()]
-        parts.append("import keras\nimport numpy as np\nfrom keras import layers\n")
+        imports = "import keras\nimport numpy as np\nfrom keras import layers\n"
+        if self.torch_batch_norm:
+            imports += "from keras import ops\n"
+        parts.append(imports)
         for cls in sorted(self.classes):
             parts.append("\n" + runtime.REGISTER + runtime.LAYERS[cls])
+        if self.torch_batch_norm:
+            from .train import class_source  # read, not imported: it imports keras
+
+            bn = class_source("train_layers.py", "TorchBatchNormalization")
+            parts.append("\n" + runtime.REGISTER + "\n" + bn)
         parts += ["\n" + f for f in functions]
         parts.append("\n" + self.render_top(top, outs))
         parts.append("\n" + self.weights_code(conversions))
@@ -698,11 +789,67 @@ class Generator:
             table.append("CONVERSIONS = {}")
         parts.append("\n".join(table) + "\n")
         recurrent = any(st.weights_key in RECURRENT for st in self.all_steps(self.top_body))
-        parts.append(runtime.weights_code(recurrent))
+        parts.append(runtime.weights_code(recurrent, self.renamed))
         return "\n\n".join(p.strip("\n") + "\n" for p in parts)
 
 
 RECURRENT = {"LSTM", "GRU", "SimpleRNN"}
+
+# netspec's init (netspec.weights._draw) as Keras initializers with the same distribution
+INITIALIZERS: dict[str, Any] = {
+    "glorot_uniform": "glorot_uniform",
+    "he_uniform": "he_uniform",
+    "glorot_normal": Ctor(
+        "keras.initializers.VarianceScaling",
+        [1.0],
+        {"mode": "fan_avg", "distribution": "untruncated_normal"},
+    ),
+    "he_normal": Ctor(
+        "keras.initializers.VarianceScaling",
+        [2.0],
+        {"mode": "fan_in", "distribution": "untruncated_normal"},
+    ),
+    "lecun_normal": Ctor(
+        "keras.initializers.VarianceScaling",
+        [1.0],
+        {"mode": "fan_in", "distribution": "untruncated_normal"},
+    ),
+    "normal": "random_normal",  # stddev 0.05
+    "uniform": "random_uniform",  # +-0.05
+    "zeros": "zeros",
+    "ones": "ones",
+}
+KERNEL_ARG = {
+    "Dense": "kernel_initializer",
+    "Conv1D": "kernel_initializer",
+    "Conv2D": "kernel_initializer",
+    "Conv2DTranspose": "kernel_initializer",
+    "DepthwiseConv1D": "depthwise_initializer",
+    "DepthwiseConv2D": "depthwise_initializer",
+    "Embedding": "embeddings_initializer",
+}
+KERAS_DEFAULT = {"embeddings_initializer": "random_uniform"}  # others: glorot_uniform
+
+
+def init_kwargs(keras_class: str, node: Node) -> dict[str, Any]:
+    """The initializer keywords a layer needs to start as `node`'s `init:` says."""
+    init = INITIALIZERS.get(node.attrs.get("init", "glorot_uniform"))
+    if init is None:
+        return {}
+    kw: dict[str, Any] = {}
+    if keras_class in KERNEL_ARG:
+        arg = KERNEL_ARG[keras_class]
+        if init != KERAS_DEFAULT.get(arg, "glorot_uniform"):
+            kw[arg] = init
+    elif keras_class in RECURRENT:
+        if init != "glorot_uniform":
+            kw["kernel_initializer"] = init
+        kw["recurrent_initializer"] = init  # Keras: orthogonal
+        if keras_class == "LSTM":
+            kw["unit_forget_bias"] = False  # netspec's biases start at 0
+    elif keras_class == "PReLU":
+        kw["alpha_initializer"] = Ctor("keras.initializers.Constant", [0.25], {})
+    return kw
 
 
 def _at_top(suffix: str) -> str:

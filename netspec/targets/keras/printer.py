@@ -30,6 +30,12 @@ def call_lines(head: str, callee: str, args: list[str], tail: str) -> list[str]:
 
 def _arg(indent: str, arg: str) -> list[str]:
     """One argument per line; a `key=[...]` list too long for its line is exploded."""
+    if len(f"{indent}{arg},") > WIDTH and arg.endswith(")") and "(" in arg:
+        head, _, inner = arg[:-1].partition("(")  # a call (`layers.LSTM(...)`) split inside
+        if _split(inner) is not None and "[" not in head:
+            if len(f"{indent}    {inner}") <= WIDTH:
+                return [f"{indent}{head}(", f"{indent}    {inner}", f"{indent}),"]
+            return [f"{indent}{head}(", *_args(indent + "    ", _split(inner)), f"{indent}),"]
     key, eq, rest = arg.partition("=[")
     if len(f"{indent}{arg},") <= WIDTH or not eq or not rest.endswith("]"):
         return [f"{indent}{arg},"]
@@ -43,3 +49,27 @@ def _body(indent: str, body: str) -> list[str]:
         return [f"{indent}    {body}"]
     items = body[1:-1].split(", ")
     return [f"{indent}    [", *[f"{indent}        {a}," for a in items], f"{indent}    ]"]
+
+
+def _args(indent: str, args: list[str]) -> list[str]:
+    return [line for a in args for line in _arg(indent, a)]
+
+
+def _split(text: str) -> list[str] | None:
+    """Arguments separated by top-level `, ` (None: brackets or quotes do not balance)."""
+    out, depth, start, quote = [], 0, 0, ""
+    for i, c in enumerate(text):
+        if quote:
+            quote = "" if c == quote and text[i - 1] != "\\" else quote
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            out.append(text[start:i].strip())
+            start = i + 1
+    if depth or quote:
+        return None
+    return [*out, text[start:].strip()]

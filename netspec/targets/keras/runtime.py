@@ -209,10 +209,19 @@ def save_weights(model, path):
 '''
 
 
-def weights_code(recurrent: bool) -> str:
+def weights_code(recurrent: bool, renamed: bool = False) -> str:
     """The module's loader, exporter and saver (`_parts` only when the model has recurrent
-    layers, whose weights split by suffix)."""
+    layers, whose weights split by suffix). `renamed`: a layer with weights is named
+    `<node>-logits` (a trained output's layer without its softmax/sigmoid): its node path is
+    the name before the `-`."""
     parts = [PARTS] if recurrent else []
-    load = LOAD.rstrip("\n") + (LOAD_PARTS if recurrent else LOAD_LAYER)
-    export = EXPORT.rstrip("\n") + (EXPORT_PARTS if recurrent else EXPORT_LAYER)
+    load_layer, export_layer = LOAD_LAYER, EXPORT_LAYER
+    if renamed:
+        load_layer = load_layer.replace("nodes[layer.name]", 'nodes[layer.name.partition("-")[0]]')
+        export_layer = export_layer.replace(
+            "            for param",
+            '            node = layer.name.partition("-")[0]\n            for param',
+        ).replace('out[f"{layer.name}.{param}"]', 'out[f"{node}.{param}"]')
+    load = LOAD.rstrip("\n") + (LOAD_PARTS if recurrent else load_layer)
+    export = EXPORT.rstrip("\n") + (EXPORT_PARTS if recurrent else export_layer)
     return "\n\n".join(p.strip("\n") + "\n" for p in [*parts, load, export, SAVE])
