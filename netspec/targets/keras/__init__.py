@@ -35,6 +35,7 @@ __all__ = [
     "compile",
     "export_weights",
     "generate",
+    "generate_train",
     "owns",
     "write",
 ]
@@ -45,8 +46,18 @@ def generate(graph: Graph) -> str:
     return Generator(graph, EMITTERS).source()
 
 
+def generate_train(graph: Graph) -> str | None:
+    """The training script `<name>_train_keras.py` (None without a `training:` section)."""
+    from .train import generate_train as train_source
+
+    return train_source(graph)
+
+
 NAME = "keras"
-ARTIFACTS = (Artifact("model", "{name}_keras.py", generate),)
+ARTIFACTS = (
+    Artifact("model", "{name}_keras.py", generate),
+    Artifact("train", "{name}_train_keras.py", generate_train),
+)
 
 
 def load_module(graph: Graph, source: str | None = None) -> types.ModuleType:
