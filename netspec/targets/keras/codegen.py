@@ -440,8 +440,8 @@ class Generator:
 
         parts = [self.header()]
         imports = "import keras\nimport numpy as np\nfrom keras import layers\n"
-        if self.torch_batch_norm:
-            imports += "from keras import ops\n"
+        if self.torch_batch_norm:  # its copied source uses keras.ops as `ops`
+            imports = imports.replace("import layers", "import layers, ops")
         parts.append(imports)
         for cls in sorted(self.classes):
             parts.append("\n" + runtime.REGISTER + runtime.LAYERS[cls])

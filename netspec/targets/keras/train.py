@@ -40,6 +40,7 @@ from ...ir import Graph
 from ..python.pyfmt import quote
 from ..python.text import docstring, wrap
 from . import layout
+from .printer import call_lines
 
 HERE = Path(__file__).parent
 OPTIMIZER_CLASSES = {
@@ -147,10 +148,8 @@ def loss_code(sc: Script, o, reads: str) -> str:
     if not logits:
         sc.copy("losses.py", "TorchCategoricalCrossentropy")
         return f"TorchCategoricalCrossentropy(sparse={_labels(o)})"
-    return (
-        f"keras.losses.SparseCategoricalCrossentropy(from_logits=True) if {_labels(o)} "
-        "else keras.losses.CategoricalCrossentropy(from_logits=True)"
-    )
+    sc.helpers.add("cross_entropy")
+    return f"cross_entropy({_labels(o)})"
 
 
 def _labels(o) -> str:
@@ -174,10 +173,8 @@ def metric_codes(sc: Script, o, reads: str, shape) -> list[str]:
                 kw = "" if t == 0.5 else f", threshold={_num(float(t))}"
                 out.append(f'keras.metrics.BinaryAccuracy(name="accuracy"{kw})')
             else:
-                out.append(
-                    f'keras.metrics.SparseCategoricalAccuracy(name="accuracy") if {_labels(o)} '
-                    'else keras.metrics.CategoricalAccuracy(name="accuracy")'
-                )
+                sc.helpers.add("accuracy")
+                out.append(f"accuracy({_labels(o)})")
             continue
         fn = {"mae": "mean_absolute_error", "mse": "mean_squared_error"}[m.name]
         cls = {"mae": "MeanAbsoluteError", "mse": "MeanSquaredError"}[m.name]
@@ -217,10 +214,13 @@ def optimizer_code(sc: Script) -> list[str]:
                 every = f"{s['step_size']} * steps_per_epoch"
             elif plan.schedule == "step":
                 every = str(s["step_size"])
-            lines.append(
-                "rate = keras.optimizers.schedules.ExponentialDecay("
-                f"{_f64(lr)}, {every}, {_f64(s['gamma'])}, staircase=True)"
-            )
+            args = [_f64(lr), every, _f64(s["gamma"]), "staircase=True"]
+            lines += [
+                line[4:]
+                for line in call_lines(
+                    "    rate = ", "keras.optimizers.schedules.ExponentialDecay", args, ""
+                )
+            ]
         if s["warmup"]:
             sc.copy("optimizers.py", "LinearWarmup")
             start = "" if s["warmup_start"] == 1 / 3 else f", {_num(float(s['warmup_start']))}"
@@ -268,6 +268,20 @@ def _table(name: str, items: dict[str, str], comment: str) -> list[str]:
         *[f"    {quote(k)}: {v}," for k, v in items.items()],
         "}",
     ]
+
+
+def _tuple(items) -> str:
+    items = [quote(i) for i in items]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _list(head: str, items: list[str]) -> list[str]:
+    """`head[items]` on one line, or one item per line, as ruff format lays a list out."""
+    one = f"{head}[{', '.join(items)}]"
+    if len(one) <= 100:
+        return [one]
+    indent = head[: len(head) - len(head.lstrip())]
+    return [f"{head}[", *[f"{indent}    {i}," for i in items], f"{indent}]"]
 
 
 def _cols(c) -> str:
@@ -347,12 +361,13 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
         "import keras",
         "import numpy as np",
     ]
-    needs_ops = bool(sc.classes) or "on_probabilities" in sc.helpers
-    out += ["from keras import layers, ops" if needs_ops else "from keras import layers"]
+    needs_ops = bool(sc.classes)
+    needs_layers = not as_is and bool(sc.logits)
+    names = [n for n, used in (("layers", needs_layers), ("ops", needs_ops)) if used]
+    if names:
+        out.append(f"from keras import {', '.join(names)}")
     out += [
         "from safetensors.numpy import load_file, save_file",
-        "",
-        f"from {name}_keras import build_model, load_weights, save_weights",
         "",
         f"EPOCHS = {plan.epochs}",
         f"BATCH_SIZE = {plan.batch_size}",
@@ -373,16 +388,19 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
         "DTYPES", {k: quote(v.dtype) for k, v in g.inputs.items()}, "of the model's inputs"
     )
     classes = [o.output for o, _, _ in objs if o.kind == "classes"]
-    out.append(f"CLASS_TARGETS = {tuple(classes)!r}  # class labels or one-hot rows")
-    out.append(f"CHANNELS_LAST = {tuple(moved_in + moved_out)!r}  # channel axis moved last")
-    out.append(f"OUTPUTS = {tuple(o.output for o, _, _ in objs)!r}  # the trained outputs")
+    out.append(f"CLASS_TARGETS = {_tuple(classes)}  # class labels or one-hot rows")
+    out.append(f"CHANNELS_LAST = {_tuple(moved_in + moved_out)}  # channel axis moved last")
+    out.append(f"OUTPUTS = {_tuple(o.output for o, _, _ in objs)}  # the trained outputs")
     es = plan.early_stopping
     if es is not None:
-        out.append(
-            f"EARLY_STOPPING = dict(monitor={quote(es.monitor)}, patience={es.patience}, "
-            f"mode={quote(es.mode)}, min_delta={_num(float(es.min_delta))}, "
-            f"restore_best_weights={es.restore_best})"
-        )
+        args = [
+            f"monitor={quote(es.monitor)}",
+            f"patience={es.patience}",
+            f"mode={quote(es.mode)}",
+            f"min_delta={_num(float(es.min_delta))}",
+            f"restore_best_weights={es.restore_best}",
+        ]
+        out += call_lines("EARLY_STOPPING = ", "dict", args, "")
     out.append("")
 
     for file, cls in sc.classes:
@@ -407,25 +425,23 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
         '    """Each trained output\'s loss and metrics (categorical ones take class labels or\n'
         '    one-hot rows, as the data has them)."""'
     )
-    out.append(
-        "    labels = {k: k in CLASS_TARGETS and y.ndim == len(SHAPES[k]) for k, y in "
-        "targets.items()}"
-    )
+    if any("labels[" in x for x in [*losses, *[m for ms in metrics for m in ms]]):
+        out.append(
+            "    labels = {k: k in CLASS_TARGETS and y.ndim == len(SHAPES[k]) for k, y in "
+            "targets.items()}"
+        )
     if single:
         out.append(f"    loss = {losses[0]}")
-        out.append("    metrics = [" + ", ".join(metrics[0]) + "]")
+        out += _list("    metrics = ", metrics[0])
         out.append("    return loss, metrics, None")
     else:
-        out.append("    loss = [")
-        out += [f"        {x}," for x in losses]
-        out.append("    ]")
-        out.append("    metrics = [")
-        out += ["        [" + ", ".join(m) + "]," for m in metrics]
-        out.append("    ]")
+        out += _list("    loss = ", losses)
+        out += _list("    metrics = ", ["[" + ", ".join(m) + "]" for m in metrics])
         lw = None if all(w == 1 for w in weights) else "[" + ", ".join(map(_num, weights)) + "]"
         out.append(f"    return loss, metrics, {lw}")
-    if "on_probabilities" in sc.helpers:
-        out.append(ON_PROBABILITIES)
+    for helper in ("cross_entropy", "accuracy", "on_probabilities"):
+        if helper in sc.helpers:
+            out.append(HELPERS[helper])
     out.append(CHECKPOINT)
     out.append(FIT_HEAD)
     if es is not None:
@@ -503,8 +519,15 @@ class Batches(keras.utils.PyDataset):
             self.order = (self.epoch, order)
         rows = self.order[1][i * BATCH_SIZE : (i + 1) * BATCH_SIZE]
         x = {k: v[rows] for k, v in self.x.items()}
-        y = [self.y[k][rows] for k in OUTPUTS]
-        return x, (y[0] if len(y) == 1 else tuple(y))
+        y = tuple(self.y[k][rows] for k in OUTPUTS)
+        return single(x), single(y)
+
+
+def single(items):
+    """A model with one input (or output) takes an array, not a collection of one."""
+    if len(items) != 1:
+        return items
+    return next(iter(items.values())) if isinstance(items, dict) else items[0]
 '''
 
 TRAINING_MODEL_HEAD = '''
@@ -512,7 +535,24 @@ def training_model(model):
     """The model the losses train: the trained outputs, as logits where a cross-entropy reads
     them (the input of the output's own softmax/sigmoid layer); it shares `model`'s layers."""'''
 
-ON_PROBABILITIES = '''
+HELPERS = {}
+HELPERS["cross_entropy"] = '''
+def cross_entropy(labels):
+    """Categorical cross-entropy from logits against class labels or one-hot rows."""
+    if labels:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return keras.losses.CategoricalCrossentropy(from_logits=True)
+'''
+
+HELPERS["accuracy"] = '''
+def accuracy(labels):
+    """The arg-max over the classes against class labels or one-hot rows."""
+    if labels:
+        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    return keras.metrics.CategoricalAccuracy(name="accuracy")
+'''
+
+HELPERS["on_probabilities"] = '''
 def on_probabilities(fn, activation, name):
     """A metric of an output's probabilities, computed from the logits the model trains."""
 
@@ -585,10 +625,10 @@ class Checkpoint(keras.callbacks.Callback):
         if f"model.{len(self.net.variables) - 1}" not in arrays:
             raise ValueError(f"{self.folder}: the checkpoint is not of this model")
         for i, v in enumerate(self.net.variables):
-            v.assign(arrays[f"model.{i}"])
+            v.assign(arrays[f"model.{i}"].reshape(v.shape))  # a scalar comes back as [1]
         trainer.optimizer.build(trainer.trainable_variables)
         for i, v in enumerate(trainer.optimizer.variables):
-            v.assign(arrays[f"optimizer.{i}"])
+            v.assign(arrays[f"optimizer.{i}"].reshape(v.shape))
         self.history.update(state["history"])
         best = [arrays[k] for k in sorted((k for k in arrays if k.startswith("best.")), key=_index)]
         self.restored = (state.get("early_stopping"), best or None)
@@ -671,7 +711,7 @@ def read_table(source):
         table = {"data": bunch.data, "target": bunch.target}
         if "images" in bunch:
             table["images"] = bunch.images
-        table.update(zip(bunch.feature_names, bunch.data.T))
+        table.update(zip(bunch.feature_names, bunch.data.T, strict=True))
         return table
     path = Path(source)
     if path.suffix == ".npz":
@@ -741,8 +781,11 @@ def split(data):
     return take(data, np.sort(train)), parts[0], parts[1]
 '''
 
-MAIN = """
+MAIN = '''
 def main(argv=None):
+    """Read the data, split it, build the model of {name}_keras.py, train, save its weights."""
+    from {name}_keras import build_model, load_weights, save_weights  # the model beside this
+
     parser = argparse.ArgumentParser(description=__doc__.split("\\n")[0])
     parser.add_argument("--data", default=DATA, help="data file, or sklearn:NAME")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
@@ -777,7 +820,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
-"""
+'''
 
 
 # -- netspec train's Keras side -------------------------------------------------------------
@@ -857,7 +900,7 @@ class Trained:
         import numpy as np
 
         with precision(self.dtype):
-            x = self.script.to_keras(dict(inputs))
+            x = self.script.single(self.script.to_keras(dict(inputs)))
             got = self.model.predict(x, batch_size=self.script.BATCH_SIZE, verbose=0)
         got = got if isinstance(got, (list, tuple)) else [got]
         out = {}

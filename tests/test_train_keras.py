@@ -1,0 +1,455 @@
+"""The Keras training script (`<name>_train_keras.py`) and `netspec train`'s Keras side.
+
+- generated scripts are ruff-clean, import no netspec, and are written by `build` only for a
+  spec that trains;
+- the model file of a spec that trains a softmax/sigmoid output with cross-entropy splits the
+  activation into a layer named after the output (the loss reads its input, the logits);
+- `run_training` in float64 gives netspec's numpy references' weights (the records' losses and
+  optimizers, a hand-written MLP backward pass, netspec's batch order) within 1e-9 relative;
+- a run stopped after epoch k and resumed from its checkpoint ends bit-identical;
+- the written script trains on its own in a subprocess.
+
+Until the `training:` section lowers, plans are built here (netspec/train/plan.py) and set on a
+lowered graph.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, ruff_clean, spec
+
+from netspec.train.losses import LOSSES
+from netspec.train.metrics import METRICS
+from netspec.train.optimizers import OPTIMIZERS, apply
+from netspec.train.plan import EarlyStopping, Metric, Objective, TrainPlan
+from netspec.train.schedules import SCHEDULES, for_run, lr_at
+from netspec.train.split import batches, epoch_order
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# -- graphs and plans -----------------------------------------------------------------------
+def mlp(final: str = "", name: str = "t"):
+    act = f", activation: {final}" if final else ""
+    units = 1 if final == "sigmoid" else 3
+    return spec(
+        "x: {shape: [4]}",
+        f"""
+        - {{op: dense, name: h, units: 6, activation: tanh}}
+        - {{op: dense, name: out, units: {units}{act}}}
+        """,
+        name=name,
+    )
+
+
+def objective(loss: str, graph, output: str = "out", target: str = "y", weight: float = 1.0):
+    from netspec.train.losses import loss_input
+
+    node = graph.node(graph.outputs[output])
+    op = node.attrs["activation"]["op"] if node.attrs.get("activation") else node.op
+    kind = {"binary_crossentropy": "binary", "categorical_crossentropy": "classes"}
+    return Objective(
+        output,
+        target,
+        loss,
+        LOSSES[loss].resolve({}),
+        loss_input(loss, op),
+        kind.get(loss, "regression"),
+        weight,
+    )
+
+
+def plan(graph, loss="mse", optimizer=("sgd", {"lr": 0.1}), schedule=None, **kw):
+    name, given = optimizer
+    sched = {}
+    if schedule:
+        sched = {
+            "schedule": schedule[0],
+            "schedule_attrs": SCHEDULES[schedule[0]].resolve(schedule[1]),
+        }
+    base = dict(
+        inputs={"x": ("a", "b", "c", "d")},
+        objectives=(objective(loss, graph),),
+        optimizer=name,
+        optimizer_attrs=OPTIMIZERS[name].resolve(given),
+        batch_size=8,
+        epochs=2,
+        source="data.csv",
+    )
+    return TrainPlan(**{**base, **sched, **kw})
+
+
+def data(n: int, loss: str, seed: int = 0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype(dtype)
+    if loss == "categorical_crossentropy":
+        y = rng.integers(0, 3, n)
+    elif loss == "binary_crossentropy":
+        y = (rng.uniform(size=(n, 1)) > 0.5).astype(dtype)
+    else:
+        y = rng.normal(size=(n, 3)).astype(dtype)
+    return {"x": x}, {"out": y}
+
+
+# -- generation (no framework) --------------------------------------------------------------
+def test_no_script_without_training():
+    from netspec.targets import keras as K
+    from netspec.targets.base import artifact
+
+    g = mlp()
+    assert K.generate_train(g) is None
+    assert artifact(K.ARTIFACTS, "train").file(g) == "t_train_keras.py"
+
+
+SCRIPTS = {
+    "sgd_mse": lambda g: plan(g),
+    "adam_cosine_warmup_ce_logits": lambda g: plan(
+        g,
+        "categorical_crossentropy",
+        ("adam", {"lr": 0.01, "weight_decay": 1e-3, "clip_norm": 1.0}),
+        ("cosine", {"warmup": 2}),
+        metrics=(Metric("accuracy", METRICS["accuracy"].resolve({}), "out"),),
+        validation=0.2,
+        early_stopping=EarlyStopping(monitor="val_accuracy", mode="max", patience=3),
+    ),
+    "rmsprop_step_bce": lambda g: plan(
+        g,
+        "binary_crossentropy",
+        ("rmsprop", {"centered": True, "momentum": 0.5}),
+        ("step", {"step_size": 2, "interval": "step"}),
+        metrics=(
+            Metric("accuracy", METRICS["accuracy"].resolve({"threshold": 0.7}), "out"),
+            Metric("mae", {}, "out"),
+        ),
+    ),
+}
+FINAL = {"sgd_mse": "", "adam_cosine_warmup_ce_logits": "softmax", "rmsprop_step_bce": "sigmoid"}
+
+
+@pytest.mark.parametrize("case", SCRIPTS)
+def test_generated_script_is_clean_and_standalone(case):
+    from netspec.targets import keras as K
+
+    g = mlp(FINAL[case])
+    g.training = SCRIPTS[case](g)
+    text = K.generate_train(g)
+    ruff_clean(text, case)
+    ruff_clean(K.generate(g), case + " model")
+    assert "import netspec" not in text and "from netspec" not in text
+    assert "    from t_keras import build_model, load_weights, save_weights" in text
+    assert "shuffle=False" in text
+    imports = {
+        line.split()[1]
+        for line in text.splitlines()
+        if line.lstrip().startswith(("import ", "from "))
+    }
+    stdlib = {"argparse", "csv", "json", "math", "os", "fractions", "pathlib"}
+    assert imports - stdlib == {"keras", "numpy", "safetensors.numpy", "t_keras", "sklearn"}
+
+
+def test_generation_imports_no_framework():
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from test_train_keras import mlp, plan;"
+        "from netspec.targets import keras as K; g = mlp('softmax');"
+        "g.training = plan(g, 'categorical_crossentropy', ('adam', {}));"
+        "K.generate_train(g); K.generate(g);"
+        "bad = [m for m in ('keras', 'tensorflow', 'torch') if m in sys.modules];"
+        "assert not bad, bad"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+
+
+def test_only_used_classes_are_copied():
+    from netspec.targets import keras as K
+
+    g = mlp()
+    g.training = plan(g)  # plain SGD: Keras's own optimizer has PyTorch's arithmetic here
+    text = K.generate_train(g)
+    assert "keras.optimizers.SGD(learning_rate=0.1)" in text
+    assert "class Torch" not in text and "from keras import" not in text
+    g.training = plan(g, optimizer=("adamw", {}), schedule=("exponential", {"gamma": 0.9}))
+    text = K.generate_train(g)
+    assert [line for line in text.splitlines() if line.startswith("class Torch")] == [
+        "class TorchOptimizer(keras.optimizers.Optimizer):",
+        "class TorchAdam(TorchOptimizer):",
+        "class TorchAdamW(TorchAdam):",
+    ]
+
+
+# -- the model file of a spec that trains ---------------------------------------------------
+def test_logits_output_gets_its_own_activation_layer(keras):
+    import netspec
+    from netspec.targets import keras as K
+    from netspec.weights import init_weights
+
+    plain = mlp("softmax")
+    g = mlp("softmax")
+    g.training = plan(g, "categorical_crossentropy", ("adam", {}))
+    text = K.generate(g)
+    assert 'layers.Dense(3, name="out-logits")' in text
+    assert 'layers.Softmax(name="out")' in text
+    assert K.generate(plain) == netspec.generate(plain, target="keras")
+    assert "out-logits" not in K.generate(plain)
+    w = init_weights(g, 0)
+    model, ref = K.compile(g, w), K.compile(plain, w)
+    assert model.output_names == ["out"]
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    np.testing.assert_array_equal(model(x), ref(x))
+    got = K.export_weights(model, g)
+    assert all(np.array_equal(got[k], w[k]) for k in w)
+    # a regression plan changes nothing
+    g.training = plan(g)
+    assert K.generate(g) == K.generate(plain)
+
+
+def test_batch_norm_of_a_spec_that_trains_is_pytorchs(keras):
+    from netspec.targets import keras as K
+
+    g = spec(
+        "img: {shape: [2, 6, 6]}",
+        """
+        - {op: conv2d, name: conv, filters: 4, kernel: 3, padding: same, bias: false}
+        - {op: batch_norm, name: bn}
+        - {op: relu, name: r}
+        - {op: global_avg_pool, name: pool}
+        - {op: dense, name: out, units: 3}
+        """,
+    )
+    assert "TorchBatchNormalization" not in K.generate(g)
+    g.training = plan(g, inputs={"img": "images"})
+    text = K.generate(g)
+    ruff_clean(text, "cnn that trains")
+    assert "TorchBatchNormalization(momentum=0.9, epsilon=1e-05" in text.replace("\n", "")
+    assert "from keras import layers, ops" in text
+    assert 'CHANNELS_LAST = ("img",)' in K.generate_train(g)
+
+
+def test_init_follows_the_spec():
+    from netspec.targets import keras as K
+
+    g = spec(
+        "x: {shape: [null, 3]}",
+        """
+        - {op: lstm, name: rnn, units: 4}
+        - {op: dense, name: h, units: 4, init: he_normal}
+        - {op: dense, name: out, units: 2, init: zeros}
+        """,
+    )
+    text = K.generate(g)
+    assert 'recurrent_initializer="glorot_uniform"' in text
+    assert "unit_forget_bias=False" in text
+    assert 'distribution="untruncated_normal"' in text
+    assert 'kernel_initializer="zeros"' in text
+
+
+@pytest.mark.parametrize(
+    ("init", "std"), [("he_normal", 2 / 200), ("glorot_normal", 2 / 300), ("uniform", 0.05**2 / 3)]
+)
+def test_initializers_draw_the_spec_distribution(keras, init, std):
+    from netspec.targets import keras as K
+
+    g = spec("x: {shape: [200]}", f"- {{op: dense, name: out, units: 100, init: {init}}}")
+    mod = K.load_module(g)
+    kernel = np.asarray(mod.build_model().get_layer("out").kernel)
+    assert kernel.var() == pytest.approx(std, rel=0.05)
+    assert np.abs(kernel).max() > 2.5 * np.sqrt(std) or init == "uniform"  # not truncated
+
+
+# -- float64 parity with netspec's numpy references -----------------------------------------
+def reference_training(graph, weights, train, p):
+    """The MLP x -> tanh(dense) -> dense [-> softmax/sigmoid] trained by the records' numpy
+    references, netspec's batch order, the plan's schedule."""
+    params = [
+        weights[k].astype(np.float64) for k in ("h.weight", "h.bias", "out.weight", "out.bias")
+    ]
+    o = p.objectives[0]
+    rec = OPTIMIZERS[p.optimizer]
+    states = [{} for _ in params]
+    x_all, y_all = train[0]["x"], train[1]["out"]
+    n = len(x_all)
+    steps_per_epoch = -(-n // p.batch_size)
+    srec = SCHEDULES[p.schedule] if p.schedule else None
+    if srec:
+        units = p.epochs * (steps_per_epoch if p.schedule_attrs["interval"] == "step" else 1)
+        sa = for_run(p.schedule_attrs, units)
+    step = 0
+    for epoch in range(p.epochs):
+        for rows in batches(epoch_order(n, p.seed, epoch), p.batch_size):
+            x, t = x_all[rows], y_all[rows]
+            w1, b1, w2, b2 = params
+            h = np.tanh(x @ w1.T + b1)
+            z = h @ w2.T + b2
+            from_logits = o.reads != "output"
+            _, dz = LOSSES[o.loss].reference(z, t, o.loss_attrs, from_logits)
+            dh = dz @ w2 * (1 - h * h)
+            grads = [dh.T @ x, dh.sum(0), dz.T @ h, dz.sum(0)]
+            lr = p.optimizer_attrs["lr"]
+            if srec:
+                unit = step if sa["interval"] == "step" else epoch
+                lr = lr_at(srec, unit, lr, sa)
+            params, states = apply(rec, params, grads, states, lr, p.optimizer_attrs)
+            step += 1
+    return dict(zip(("h.weight", "h.bias", "out.weight", "out.bias"), params, strict=True))
+
+
+CONFIGS = {  # every optimizer, with what changes its arithmetic (as tests/test_train_parity.py)
+    "sgd": (
+        ("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-3}),
+        ("step", {"step_size": 1, "gamma": 0.5}),
+        "mse",
+    ),
+    "sgd_nesterov": (
+        ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "clip_value": 0.5}),
+        None,
+        "categorical_crossentropy",
+    ),
+    "adam": (
+        ("adam", {"lr": 0.01, "weight_decay": 1e-3, "clip_norm": 1.0}),
+        ("cosine", {"warmup": 1}),
+        "categorical_crossentropy",
+    ),
+    "adamw": (
+        ("adamw", {"lr": 0.01, "weight_decay": 0.05}),
+        ("exponential", {"gamma": 0.9}),
+        "binary_crossentropy",
+    ),
+    "rmsprop": (
+        ("rmsprop", {"lr": 0.003, "momentum": 0.5, "centered": True, "weight_decay": 1e-3}),
+        ("step", {"step_size": 1, "gamma": 0.9, "interval": "step", "warmup": 3}),
+        "mse",
+    ),
+    "adagrad": (
+        ("adagrad", {"lr": 0.05, "lr_decay": 0.01, "initial_accumulator": 0.1}),
+        None,
+        "huber",
+    ),
+}
+FAST = ("adam", "rmsprop", "sgd_nesterov")
+
+
+def rel(a, b) -> float:
+    return float(np.max(np.abs(a - b))) / max(float(np.max(np.abs(b))), 1e-300)
+
+
+def parity(case: str, final: str | None = None) -> float:
+    from netspec.targets.keras.train import run_training
+    from netspec.weights import init_weights
+
+    optimizer, schedule, loss = CONFIGS[case]
+    final = (
+        final
+        if final is not None
+        else {"categorical_crossentropy": "softmax", "binary_crossentropy": "sigmoid"}.get(loss, "")
+    )
+    g = mlp(final)
+    g.training = plan(g, loss, optimizer, schedule, epochs=3, batch_size=8)
+    w = init_weights(g, 0)
+    train = data(30, loss)  # 4 batches per epoch, the last one of 6 rows
+    want = reference_training(g, w, train, g.training)
+    got = run_training(g, w, train, dtype="float64").weights("float64")
+    moved = max(rel(want[k], w[k].astype(np.float64)) for k in want)
+    assert moved > 1e-3, "training did not move the weights"
+    return max(rel(got[k], want[k]) for k in want)
+
+
+@pytest.mark.parametrize("case", FAST)
+def test_float64_parity_with_the_references(keras, case):
+    worst = parity(case)
+    assert worst < 1e-9, f"max relative weight difference {worst:.2e}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [c for c in CONFIGS if c not in FAST])
+def test_float64_parity_with_the_references_every_optimizer(keras, case):
+    worst = parity(case)
+    assert worst < 1e-9, f"max relative weight difference {worst:.2e}"
+
+
+def test_cross_entropy_on_an_output_without_softmax_reads_it_as_logits(keras):
+    worst = parity("sgd_nesterov", final="")  # reads == "logits": the output itself
+    assert worst < 1e-9, f"max relative weight difference {worst:.2e}"
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+def test_resume_is_bit_identical(keras, tmp_path):
+    from netspec.targets.keras.train import run_training
+    from netspec.weights import init_weights
+
+    g = spec(
+        "x: {shape: [4]}",
+        """
+        - {op: dense, name: h, units: 8, activation: relu}
+        - {op: dropout, name: drop, rate: 0.3}
+        - {op: dense, name: out, units: 3, activation: softmax}
+        """,
+    )
+    g.training = plan(
+        g,
+        "categorical_crossentropy",
+        ("adam", {"lr": 0.01}),
+        ("cosine", {"warmup": 1}),
+        epochs=4,
+        metrics=(Metric("accuracy", METRICS["accuracy"].resolve({}), "out"),),
+        early_stopping=EarlyStopping(monitor="val_loss", patience=10),
+    )
+    w = init_weights(g, 0)
+    train, val = data(40, "categorical_crossentropy", 1), data(10, "categorical_crossentropy", 2)
+    whole = run_training(g, w, train, val, checkpoint_dir=tmp_path / "a")
+    first = run_training(g, w, train, val, epochs=2, checkpoint_dir=tmp_path / "b")
+    state = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
+    assert state["epoch"] == 1 and len(state["history"]["loss"]) == 2
+    again = run_training(g, w, train, val, checkpoint_dir=tmp_path / "b", resume=True)
+    assert again.history == whole.history
+    a, b = whole.weights(), again.weights()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not all(np.array_equal(a[k], first.weights()[k]) for k in a)
+    assert not (tmp_path / "b" / "checkpoint.json.tmp").exists()
+
+
+# -- the written script on its own ----------------------------------------------------------
+def test_written_script_trains_standalone(keras, tmp_path):
+    from netspec.targets import keras as K
+    from netspec.targets.base import write_sources
+
+    g = mlp("softmax", name="iris_like")
+    g.training = plan(
+        g,
+        "categorical_crossentropy",
+        ("adam", {"lr": 0.05}),
+        epochs=3,
+        validation=0.25,
+        test=0.1,
+        metrics=(Metric("accuracy", METRICS["accuracy"].resolve({}), "out"),),
+    )
+    written = write_sources(K.ARTIFACTS, g, tmp_path)
+    assert [p.name for p in written] == ["iris_like_keras.py", "iris_like_train_keras.py"]
+    (x, y) = data(40, "categorical_crossentropy")
+    with open(tmp_path / "data.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["a", "b", "c", "d", "y"])
+        for row, label in zip(x["x"], y["out"], strict=True):
+            out.writerow([*row, label])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run(
+        [sys.executable, "iris_like_train_keras.py", "--checkpoints", "ck"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [line for line in r.stdout.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 3 and "val_accuracy" in lines[0]
+    assert "test: " in r.stdout
+    assert (tmp_path / "iris_like_trained.safetensors").exists()
+    assert (tmp_path / "ck" / "checkpoint.safetensors").exists()
