@@ -446,7 +446,7 @@ class Generator:
         for cls in sorted(self.classes):
             parts.append("\n" + runtime.REGISTER + runtime.LAYERS[cls])
         if self.torch_batch_norm:
-            from .train import class_source  # read, not imported: it imports keras
+            from .classes import class_source  # read, not imported: it imports keras
 
             bn = class_source("train_layers.py", "TorchBatchNormalization")
             parts.append("\n" + runtime.REGISTER + "\n" + bn)

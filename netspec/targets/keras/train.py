@@ -21,12 +21,11 @@ never netspec. It reproduces netspec's training arithmetic (docs/training-arithm
 
 `run_training(...)` executes exactly `generate(graph)` and `generate_train(graph)` and calls the
 script's `fit`. Nothing at module level imports keras: the copied classes' source is read from
-their files.
+their files (`classes.class_source`).
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import math
 import sys
@@ -40,9 +39,9 @@ from ...ir import Graph
 from ..python.pyfmt import quote
 from ..python.text import docstring, wrap
 from . import layout
+from .classes import class_source
 from .printer import call_lines
 
-HERE = Path(__file__).parent
 OPTIMIZER_CLASSES = {
     "sgd": "TorchSGD",
     "adam": "TorchAdam",
@@ -62,16 +61,6 @@ CLASS_DEFAULTS = {
     "TorchRMSprop": {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "centered": False},
     "TorchAdagrad": {"lr_decay": 0.0, "initial_accumulator": 0.0, "eps": 1e-10},
 }
-
-
-def class_source(file: str, name: str) -> str:
-    """A class's source text from one of this package's files, without importing it (the file
-    imports keras; `netspec build` must not)."""
-    text = (HERE / file).read_text(encoding="utf-8")
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.ClassDef) and node.name == name:
-            return ast.get_source_segment(text, node) + "\n"
-    raise KeyError(name)  # pragma: no cover
 
 
 def _num(v: Any) -> str:
@@ -928,12 +917,14 @@ def run_training(
         raise SpecError(f"'{graph.name}' has no training: section")
     if dtype not in ("float32", "float64"):
         raise SpecError(f"dtype must be float32 or float64, not {dtype!r}")
-    from . import load_module
+    from ..python.run import run_source
+    from .codegen import Generator
+    from .emitters import EMITTERS
 
     with precision(dtype):
         import keras
 
-        module = load_module(graph)
+        module = run_source(Generator(graph, EMITTERS).source(), "keras", graph.name)
         script = load_script(graph, module)
         keras.utils.set_random_seed(graph.training.seed)
         model = module.build_model()
