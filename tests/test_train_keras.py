@@ -76,7 +76,7 @@ def plan(graph, loss="mse", optimizer=("sgd", {"lr": 0.1}), schedule=None, **kw)
         }
     base = dict(
         inputs={"x": ("a", "b", "c", "d")},
-        objectives=(objective(loss, graph),),
+        objectives=kw.pop("objectives", None) or (objective(loss, graph),),
         optimizer=name,
         optimizer_attrs=OPTIMIZERS[name].resolve(given),
         batch_size=8,
@@ -453,3 +453,57 @@ def test_written_script_trains_standalone(keras, tmp_path):
     assert "test: " in r.stdout
     assert (tmp_path / "iris_like_trained.safetensors").exists()
     assert (tmp_path / "ck" / "checkpoint.safetensors").exists()
+
+
+# -- several trained outputs ----------------------------------------------------------------
+def test_several_outputs_history_keys_and_loss_weights(keras):
+    """Keys `<output>_loss`, `<output>_<metric>`; each output's loss an example-weighted mean
+    (Keras's own per-output loss is not: 20 rows in batches of 8, 8, 4)."""
+    from netspec.targets.keras.train import run_training
+    from netspec.weights import init_weights
+
+    g = spec(
+        "x: {shape: [4]}",
+        """
+        - {op: dense, name: h, units: 6, activation: tanh}
+        - {op: dense, name: out, units: 3, activation: softmax}
+        - {op: dense, name: reg, units: 2, inputs: [h]}
+        """,
+        outputs="{cls: out, value: reg}",
+    )
+    objs = (
+        objective("categorical_crossentropy", g, "cls", "y"),
+        objective("mse", g, "value", "v", weight=0.5),
+    )
+    metrics = (
+        Metric("accuracy", METRICS["accuracy"].resolve({}), "cls"),
+        Metric("mae", {}, "value"),
+    )
+    g.training = plan(g, optimizer=("adam", {"lr": 0.01}), objectives=objs, metrics=metrics)
+    from netspec.targets import keras as K
+
+    ruff_clean(K.generate_train(g), "several outputs")
+    ruff_clean(K.generate(g), "several outputs, model")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 4))
+    targets = {"cls": rng.integers(0, 3, 20), "value": rng.normal(size=(20, 2))}
+    trained = run_training(g, init_weights(g, 0), ({"x": x}, targets), ({"x": x}, targets))
+    keys = {"loss", "cls_loss", "value_loss", "cls_accuracy", "value_mae"}
+    assert set(trained.history) == keys | {"val_" + k for k in keys}
+    got = trained.evaluate(({"x": x}, targets))
+    assert got["loss"] == pytest.approx(got["cls_loss"] + 0.5 * got["value_loss"], rel=1e-6)
+    out = trained.predict({"x": x})
+    assert list(out) == ["cls", "value"]
+    np.testing.assert_allclose(out["cls"].sum(-1), 1, rtol=1e-6)
+    assert trained.model.output_names == ["cls", "value"]
+
+
+def test_resume_without_a_checkpoint_is_a_spec_error(keras, tmp_path):
+    from netspec.errors import SpecError
+    from netspec.targets.keras.train import run_training
+    from netspec.weights import init_weights
+
+    g = mlp()
+    g.training = plan(g)
+    with pytest.raises(SpecError, match="nothing to resume"):
+        run_training(g, init_weights(g, 0), data(8, "mse"), checkpoint_dir=tmp_path, resume=True)

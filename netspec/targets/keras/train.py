@@ -427,7 +427,11 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
         out += _list("    loss = ", losses)
         out += _list("    metrics = ", ["[" + ", ".join(m) + "]" for m in metrics])
         lw = None if all(w == 1 for w in weights) else "[" + ", ".join(map(_num, weights)) + "]"
-        out.append(f"    return loss, metrics, {lw}")
+        out += [
+            "    for fn, more in zip(loss, metrics, strict=True):  # see example_weighted",
+            '        more.append(keras.metrics.MeanMetricWrapper(fn.call, name="loss_mean"))',
+            f"    return loss, metrics, {lw}",
+        ]
     for helper in ("cross_entropy", "accuracy", "on_probabilities"):
         if helper in sc.helpers:
             out.append(HELPERS[helper])
@@ -565,7 +569,7 @@ class Progress(keras.callbacks.Callback):
         self.data.epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        logs = {k: float(v) for k, v in example_weighted(logs or {}).items()}
         for k, v in logs.items():
             self.history.setdefault(k, []).append(v)
         if self.report is not None:
@@ -631,6 +635,17 @@ class Checkpoint(keras.callbacks.Callback):
             self.stopping.best_weights = self.restored[1]
 
 
+def example_weighted(logs):
+    """`logs` (changed in place, for the callbacks after `Progress`) with netspec's keys and
+    means. With several outputs, Keras averages each output's loss over the batches unweighted
+    (a smaller last batch counts as much as a full one); the `<output>_loss_mean` metric is the
+    example-weighted mean, and becomes `<output>_loss`."""
+    logs.pop("learning_rate", None)
+    for k in [k for k in logs if k.endswith("_loss_mean")]:
+        logs[k.removesuffix("_mean")] = logs.pop(k)
+    return logs
+
+
 def _index(key):
     return int(key.rpartition(".")[2])
 '''
@@ -686,7 +701,7 @@ def evaluate(model, data):
     loss, metrics, weights = losses_and_metrics(data[1])
     trainer.compile(loss=loss, loss_weights=weights, metrics=metrics)
     got = trainer.evaluate(Batches(data), verbose=0, return_dict=True)
-    return {k: float(v) for k, v in got.items()}
+    return {k: float(v) for k, v in example_weighted(got).items()}
 '''
 
 DATA_CODE = '''
@@ -783,6 +798,8 @@ def main(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("-o", "--output", default="{name}_trained.safetensors")
     args = parser.parse_args(argv)
+    if args.data is None:
+        parser.error("the spec names no data: give --data FILE")
     keras.utils.set_random_seed(SEED)
     train, validation, test = split(read_data(args.data))
     model = build_model()
@@ -899,6 +916,12 @@ class Trained:
         return out
 
 
+def has_checkpoint(checkpoint_dir) -> bool:
+    """Whether `checkpoint_dir` holds a checkpoint a run can resume from."""
+    folder = Path(checkpoint_dir)
+    return (folder / "checkpoint.json").is_file() and (folder / "checkpoint.safetensors").is_file()
+
+
 def run_training(
     graph: Graph,
     weights: dict,
@@ -917,6 +940,11 @@ def run_training(
         raise SpecError(f"'{graph.name}' has no training: section")
     if dtype not in ("float32", "float64"):
         raise SpecError(f"dtype must be float32 or float64, not {dtype!r}")
+    if resume and (checkpoint_dir is None or not has_checkpoint(checkpoint_dir)):
+        raise SpecError(
+            f"nothing to resume: no checkpoint in {checkpoint_dir}",
+            hint="train without --resume first",
+        )
     from ..python.run import run_source
     from .codegen import Generator
     from .emitters import EMITTERS
