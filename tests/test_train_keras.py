@@ -36,14 +36,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 # -- graphs and plans -----------------------------------------------------------------------
-def mlp(final: str = "", name: str = "t"):
-    act = f", activation: {final}" if final else ""
-    units = 1 if final == "sigmoid" else 3
+def mlp(final: str = "", name: str = "t", units: int | None = None, separate: bool = False):
+    """x -> dense h (tanh) -> dense out [activation: final]; `separate`: the final activation
+    is a node of its own (`out`, after the dense `fc`)."""
+    act = f", activation: {final}" if final and not separate else ""
+    units = units or (1 if final == "sigmoid" else 3)
+    last = f"\n        - {{op: {final}, name: out}}" if separate else ""
+    dense = "fc" if separate else "out"
     return spec(
         "x: {shape: [4]}",
         f"""
         - {{op: dense, name: h, units: 6, activation: tanh}}
-        - {{op: dense, name: out, units: {units}{act}}}
+        - {{op: dense, name: {dense}, units: {units}{act}}}{last}
         """,
         name=name,
     )
@@ -268,9 +272,9 @@ def test_initializers_draw_the_spec_distribution(keras, init, std):
 def reference_training(graph, weights, train, p):
     """The MLP x -> tanh(dense) -> dense [-> softmax/sigmoid] trained by the records' numpy
     references, netspec's batch order, the plan's schedule."""
-    params = [
-        weights[k].astype(np.float64) for k in ("h.weight", "h.bias", "out.weight", "out.bias")
-    ]
+    d = "fc" if "fc.weight" in weights else "out"
+    keys = ("h.weight", "h.bias", f"{d}.weight", f"{d}.bias")
+    params = [weights[k].astype(np.float64) for k in keys]
     o = p.objectives[0]
     rec = OPTIMIZERS[p.optimizer]
     states = [{} for _ in params]
@@ -288,8 +292,19 @@ def reference_training(graph, weights, train, p):
             w1, b1, w2, b2 = params
             h = np.tanh(x @ w1.T + b1)
             z = h @ w2.T + b2
-            from_logits = o.reads != "output"
-            _, dz = LOSSES[o.loss].reference(z, t, o.loss_attrs, from_logits)
+            if o.reads == "probabilities":  # through the output's own sigmoid/softmax
+                act = graph.node("out").attrs.get("activation") or {"op": graph.node("out").op}
+                if act["op"] == "sigmoid":
+                    y = 1 / (1 + np.exp(-z))
+                    _, dy = LOSSES[o.loss].reference(y, t, o.loss_attrs, False)
+                    dz = dy * y * (1 - y)
+                else:
+                    e = np.exp(z - z.max(-1, keepdims=True))
+                    y = e / e.sum(-1, keepdims=True)
+                    _, dy = LOSSES[o.loss].reference(y, t, o.loss_attrs, False)
+                    dz = y * (dy - (dy * y).sum(-1, keepdims=True))
+            else:
+                _, dz = LOSSES[o.loss].reference(z, t, o.loss_attrs, o.reads != "output")
             dh = dz @ w2 * (1 - h * h)
             grads = [dh.T @ x, dh.sum(0), dz.T @ h, dz.sum(0)]
             lr = p.optimizer_attrs["lr"]
@@ -298,7 +313,7 @@ def reference_training(graph, weights, train, p):
                 lr = lr_at(srec, unit, lr, sa)
             params, states = apply(rec, params, grads, states, lr, p.optimizer_attrs)
             step += 1
-    return dict(zip(("h.weight", "h.bias", "out.weight", "out.bias"), params, strict=True))
+    return dict(zip(keys, params, strict=True))
 
 
 CONFIGS = {  # every optimizer, with what changes its arithmetic (as tests/test_train_parity.py)
@@ -340,7 +355,7 @@ def rel(a, b) -> float:
     return float(np.max(np.abs(a - b))) / max(float(np.max(np.abs(b))), 1e-300)
 
 
-def parity(case: str, final: str | None = None) -> float:
+def parity(case: str, final: str | None = None, **model) -> float:
     from netspec.targets.keras.train import run_training
     from netspec.weights import init_weights
 
@@ -350,7 +365,7 @@ def parity(case: str, final: str | None = None) -> float:
         if final is not None
         else {"categorical_crossentropy": "softmax", "binary_crossentropy": "sigmoid"}.get(loss, "")
     )
-    g = mlp(final)
+    g = mlp(final, **model)
     g.training = plan(g, loss, optimizer, schedule, epochs=3, batch_size=8)
     w = init_weights(g, 0)
     train = data(30, loss)  # 4 batches per epoch, the last one of 6 rows
@@ -374,8 +389,18 @@ def test_float64_parity_with_the_references_every_optimizer(keras, case):
     assert worst < 1e-9, f"max relative weight difference {worst:.2e}"
 
 
-def test_cross_entropy_on_an_output_without_softmax_reads_it_as_logits(keras):
-    worst = parity("sgd_nesterov", final="")  # reads == "logits": the output itself
+@pytest.mark.parametrize(
+    ("final", "model", "reads"),
+    [
+        ("", {}, "logits"),  # cross-entropy of an output that is no probability
+        ("softmax", {"separate": True}, "input_logits"),  # a softmax node of its own
+        ("sigmoid", {"units": 3}, "probabilities"),  # the other probability op: PyTorch's NLL
+    ],
+)
+def test_cross_entropy_reads(keras, final, model, reads):
+    g = mlp(final, **model)
+    assert objective("categorical_crossentropy", g).reads == reads
+    worst = parity("sgd_nesterov", final=final, **model)
     assert worst < 1e-9, f"max relative weight difference {worst:.2e}"
 
 
