@@ -196,7 +196,7 @@ def optimizer_code(sc: Script) -> list[str]:
             else:
                 t_max = str(s["t_max"])
             eta = "" if not s["eta_min"] else f", eta_min={_num(float(s['eta_min']))}"
-            lines.append(f"rate = TorchCosineLR({rate}, {t_max}{eta}{spu})")
+            lines.append(f"rate = TorchCosineLR({rate}, t_max={t_max}{eta}{spu})")
         else:
             every = unit if plan.schedule == "exponential" else f"{s['step_size']}"
             if plan.schedule == "step" and unit != "1":
@@ -212,8 +212,9 @@ def optimizer_code(sc: Script) -> list[str]:
             ]
         if s["warmup"]:
             sc.copy("optimizers.py", "LinearWarmup")
-            start = "" if s["warmup_start"] == 1 / 3 else f", {_num(float(s['warmup_start']))}"
-            lines.append(f"rate = LinearWarmup(rate, {rate}, {s['warmup']}{start}{spu})")
+            start = s["warmup_start"]
+            start = "" if start == 1 / 3 else f", warmup_start={_num(float(start))}"
+            lines.append(f"rate = LinearWarmup(rate, {rate}, warmup={s['warmup']}{start}{spu})")
         rate = "rate"
     builtin = (
         plan.optimizer == "sgd"
