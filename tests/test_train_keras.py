@@ -268,6 +268,20 @@ def test_initializers_draw_the_spec_distribution(keras, init, std):
     assert np.abs(kernel).max() > 2.5 * np.sqrt(std) or init == "uniform"  # not truncated
 
 
+def test_embedding_initializer_takes_netspecs_fans(keras):
+    """he_uniform on an embedding table [vocab, dim]: netspec's fan_in is dim (PyTorch's
+    convention), Keras's would be vocab."""
+    from netspec.targets import keras as K
+
+    g = spec(
+        "ids: {shape: [5], dtype: int64}",
+        "- {op: embedding, name: emb, vocab: 400, dim: 100, init: he_uniform}",
+    )
+    mod = K.load_module(g)
+    table = np.asarray(mod.build_model().get_layer("emb").embeddings)
+    assert table.var() == pytest.approx(2 / 100, rel=0.05)
+
+
 # -- float64 parity with netspec's numpy references -----------------------------------------
 def reference_training(graph, weights, train, p):
     """The MLP x -> tanh(dense) -> dense [-> softmax/sigmoid] trained by the records' numpy

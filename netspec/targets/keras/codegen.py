@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -831,13 +832,42 @@ KERNEL_ARG = {
 KERAS_DEFAULT = {"embeddings_initializer": "random_uniform"}  # others: glorot_uniform
 
 
+# Keras computes fans from its own layout: a depthwise kernel [*kernel, channels, multiplier]
+# and an embedding table [vocab, dim] get other fans than netspec's (PyTorch's) from
+# [channels * multiplier, 1, *kernel] and [vocab, dim] (fan_in = dim)
+OTHER_FANS = {"DepthwiseConv1D", "DepthwiseConv2D", "Embedding"}
+FAN_FREE = {"normal", "uniform", "zeros", "ones"}
+
+
+def explicit_initializer(init: str, shape: tuple[int, ...]) -> Any:
+    """netspec's `init` for a canonical weight `shape` with its limit or spread written out
+    (netspec.weights._draw)."""
+    receptive = math.prod(shape[2:]) if len(shape) > 1 else 1
+    fan_in, fan_out = (shape[1] * receptive, shape[0] * receptive) if len(shape) > 1 else shape * 2
+    scale = {
+        "glorot_uniform": 6.0 / (fan_in + fan_out),
+        "he_uniform": 6.0 / fan_in,
+        "glorot_normal": 2.0 / (fan_in + fan_out),
+        "he_normal": 2.0 / fan_in,
+        "lecun_normal": 1.0 / fan_in,
+    }[init]
+    if init.endswith("uniform"):
+        limit = math.sqrt(scale)
+        return Ctor("keras.initializers.RandomUniform", [-limit, limit], {})
+    return Ctor("keras.initializers.RandomNormal", [], {"stddev": math.sqrt(scale)})
+
+
 def init_kwargs(keras_class: str, node: Node) -> dict[str, Any]:
     """The initializer keywords a layer needs to start as `node`'s `init:` says."""
-    init = INITIALIZERS.get(node.attrs.get("init", "glorot_uniform"))
+    name = node.attrs.get("init", "glorot_uniform")
+    init = INITIALIZERS.get(name)
     if init is None:
         return {}
     kw: dict[str, Any] = {}
-    if keras_class in KERNEL_ARG:
+    symmetric = keras_class == "Embedding" and name.startswith("glorot")  # fan_in + fan_out
+    if keras_class in OTHER_FANS and name not in FAN_FREE and not symmetric:
+        kw[KERNEL_ARG[keras_class]] = explicit_initializer(name, tuple(node.params["weight"]))
+    elif keras_class in KERNEL_ARG:
         arg = KERNEL_ARG[keras_class]
         if init != KERAS_DEFAULT.get(arg, "glorot_uniform"):
             kw[arg] = init
