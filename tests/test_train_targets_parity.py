@@ -128,10 +128,10 @@ def rel(a, b) -> float:
 
 
 def both(graph, weights, train, validation=None, dtype="float64"):
-    from netspec.targets.torch.train import run_training as torch_run
-
     from netspec.targets.keras.train import run_training as keras_run
 
+    # imported by name: on a branch without it, a plain import would sort differently
+    torch_run = importlib.import_module("netspec.targets.torch.train").run_training
     t = torch_run(graph, weights, train, validation, dtype=dtype)
     k = keras_run(graph, weights, train, validation, dtype=dtype)
     return t, k
