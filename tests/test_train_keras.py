@@ -454,6 +454,23 @@ def test_resume_is_bit_identical(keras, tmp_path):
     assert not (tmp_path / "b" / "checkpoint.json.tmp").exists()
 
 
+def test_resume_after_early_stopping_trains_no_more(keras, tmp_path):
+    from netspec.targets.keras.train import run_training
+    from netspec.weights import init_weights
+
+    g = mlp()
+    never = EarlyStopping(monitor="val_loss", patience=1, min_delta=10.0)  # stops at epoch 1
+    g.training = plan(g, epochs=6, early_stopping=never)
+    w = init_weights(g, 0)
+    train, val = data(16, "mse", 1), data(8, "mse", 2)
+    done = run_training(g, w, train, val, checkpoint_dir=tmp_path)
+    assert len(done.history["loss"]) == 2
+    again = run_training(g, w, train, val, checkpoint_dir=tmp_path, resume=True)
+    assert again.history == done.history
+    a, b = done.weights(), again.weights()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
 # -- the written script on its own ----------------------------------------------------------
 def test_written_script_trains_standalone(keras, tmp_path):
     from netspec.targets import keras as K

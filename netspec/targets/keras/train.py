@@ -589,6 +589,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.history = history
         self.stopping = stopping
         self.restored = None
+        self.stopped = False  # early stopping had ended the run
 
     def on_epoch_end(self, epoch, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -604,6 +605,7 @@ class Checkpoint(keras.callbacks.Callback):
             )
             for i, w in enumerate(s.best_weights or []):
                 arrays[f"best.{i}"] = np.asarray(w)
+        arrays["epoch"] = np.array(epoch)
         arrays = {k: np.ascontiguousarray(a) for k, a in arrays.items()}
         tmp = self.folder / "checkpoint.safetensors.tmp"
         save_file(arrays, str(tmp), metadata={"epoch": str(epoch)})
@@ -623,7 +625,10 @@ class Checkpoint(keras.callbacks.Callback):
         trainer.optimizer.build(trainer.trainable_variables)
         for i, v in enumerate(trainer.optimizer.variables):
             v.assign(arrays[f"optimizer.{i}"].reshape(v.shape))
+        if int(arrays["epoch"].reshape(())) != state["epoch"]:
+            raise ValueError(f"{self.folder}: the checkpoint's two files are of other epochs")
         self.history.update(state["history"])
+        self.stopped = (state.get("early_stopping") or {}).get("stopped_epoch", 0) > 0
         best = [arrays[k] for k in sorted((k for k in arrays if k.startswith("best.")), key=_index)]
         self.restored = (state.get("early_stopping"), best or None)
         return state["epoch"] + 1
@@ -683,6 +688,8 @@ FIT_TAIL = '''    callbacks = [Progress(data, history, on_epoch_end)]
         checkpoint = Checkpoint(checkpoint_dir, model, history, stopping)
         if resume:
             start = checkpoint.restore(trainer)
+            if checkpoint.stopped:  # early stopping ended that run: nothing more to train
+                start = epochs
         callbacks.append(checkpoint)
     trainer.fit(
         data,
