@@ -442,7 +442,12 @@ def test_resume_is_bit_identical(keras, tmp_path):
     )
     w = init_weights(g, 0)
     train, val = data(40, "categorical_crossentropy", 1), data(10, "categorical_crossentropy", 2)
-    whole = run_training(g, w, train, val, checkpoint_dir=tmp_path / "a")
+    seen = []
+    whole = run_training(
+        g, w, train, val, checkpoint_dir=tmp_path / "a", on_epoch_end=lambda *a: seen.append(a)
+    )
+    assert [e for e, _ in seen] == [0, 1, 2, 3]
+    assert seen[-1][1] == {k: v[-1] for k, v in whole.history.items()}
     first = run_training(g, w, train, val, epochs=2, checkpoint_dir=tmp_path / "b")
     state = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
     assert state["epoch"] == 1 and len(state["history"]["loss"]) == 2

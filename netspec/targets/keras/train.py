@@ -558,23 +558,27 @@ def on_probabilities(fn, activation, name):
 
 CHECKPOINT = '''
 class Progress(keras.callbacks.Callback):
-    """Sets each epoch's batch order, keeps the history, reports each epoch."""
+    """Sets each epoch's batch order and keeps the history (first of the callbacks); `report`:
+    the last one, after the checkpoint, calls on_epoch_end(epoch, logs)."""
 
-    def __init__(self, data, history, on_epoch_end=None):
+    def __init__(self, data, history):
         super().__init__()
         self.data = data
         self.history = history
-        self.report = on_epoch_end
 
     def on_epoch_begin(self, epoch, logs=None):
         self.data.epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in example_weighted(logs or {}).items()}
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
-        if self.report is not None:
-            self.report(epoch, logs)
+        for k, v in example_weighted(logs).items():
+            self.history.setdefault(k, []).append(float(v))
+
+    @staticmethod
+    def report(on_epoch_end):
+        def call(epoch, logs):
+            on_epoch_end(epoch, {k: float(v) for k, v in logs.items()})
+
+        return keras.callbacks.LambdaCallback(on_epoch_end=call)
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -681,7 +685,7 @@ def fit(
     )
     history = {}'''
 
-FIT_TAIL = '''    callbacks = [Progress(data, history, on_epoch_end)]
+FIT_TAIL = '''    callbacks = [Progress(data, history)]
     callbacks += [stopping] if stopping is not None else []
     start = 0
     if checkpoint_dir is not None:
@@ -691,6 +695,8 @@ FIT_TAIL = '''    callbacks = [Progress(data, history, on_epoch_end)]
             if checkpoint.stopped:  # early stopping ended that run: nothing more to train
                 start = epochs
         callbacks.append(checkpoint)
+    if on_epoch_end is not None:
+        callbacks.append(Progress.report(on_epoch_end))
     trainer.fit(
         data,
         epochs=epochs,
