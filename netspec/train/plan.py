@@ -79,6 +79,35 @@ class TrainPlan:
     early_stopping: EarlyStopping | None = None
     path: tuple[str | int, ...] = ("training",)  # where the section sits in the spec
 
+    @property
+    def validated(self) -> bool:
+        """Whether the run has validation data (a fraction above 0, or a file)."""
+        return self.validation != 0.0
+
+    def metric_key(self, m: Metric) -> str:
+        """The history key of a metric: `<metric>`, or `<output>_<metric>` with several
+        trained outputs."""
+        return m.name if len(self.objectives) == 1 else f"{m.output}_{m.name}"
+
+    def history_keys(self, validation: bool | None = None) -> list[str]:
+        """The keys of the run's history, in order: `loss` (the weighted total), with several
+        trained outputs each `<output>_loss`, then each metric's key; then the same with `val_`
+        in front when there is validation data (`validation`: default `self.validated`)."""
+        keys = ["loss"]
+        if len(self.objectives) > 1:
+            keys += [f"{o.output}_loss" for o in self.objectives]
+        keys += [self.metric_key(m) for m in self.metrics]
+        if self.validated if validation is None else validation:
+            keys += ["val_" + k for k in keys]
+        return keys
+
+    def key_metric(self, key: str) -> str:
+        """What a history key measures: `loss` or a metric's name."""
+        for m in self.metrics:
+            if key in (self.metric_key(m), "val_" + self.metric_key(m)):
+                return m.name
+        return "loss"
+
     def data_map(self):
         """The `data.DataMap` of this plan (inputs and trained outputs to columns)."""
         from .data import DataMap
