@@ -820,6 +820,17 @@ HAND = {
     "apartment_price": (4 * 5 + 5) + (5 + 1),  # 31
     "salary": 1 + 1,  # 2
     "digit_recognition": (784 * 128 + 128) + (128 * 10 + 10),  # 101,770
+    "exam_score": 1 + 1,  # 2
+    "iris": (4 * 16 + 16) + (16 * 3 + 3),  # 131
+    "digits_mlp": (64 * 128 + 128) + (128 * 10 + 10),  # 9,610
+}
+# (parameters, buffers) by hand for specs with batch norm: conv k x k without bias has
+# k * k * in * out weights, batch norm 2 parameters and 2 statistics per channel.
+HAND_BN = {
+    "digits_cnn": (
+        (9 * 1 * 16) + 2 * 16 + (9 * 16 * 32) + 2 * 32 + (32 * 2 * 2 * 10 + 10),  # 6,138
+        2 * 16 + 2 * 32,  # 96
+    ),
 }
 # keras.applications' published counts (trainable; non-trainable = batch norm statistics)
 KERAS_APPS = {"keras_resnet50": (25_583_592, 53_120), "keras_mobilenetv2": (3_504_872, 34_112)}
@@ -830,6 +841,9 @@ def test_parameter_counts_by_hand():
     for name, count in HAND.items():
         g = netspec.load(ROOT / "specs" / f"{name}.yaml")
         assert (g.param_count, g.buffer_count) == (count, 0), name
+    for name, counts in HAND_BN.items():
+        g = netspec.load(ROOT / "specs" / f"{name}.yaml")
+        assert (g.param_count, g.buffer_count) == counts, name
     assert netspec.load(ROOT / "specs" / "resnet18.yaml").param_count == 11_689_512
     for name, (params, buffers) in KERAS_APPS.items():
         g = netspec.load(ROOT / "specs" / f"{name}.yaml")
@@ -854,7 +868,7 @@ def test_every_spec_has_an_independent_count():
     pytest.importorskip("torch")
     from reference.torch_models import REFERENCES
 
-    covered = set(HAND) | set(KERAS_APPS) | set(REFERENCES) | {"resnet18"}
+    covered = set(HAND) | set(HAND_BN) | set(KERAS_APPS) | set(REFERENCES) | {"resnet18"}
     assert {p.stem for p in SPECS} <= covered
 
 
