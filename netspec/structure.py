@@ -369,6 +369,48 @@ RECORD_EXAMPLE = {
 }
 
 
+# Names other libraries use for a record or an attribute, and netspec's name for them.
+ALIASES = {
+    "loss": {
+        "sparse_categorical_crossentropy": "categorical_crossentropy",
+        "cross_entropy": "categorical_crossentropy",
+        "crossentropy": "categorical_crossentropy",
+        "nll": "categorical_crossentropy",
+        "bce": "binary_crossentropy",
+        "mean_squared_error": "mse",
+        "l2": "mse",
+        "mean_absolute_error": "mae",
+        "l1": "mae",
+        "smooth_l1": "huber",
+    },
+    "attribute": {
+        "learning_rate": "lr",
+        "beta_1": "beta1",
+        "beta_2": "beta2",
+        "epsilon": "eps",
+        "rho": "alpha",
+        "decay": "weight_decay",
+        "clipnorm": "clip_norm",
+        "clipvalue": "clip_value",
+        "initial_accumulator_value": "initial_accumulator",
+        "decay_steps": "t_max",
+    },
+}
+ALIAS_NOTES = {
+    "sparse_categorical_crossentropy": "categorical_crossentropy takes integer labels as well "
+    "as one-hot rows",
+}
+
+
+def _alias(kind: str, word: Any, allowed) -> str | None:
+    """A hint naming netspec's word for another library's name, if `word` is one."""
+    meant = ALIASES[kind].get(word) if isinstance(word, str) else None
+    if meant is None or meant not in allowed:
+        return None
+    note = ALIAS_NOTES.get(word)
+    return f"netspec calls it '{meant}'" + (f" ({note})" if note else "")
+
+
 def _an(word: str) -> str:
     return ("an " if word[0] in "aeiou" else "a ") + word
 
@@ -406,7 +448,7 @@ def _training_error(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one cas
         if found:
             kind, rec = found
             guess = did_you_mean(v, allowed)
-            hint = (
+            hint = _alias("attribute", v, allowed) or (
                 f"did you mean '{guess}'?"
                 if guess
                 else f"{kind} '{rec.name}' takes " + (", ".join(allowed) or "no attributes")
@@ -434,7 +476,9 @@ def _training_error(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one cas
             rec = table[v]
             return _needs(kind, rec, next(n for n, a in rec.attrs.items() if a.required), path)
         if isinstance(v, str):
-            return unknown(kind, v, table, path)
+            err = unknown(kind, v, table, path)
+            err.hint = (_alias(kind, v, table) if kind in ALIASES else None) or err.hint
+            return err
         if last == "name":
             return _err(f"expected {_an(kind)} name, got {kind_of(v)}", path, RECORD_EXAMPLE[kind])
         return _err(
