@@ -273,7 +273,7 @@ def _records(kind: str) -> dict:
     """`<kind>`: a record's name, or a mapping discriminated by `name` (like layers by `op`),
     and one `<kind>_<name>` definition per record. A bare name is only allowed for records
     without required attributes."""
-    from .train.lowerplan import WEIGHT
+    from .train.plan import WEIGHT
 
     records = tables()[kind]
     defs: dict = {}
@@ -315,7 +315,7 @@ def _records(kind: str) -> dict:
 def training_defs() -> dict:
     """The `training:` section's definitions, from the record tables and the section's own
     settings (`netspec.train.lowerplan`)."""
-    from .train.lowerplan import SETTINGS, STOPPING
+    from .train.plan import SETTINGS, STOPPING
 
     defs: dict = {}
     for kind in RECORD_KINDS:

@@ -437,7 +437,7 @@ def _needs(kind: str, rec, attr: str, path: Path) -> SpecError:
 
 def _training_error(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one case per key
     from .train import tables
-    from .train.lowerplan import SETTINGS, STOPPING, WEIGHT
+    from .train.plan import SETTINGS, STOPPING, WEIGHT
 
     path, v, kw = f.path, f.value, f.keyword
     inner = f.defs[-1][0]

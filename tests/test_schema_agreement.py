@@ -37,7 +37,7 @@ from netspec.lower import lower
 from netspec.ops import OPS
 from netspec.schema import build_schema, schema
 from netspec.train import tables
-from netspec.train.lowerplan import SETTINGS, STOPPING
+from netspec.train.plan import SETTINGS, STOPPING
 
 INVALID = ROOT / "tests" / "invalid"
 SCHEMA = build_schema()

@@ -16,69 +16,14 @@ from typing import Any
 from .. import expr
 from ..errors import Path, SpecError, did_you_mean
 from ..ops.base import Attr, Invalid
-from . import tables
-from .losses import loss_input
-from .plan import Columns, EarlyStopping, Metric, Objective, TrainPlan
-from .record import Choice, Record
+from .losses import LOSSES, loss_input
+from .metrics import METRICS
+from .optimizers import OPTIMIZERS
+from .plan import SETTINGS, STOPPING, WEIGHT, Columns, EarlyStopping, Metric, Objective, TrainPlan
+from .record import Record
+from .schedules import SCHEDULES
 
-# The section's own settings (the record tables give the rest): schema, checks and defaults.
-SETTINGS = {
-    a.name: a
-    for a in (
-        Attr(
-            "batch_size",
-            "int",
-            32,
-            "examples per optimizer step; an epoch's last batch keeps the remainder",
-            minimum=1,
-        ),
-        Attr("epochs", "int", 10, "passes over the training rows", minimum=1),
-        Attr(
-            "seed",
-            "int",
-            0,
-            "seeds the split, the batch order and the initial weights",
-            minimum=0,
-            maximum=2**63 - 1,
-        ),
-        Attr("shuffle", "bool", True, "visit the training rows in a fresh order every epoch"),
-    )
-}
-STOPPING = {
-    a.name: a
-    for a in (
-        Attr(
-            "patience",
-            "int",
-            5,
-            "epochs without improvement before training stops",
-            minimum=0,
-        ),
-        Choice(
-            "mode",
-            "choice",
-            None,
-            "min or max: which way is better (default: max for accuracy, min otherwise)",
-            choices=("min", "max"),
-        ),
-        Attr(
-            "min_delta",
-            "float",
-            0.0,
-            "an improvement must be larger than this",
-            minimum=0,
-        ),
-        Attr(
-            "restore_best",
-            "bool",
-            True,
-            "end with the weights of the best epoch, not the last",
-        ),
-    )
-}
-WEIGHT = Attr(
-    "weight", "float", 1.0, "this output's loss counts weight times in the total", minimum=0
-)
+TABLES = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES, "metric": METRICS}
 
 # What each loss's target data is (a data.TargetSpec kind), and the kinds each metric fits.
 LOSS_KIND = {
@@ -277,7 +222,7 @@ class _Planner:
     def record(self, kind: str, raw: Any, tail: Path) -> tuple[str, dict[str, Any]]:
         """A record's name and its resolved attributes (defaults filled in)."""
         name, given, atpath = self.given(kind, raw, tail)
-        rec: Record = tables()[kind][name]
+        rec: Record = TABLES[kind][name]
         attrs: dict[str, Any] = {}
         for k, v in given.items():
             if k == "weight" and kind == "loss":

@@ -14,7 +14,69 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ops.base import Attr
+from .record import Choice
+
 Columns = str | tuple[str, ...]  # one column/array name, or several stacked side by side
+
+# The section's own settings (the record tables give the rest): schema, checks and defaults.
+SETTINGS = {
+    a.name: a
+    for a in (
+        Attr(
+            "batch_size",
+            "int",
+            32,
+            "examples per optimizer step; an epoch's last batch keeps the remainder",
+            minimum=1,
+        ),
+        Attr("epochs", "int", 10, "passes over the training rows", minimum=1),
+        Attr(
+            "seed",
+            "int",
+            0,
+            "seeds the split, the batch order and the initial weights",
+            minimum=0,
+            maximum=2**63 - 1,
+        ),
+        Attr("shuffle", "bool", True, "visit the training rows in a fresh order every epoch"),
+    )
+}
+STOPPING = {
+    a.name: a
+    for a in (
+        Attr(
+            "patience",
+            "int",
+            5,
+            "epochs without improvement before training stops",
+            minimum=0,
+        ),
+        Choice(
+            "mode",
+            "choice",
+            None,
+            "min or max: which way is better (default: max for accuracy, min otherwise)",
+            choices=("min", "max"),
+        ),
+        Attr(
+            "min_delta",
+            "float",
+            0.0,
+            "an improvement must be larger than this",
+            minimum=0,
+        ),
+        Attr(
+            "restore_best",
+            "bool",
+            True,
+            "end with the weights of the best epoch, not the last",
+        ),
+    )
+}
+WEIGHT = Attr(
+    "weight", "float", 1.0, "this output's loss counts weight times in the total", minimum=0
+)
 
 
 @dataclass(frozen=True)
