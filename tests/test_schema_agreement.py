@@ -65,7 +65,7 @@ NETSPEC_ONLY = {
     "training (the model, the losses and the history decide)": r"the model has no (input|output)"
     r"|has no data|not a trained output|no loss for|does not fit output|early-stopping monitor"
     r"|early stopping monitors|leave no examples|classes on the last axis|class axis"
-    r"|dynamic last axis|Nesterov|scikit-learn data set|data format|listed twice",
+    r"|dynamic last axis|Nesterov|scikit-learn data set|data format|listed twice|two keys",
 }
 
 

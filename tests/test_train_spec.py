@@ -485,3 +485,21 @@ def test_classifiers_reach_95_percent_on_their_test_split(name):
     _, _, split, evaluate = train_by_plan(ROOT / "specs" / f"{name}.yaml")
     _, y, t = evaluate(split.test)
     assert accuracy(y, t) >= 0.95
+
+
+def test_output_names_that_make_history_keys_collide_are_refused():
+    layers = """
+    - {op: dense, name: val, units: 1}
+    - {op: dense, name: other, units: 1, inputs: [x]}
+    """
+    text = (
+        "netspec: 1\nname: m\ninputs:\n  x: {shape: [2]}\nlayers:\n"
+        + textwrap.indent(textwrap.dedent(layers).strip(), "  ")
+        + "\noutputs: [val, other]\ntraining:\n"
+        + "  inputs: {x: [a, b]}\n  targets: {val: c, other: d}\n  loss: mse\n  optimizer: sgd\n"
+    )
+    with pytest.raises(SpecError, match="two keys 'val_loss'") as e:
+        netspec.loads(text)
+    assert e.value.path == ("training", "targets", "val")
+    # one trained output has no per-output keys: no collision
+    netspec.loads(text.replace("targets: {val: c, other: d}", "targets: {val: c}"))

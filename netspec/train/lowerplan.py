@@ -121,6 +121,7 @@ class _Planner:
             validation=validation,
             test=test,
         )
+        self.check_keys(plan)
         if "early_stopping" in raw:
             stop = self.early_stopping(raw["early_stopping"], plan)
             plan = TrainPlan(**{**plan.__dict__, "early_stopping": stop})
@@ -387,6 +388,22 @@ class _Planner:
                     attrs = {**attrs, "threshold": 0.0}  # the output is a logit, not a probability
                 out.append(Metric(name, attrs, o))
         return tuple(out)
+
+    def check_keys(self, plan: TrainPlan) -> None:
+        """Output names that make two history keys equal (an output called `val`: its
+        `val_loss` would be the validation loss's key) are refused."""
+        keys = plan.history_keys(validation=True)
+        seen: set[str] = set()
+        for k in keys:
+            if k in seen:
+                o = next(o.output for o in plan.objectives if k.startswith(o.output + "_"))
+                raise self.err(
+                    f"with output {o!r} trained, the history would have two keys {k!r}",
+                    ("targets", o),
+                    "rename the output (outputs: {new_name: layer})",
+                    key=True,
+                )
+            seen.add(k)
 
     def early_stopping(self, raw: dict, plan: TrainPlan) -> EarlyStopping:
         validated = plan.validated
