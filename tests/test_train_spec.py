@@ -398,6 +398,7 @@ def train_by_plan(spec: Path, params=None):
             assert raw["layers"].pop()["name"] == node.name
             outs[obj.output] = node.inputs[0]
     raw["outputs"] = outs
+    torch.manual_seed(plan.seed)  # dropout's masks
     model = netspec.compile(lower(raw, params), "torch", weights=netspec.init_weights(g, plan.seed))
     model.train()
     a = plan.optimizer_attrs
