@@ -475,6 +475,12 @@ def _training_error(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one cas
         if isinstance(v, str) and v in table:  # a bare name of a record with required attrs
             rec = table[v]
             return _needs(kind, rec, next(n for n, a in rec.attrs.items() if a.required), path)
+        if isinstance(v, str) and v.startswith("$"):
+            return _err(
+                f"{_an(kind)}'s name cannot be a param ({v})",
+                path,
+                f"write the name itself ({', '.join(table)}); params can give its attributes",
+            )
         if isinstance(v, str):
             err = unknown(kind, v, table, path)
             err.hint = (_alias(kind, v, table) if kind in ALIASES else None) or err.hint
