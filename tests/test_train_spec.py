@@ -24,7 +24,7 @@ import netspec
 from netspec import SpecError
 from netspec.train.plan import SETTINGS, STOPPING, EarlyStopping, Metric, TrainPlan
 
-TRAINED = ["exam_score", "xor", "iris", "digits_mlp", "digits_cnn"]
+TRAINED = ["exam_score", "exam_score_sleep", "xor", "iris", "digits_mlp", "digits_cnn"]
 
 
 def load(
@@ -470,6 +470,13 @@ def test_exam_score_learns_slope_ten():
     w = float(model.score.weight.detach()[0, 0])
     b = float(model.score.bias.detach()[0])
     assert abs(w - 10) < 0.1 and abs(b) < 1, (w, b)  # within 1%
+
+
+def test_exam_score_sleep_learns_that_sleep_does_not_count():
+    g, model, _, _ = train_by_plan(ROOT / "specs" / "exam_score_sleep.yaml")
+    assert g.training.inputs == {"hours": ("study_hours", "sleep_hours")}
+    (study, sleep), b = model.score.weight.detach()[0].tolist(), float(model.score.bias.detach()[0])
+    assert abs(study - 10) < 0.1 and abs(sleep) < 0.1 and abs(b) < 1, (study, sleep, b)
 
 
 @pytest.mark.slow
