@@ -166,6 +166,7 @@ for _name, (_formula, _ref) in SIMPLE.items():
         + ([ex("wide", [5], scale=20.0)] if _name in WIDE else []),
         sample=_no_attrs,
         weights=WEIGHTS,
+        keeps_size="all",
     )(_same)
     ACTIVATIONS.append(_name)
 
@@ -189,6 +190,7 @@ for _name, _doc, _ref in [
         ],
         sample=_axis_attr,
         weights=WEIGHTS,
+        keeps_size="all",
     )(_axis)
 op(
     "leaky_relu",
@@ -204,6 +206,7 @@ op(
     ],
     sample=_alpha([0.0, 0.1, 0.2, 0.3, 1.5]),
     weights=WEIGHTS,
+    keeps_size="all",
 )(_same)
 op(
     "elu",
@@ -220,6 +223,7 @@ op(
     ],
     sample=_alpha([0.1, 0.5, 2.0]),
     weights=WEIGHTS,
+    keeps_size="all",
 )(_same)
 ACTIVATIONS.extend(["softmax", "log_softmax", "leaky_relu", "elu"])
 
@@ -250,6 +254,7 @@ def _prelu_ref(xs, attrs, p):
     weights=(0.4, 0.4, 0.4, 0.1),
     start={"weight": 0.25},
     test_values={"weight": ("uniform", 0.05, 0.5)},
+    keeps_size="all",
 )
 def prelu(ctx: Ctx):
     ctx.want_rank(1, 4)

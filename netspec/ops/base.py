@@ -411,6 +411,18 @@ class OpDef:
     # random test weights (tools/testing.random_weights): name -> ("uniform"|"normal", a, b);
     # other params are normal(0, scale / sqrt(fan_in))
     test_values: dict[str, tuple[str, float, float]] = field(default_factory=dict)
+    # Where the sizes of the output come from (facts of the shape rule, which generated code
+    # uses to write a layer's input size as the expression that set it):
+    # `sets_size`: (axis, attribute): the attribute gives the size of that per-example output
+    # axis (0: the channels, -1: the last), when the output has it (`(0, "filters")`);
+    # `keeps_size`: "all": the output has the first input's size on every axis where the
+    # shapes agree; "channels": on the channel axis (0) only; None: no size is kept.
+    sets_size: tuple[int, str] | None = None
+    keeps_size: str | None = None
+
+    def __post_init__(self) -> None:
+        assert self.keeps_size in (None, "all", "channels"), (self.name, self.keeps_size)
+        assert self.sets_size is None or self.sets_size[1] in self.attrs, self.name
 
     def attr_names(self) -> list[str]:
         return list(self.attrs)

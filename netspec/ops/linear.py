@@ -69,6 +69,7 @@ CONV = {"op": "conv2d", "filters": 4, "kernel": 3}
     ],
     sample=_dense_sample,
     keep_shape=_dense_keep_shape,
+    sets_size=(-1, "units"),
     weights=(4.0, 1.2, 0.4, 1.0),
 )
 def dense(ctx: Ctx):
@@ -100,6 +101,7 @@ def dense(ctx: Ctx):
     ],
     sample=_embedding_sample,
     keep_shape=never,
+    sets_size=(-1, "dim"),
     weights=(1.0, 1.0, 1.0, 1.0),  # proposed for int64 values, the only ones it takes
 )
 def embedding(ctx: Ctx):

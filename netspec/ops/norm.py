@@ -88,6 +88,7 @@ SCALE = ("uniform", 0.5, 1.5)  # random test weights: scales away from 0 and 1
         "running_var": SCALE,
         "weight": SCALE,
     },
+    keeps_size="all",
 )
 def batch_norm(ctx: Ctx):
     ctx.want_rank(1, 4)
@@ -113,6 +114,7 @@ def batch_norm(ctx: Ctx):
     weights=(1.0, 0.8, 0.4, 0.5),
     start={"weight": 1.0, "bias": 0.0},
     test_values={"weight": SCALE},
+    keeps_size="all",
 )
 def layer_norm(ctx: Ctx):
     ctx.want_rank(1, 8)
@@ -141,6 +143,7 @@ def layer_norm(ctx: Ctx):
     examples=[ex("vector", [6], rate=0.3), ex("image", IMG)],
     sample=_dropout_sample,
     weights=(0.5, 0.3, 0.3, 0.0),
+    keeps_size="all",
 )
 def dropout(ctx: Ctx):
     return ctx.x.shape

@@ -91,6 +91,7 @@ RECORD = {
     "keep_shape": _keep_shape,
     "weights": (0.0, 0.6, 0.0, 0.0),
     "seq_weights": (0.0, 1.5, 0.0, 0.0),
+    "sets_size": (-1, "units"),
 }
 
 

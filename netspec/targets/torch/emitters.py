@@ -90,32 +90,6 @@ def opt(value: Any, default: Any) -> Any:
     return Default(value) if same else value
 
 
-# Which attribute sets the size of an op's output axis (-1: the last): a layer's input size
-# inside a block is that layer's expression. Kept with the emitters until the op records say it.
-SETS_SIZE: dict[str, tuple[int, str]] = {
-    "conv1d": (0, "filters"),
-    "conv2d": (0, "filters"),
-    "conv_transpose2d": (0, "filters"),
-    "dense": (-1, "units"),
-    "embedding": (-1, "dim"),
-    "rnn": (-1, "units"),
-    "lstm": (-1, "units"),
-    "gru": (-1, "units"),
-}
-# Ops whose output has their first input's size on every axis (None) or on the channel axis
-# only (0): a size is followed back through them.
-KEEPS_SIZE: dict[str, int | None] = {
-    **dict.fromkeys(
-        ["relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus", "hard_sigmoid"],
-        None,
-    ),
-    **dict.fromkeys(["identity", "leaky_relu", "elu", "softmax", "log_softmax", "prelu"], None),
-    **dict.fromkeys(["batch_norm", "layer_norm", "dropout", "add", "subtract", "multiply"], None),
-    **dict.fromkeys(["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"], 0),
-    **dict.fromkeys(["global_avg_pool", "global_max_pool"], 0),
-}
-
-
 def uniform(values: tuple[int, ...]) -> int | tuple[int, ...]:
     """One int when every spatial axis has the same value (as a PyTorch user writes it)."""
     return values[0] if len(set(values)) == 1 else tuple(values)
