@@ -154,6 +154,7 @@ SIMPLE = {
     "identity": ("x", _identity),
 }
 WIDE = {"sigmoid", "selu", "gelu", "silu", "softplus", "tanh"}  # large |x| takes other branches
+NONNEGATIVE = {"relu", "relu6", "sigmoid", "softplus", "hard_sigmoid"}  # outputs are >= 0
 
 for _name, (_formula, _ref) in SIMPLE.items():
     op(
@@ -167,6 +168,7 @@ for _name, (_formula, _ref) in SIMPLE.items():
         sample=_no_attrs,
         weights=WEIGHTS,
         keeps_size="all",
+        nonnegative=_name in NONNEGATIVE,
     )(_same)
     ACTIVATIONS.append(_name)
 
@@ -191,6 +193,7 @@ for _name, _doc, _ref in [
         sample=_axis_attr,
         weights=WEIGHTS,
         keeps_size="all",
+        nonnegative=_name == "softmax",
     )(_axis)
 op(
     "leaky_relu",

@@ -419,6 +419,9 @@ class OpDef:
     # shapes agree; "channels": on the channel axis (0) only; None: no size is kept.
     sets_size: tuple[int, str] | None = None
     keeps_size: str | None = None
+    # the output is never negative, whatever the input (an activation's range): a target may
+    # pad it with zeros before a max pool
+    nonnegative: bool = False
 
     def __post_init__(self) -> None:
         assert self.keeps_size in (None, "all", "channels"), (self.name, self.keeps_size)

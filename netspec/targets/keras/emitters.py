@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ...ir import Node
+from ...ops import OPS
 from ...ops.base import same_pad
 from . import layout
 from .codegen import Ctor, Default, Scope, T
@@ -251,8 +252,6 @@ def padded(s: Scope, node: Node, x: T, kernel, stride, dilation) -> tuple[T, str
 
 # -- activations --------------------------------------------------------------------------
 SIMPLE = {"relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus"}
-# activations whose output is never negative: a max pool may pad it with zeros
-NONNEGATIVE = {"relu", "relu6", "sigmoid", "softplus", "hard_sigmoid", "softmax"}
 
 
 def activation_string(act: dict | None, rank: int) -> str | None:
@@ -282,7 +281,7 @@ def linear(act: str | None) -> str | None:
 def finish(s: Scope, node: Node, t: T, act: dict | None, inline: bool) -> T:
     """Apply a layer's `activation` as its own layer when it was not given inline."""
     if act is not None and inline:
-        t.nonnegative = act["op"] in NONNEGATIVE
+        t.nonnegative = OPS[act["op"]].nonnegative  # a max pool may pad it with zeros
     if act is None or inline:
         return t
     return activation(s, act["op"], act, t, f"{node.local_name}-activation")
@@ -291,7 +290,7 @@ def finish(s: Scope, node: Node, t: T, act: dict | None, inline: bool) -> T:
 def activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, node: Node | None = None) -> T:
     """The layer of an activation op (`node`: the op's own node, whose params it may use)."""
     t = _activation(s, op, attrs, x, suffix, node)
-    t.nonnegative = op in NONNEGATIVE
+    t.nonnegative = OPS[op].nonnegative
     return t
 
 
