@@ -68,6 +68,9 @@ class Attr:
     exclusive_min: bool = False
     exclusive_max: bool = False
     hint: str | None = None  # shown when a value is out of range
+    # a layer's size (units, filters, an embedding's vocab and dim): what specs usually write
+    # with a param (`units: $hidden`), so the random-spec generator writes it so now and then
+    width: bool = False
 
     @property
     def required(self) -> bool:

@@ -8,7 +8,7 @@ from .base import Attr, Ctx, conv_out, ex, op
 from .common import channels, padding, spatial
 
 CONV_ATTRS = [
-    Attr("filters", "int", doc="output channels", minimum=1),
+    Attr("filters", "int", doc="output channels", minimum=1, width=True),
     Attr("kernel", "spatial", doc="kernel size"),
     Attr("stride", "spatial", 1, "stride"),
     Attr("padding", "padding", 0, "zero padding, 'same' or 'valid'"),
@@ -302,7 +302,7 @@ def conv2d(ctx: Ctx):
     "conv_transpose2d",
     "convolution",
     [
-        Attr("filters", "int", doc="output channels", minimum=1),
+        Attr("filters", "int", doc="output channels", minimum=1, width=True),
         Attr("kernel", "spatial", doc="kernel size"),
         Attr("stride", "spatial", 1, "stride"),
         Attr("padding", "padding", 0, "rows/columns removed from each side of the output"),

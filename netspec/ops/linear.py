@@ -43,7 +43,7 @@ CONV = {"op": "conv2d", "filters": 4, "kernel": 3}
     "dense",
     "linear",
     [
-        Attr("units", "int", doc="output features", minimum=1),
+        Attr("units", "int", doc="output features", minimum=1, width=True),
         Attr("activation", "activation", None, "activation applied to the output"),
         Attr("bias", "bool", True, "add a learned bias"),
     ],
@@ -88,8 +88,8 @@ def dense(ctx: Ctx):
     "embedding",
     "embedding",
     [
-        Attr("vocab", "int", doc="number of distinct token ids", minimum=1),
-        Attr("dim", "int", doc="embedding size", minimum=1),
+        Attr("vocab", "int", doc="number of distinct token ids", minimum=1, width=True),
+        Attr("dim", "int", doc="embedding size", minimum=1, width=True),
     ],
     weighted=True,
     input_dtype="int64",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import Attr, Ctx, ex, op
 
 RNN_ATTRS = [
-    Attr("units", "int", doc="hidden size", minimum=1),
+    Attr("units", "int", doc="hidden size", minimum=1, width=True),
     Attr("return_sequences", "bool", False, "every step's output, not only the last"),
     Attr("bidirectional", "bool", False, "run forward and backward; concatenate features"),
     Attr("num_layers", "int", 1, "stacked layers", minimum=1),
