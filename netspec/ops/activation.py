@@ -82,6 +82,12 @@ def _hard_sigmoid(x, a):
     return np.clip(x / 6 + 0.5, 0, 1)
 
 
+def _hard_swish(x, a):
+    import numpy as np
+
+    return x * np.clip(x + 3, 0, 6) / 6
+
+
 def _identity(x, a):
     return x
 
@@ -152,8 +158,10 @@ SIMPLE = {
     "softplus": ("log(1 + exp(x))", _softplus),
     "hard_sigmoid": ("clip(x / 6 + 1/2, 0, 1)", _hard_sigmoid),
     "identity": ("x", _identity),
+    "hard_swish": ("x * relu6(x + 3) / 6 (MobileNetV3's)", _hard_swish),
 }
-WIDE = {"sigmoid", "selu", "gelu", "silu", "softplus", "tanh"}  # large |x| takes other branches
+# large |x| takes other branches
+WIDE = {"sigmoid", "selu", "gelu", "silu", "softplus", "tanh", "hard_swish"}
 NONNEGATIVE = {"relu", "relu6", "sigmoid", "softplus", "hard_sigmoid"}  # outputs are >= 0
 
 for _name, (_formula, _ref) in SIMPLE.items():

@@ -251,7 +251,9 @@ def padded(s: Scope, node: Node, x: T, kernel, stride, dilation) -> tuple[T, str
 
 
 # -- activations --------------------------------------------------------------------------
-SIMPLE = {"relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus"}
+# Keras' own activations with netspec's meaning (Keras 3's "hard_swish" is hard_silu:
+# x * relu6(x + 3) / 6)
+SIMPLE = {"relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus", "hard_swish"}
 
 
 def activation_string(act: dict | None, rank: int) -> str | None:
@@ -337,6 +339,7 @@ def _activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, node: Node | 
     "leaky_relu",
     "elu",
     "hard_sigmoid",
+    "hard_swish",
     "softmax",
     "log_softmax",
 )

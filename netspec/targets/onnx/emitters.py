@@ -425,6 +425,14 @@ def gelu(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return b.op("Mul", [b.op("Mul", [x, p], what="x_erf"), b.const(0.5, np.float32, "half")], out)
 
 
+@emitter("hard_swish")
+def hard_swish(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    if b.opset >= 14:
+        return b.op("HardSwish", xs[:1], out)  # x * max(0, min(1, x / 6 + 1/2))
+    h = b.op("HardSigmoid", xs[:1], what="hard_sigmoid", alpha=1.0 / 6.0, beta=0.5)
+    return b.op("Mul", [xs[0], h], out)
+
+
 @emitter("silu")
 def silu(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return b.op("Mul", [xs[0], b.op("Sigmoid", xs[:1], what="sigmoid")], out)

@@ -124,6 +124,7 @@ SIMPLE = {
     "silu": "F.silu",
     "softplus": "F.softplus",
     "hard_sigmoid": "F.hardsigmoid",  # relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1)
+    "hard_swish": "F.hardswish",  # x * relu6(x + 3) / 6
 }
 
 
