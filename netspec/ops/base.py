@@ -71,12 +71,17 @@ class Attr:
     # a layer's size (units, filters, an embedding's vocab and dim): what specs usually write
     # with a param (`units: $hidden`), so the random-spec generator writes it so now and then
     width: bool = False
+    nullable: bool = False  # `null` is a value of its own (its meaning in `doc`)
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
     def expected(self) -> str:
+        text = self._expected()
+        return f"{text} or null" if self.nullable else text
+
+    def _expected(self) -> str:
         k = self.kind
         if k == "int":
             if self.minimum == 1:
@@ -162,6 +167,8 @@ class Attr:
             s = {"type": "integer"}
         else:  # pragma: no cover - a definition error
             raise AssertionError(k)
+        if self.nullable:
+            s = {"anyOf": [s, {"type": "null"}]}
         if self.doc:
             s = {**s, "description": self.doc}
         if self.default is not REQUIRED and self.default is not None:
@@ -170,6 +177,8 @@ class Attr:
 
     def check(self, v: Any) -> Any:
         """Validate a substituted value; return it in a plain normalized form."""
+        if v is None and self.nullable:
+            return None
         k = self.kind
         if k == "int":
             if not _is_int(v):
