@@ -27,7 +27,7 @@ import numpy as np
 from ...ir import Node
 from ...ops import OPS
 from ...ops.base import same_pad
-from . import layout
+from . import layout, runtime
 from .codegen import Ctor, Default, Scope, T
 
 
@@ -140,6 +140,15 @@ def layer_norm_from_keras(gamma, beta):
     return {"weight": gamma, "bias": beta}
 
 
+def normalize_to_keras(mean, variance):
+    """Normalize: the mean and variance are the canonical arrays."""
+    return [mean, variance]
+
+
+def normalize_from_keras(mean, variance):
+    return {"mean": mean, "variance": variance}
+
+
 def prelu_to_keras(weight):
     """PReLU: one slope per channel (Keras' alpha has the channel axis among shared ones)."""
     return [weight]
@@ -203,6 +212,7 @@ DEPTHWISE = Conversion(depthwise_to_keras, depthwise_from_keras)
 BATCH_NORM = Conversion(batch_norm_to_keras, batch_norm_from_keras)
 LAYER_NORM = Conversion(layer_norm_to_keras, layer_norm_from_keras)
 PRELU = Conversion(prelu_to_keras, prelu_from_keras)
+NORMALIZE = Conversion(normalize_to_keras, normalize_from_keras)
 EMBEDDING = Conversion(embedding_to_keras, embedding_from_keras)
 RNN_WEIGHTS = Conversion(rnn_to_keras, rnn_from_keras)
 GRU_WEIGHTS = Conversion(gru_to_keras, gru_from_keras)
@@ -565,6 +575,46 @@ def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
         axis=layout.last_axis(x.perm),
         epsilon=s.attr(node, "eps"),
     )
+
+
+# Not keras.layers.Normalization: it computes the same function, but from a copy of its
+# statistics taken when it is built, which set_weights does not update.
+runtime.LAYERS["Normalize"] = '''
+class Normalize(layers.Layer):
+    """netspec's normalize: (x - mean) / max(sqrt(variance), 1e-7) with one mean and variance
+    per entry of `axis` (None: one for every value); set from the training data, not trained."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def build(self, input_shape):
+        size = (1,) if self.axis is None else (input_shape[self.axis],)
+        self.mean = self.add_weight(shape=size, initializer="zeros", trainable=False, name="mean")
+        self.variance = self.add_weight(
+            shape=size, initializer="ones", trainable=False, name="variance"
+        )
+
+    def call(self, x):
+        shape = [1] * len(x.shape)
+        if self.axis is not None:
+            shape[self.axis] = -1
+        mean = keras.ops.reshape(self.mean, shape)
+        std = keras.ops.sqrt(keras.ops.reshape(self.variance, shape))
+        return (x - mean) / keras.ops.maximum(std, 1e-7)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+'''
+
+
+@emitter("normalize", weights=(NORMALIZE,))
+def emit_normalize(s: Scope, node: Node, xs: list[T]) -> T:
+    x = xs[0]
+    axis = node.attrs["axis"]
+    kw = with_defaults({"axis": -1}, axis=None if axis is None else layout.axis(x.perm, axis))
+    cls = s.custom("Normalize")
+    return s.layer(cls, x, node.local_name, x.shape, x.perm, weights=NORMALIZE, **kw)
 
 
 @emitter("dropout")

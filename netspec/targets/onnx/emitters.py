@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir import Node
+from ...ops.norm import EPSILON
 from .builder import Builder
 
 Emit = Callable[[Builder, Node, list[str], str], str]
@@ -216,6 +217,19 @@ def layer_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
     )
     y = b.op("Mul", [b.op("Div", [d, std], what="normalized"), w], what="scaled")
     return b.op("Add", [y, bias], out)
+
+
+@emitter("normalize")
+def normalize(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """(x - mean) / max(sqrt(variance), 1e-7); mean and variance are initializers shaped to
+    broadcast on their axis."""
+    axis, rank = node.attrs["axis"], len(node.shape)
+    shape = [-1] + [1] * (rank - axis) if axis is not None else [1]
+    mean, var = b.param(node, "mean", shape), b.param(node, "variance", shape)
+    d = b.op("Sub", [xs[0], mean], what="centered")
+    std = b.op("Sqrt", [var], what="std")
+    eps = b.const(EPSILON, np.float32, "normalize_eps")
+    return b.op("Div", [d, b.op("Max", [std, eps], what="std_eps")], out)
 
 
 @emitter("dropout", "identity")
