@@ -25,6 +25,7 @@ from conftest import ROOT, RUFF
 
 import netspec
 from netspec.ops import ACTIVATIONS, OPS, Example
+from netspec.schema import NO_CONV_ACT
 from netspec.targets import TARGETS
 from tools import randspec
 from tools.reference import reference
@@ -40,7 +41,7 @@ def activation_cases() -> dict[str, tuple[dict, Example]]:
     out = {}
     for act in ACTIVATIONS:
         hosts = [("dense", {"units": 3}, [2, 4])]
-        if act not in ("softmax", "log_softmax"):  # not allowed on a convolution
+        if act not in NO_CONV_ACT:  # not allowed on a convolution
             hosts.append(("conv1d", {"filters": 2, "kernel": 2}, [2, 5]))
         for host, attrs, shape in hosts:
             e = Example(f"as_{host}_activation", {"x": shape}, scale=3.0)

@@ -33,6 +33,7 @@ from netspec.errors import SpecError
 from netspec.ir import Graph, Shape, Value
 from netspec.lower import lower
 from netspec.ops import ACTIVATIONS, INITS, OPS, Ctx, Invalid
+from netspec.schema import NO_CONV_ACT
 
 from .yamltext import to_yaml
 
@@ -43,7 +44,7 @@ MAX_PARAMS = 12_000
 DYN = 5  # the size `tools.testing.random_inputs` gives dynamic axes
 WORDS = """stem head proj skip gate mix body neck tail feat enc dec a b h z trunk side left right
 up down core""".split()
-CONV_ACTS = [a for a in ACTIVATIONS if a not in ("softmax", "log_softmax")]
+CONV_ACTS = [a for a in ACTIVATIONS if a not in NO_CONV_ACT]  # as the schema allows
 SEQ_FAMILIES = ("sequence", "tokens")  # ops' `seq_weights` apply
 
 
