@@ -803,6 +803,22 @@ def test_softmax_axis_normalized_and_activation_attrs():
     assert g.nodes[0].attrs["activation"] == {"op": "elu", "alpha": 0.5}
 
 
+def test_normalize_keeps_the_shape_with_one_statistic_per_entry_of_its_axis():
+    g = loads([{"op": "normalize"}], inputs={"x": {"shape": [3, None, 5]}})
+    n = g.nodes[0]
+    assert n.shape == g.inputs["x"].shape and n.attrs["axis"] == 3
+    assert n.buffers == {"mean": (5,), "variance": (5,)} and not n.params
+    n = loads([{"op": "normalize", "axis": 1}], inputs={"x": {"shape": [3, 4, 5]}}).nodes[0]
+    assert n.attrs["axis"] == 1 and n.buffers["mean"] == (3,)
+    n = loads([{"op": "normalize", "axis": None}], inputs={"x": {"shape": [3, None]}}).nodes[0]
+    assert n.attrs["axis"] is None and n.buffers["variance"] == (1,)
+    assert "out of range" in error([{"op": "normalize", "axis": 3}])
+    assert "needs a fixed size" in error(
+        [{"op": "normalize", "axis": 1}], inputs={"x": {"shape": [None, 4]}}
+    )
+    assert "expected an integer axis or null" in error([{"op": "normalize", "axis": "last"}])
+
+
 def test_every_op_has_a_shape_test():
     """Each op of the table appears in this file (a new op needs a shape test here)."""
     text = Path(__file__).read_text()
