@@ -10,6 +10,7 @@ turns into file:line:col. Nothing here imports numpy or a framework.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -124,7 +125,7 @@ class _Planner:
         self.check_keys(plan)
         if "early_stopping" in raw:
             stop = self.early_stopping(raw["early_stopping"], plan)
-            plan = TrainPlan(**{**plan.__dict__, "early_stopping": stop})
+            plan = dataclasses.replace(plan, early_stopping=stop)
         return plan
 
     # -- data -----------------------------------------------------------------------------
