@@ -4,8 +4,8 @@ Plans from the example specs, defaults, params and `--set`, which tensor each lo
 metrics and history keys, early stopping, per-output losses, and that `validate` stays light.
 Error messages are golden files (tests/invalid/training_*); the schema's agreement with the
 lowering is tests/test_schema_agreement.py. A plain PyTorch loop that follows a plan (the
-split, batch order and initial weights of netspec, PyTorch's optimizers) checks that the
-examples' hyper-parameters reach their goals: exam_score here, the others marked slow.
+split, batch order and initial weights of netspec, PyTorch's optimizers, one thread) checks
+that the examples' hyper-parameters reach their goals (a few seconds each).
 """
 
 from __future__ import annotations
@@ -377,6 +377,17 @@ def test_validate_imports_no_numpy_with_a_training_section(args):
 
 
 def train_by_plan(spec: Path, params=None):
+    """`_train_by_plan` on one thread (small models: threads only contend for the cores)."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_by_plan(spec, params)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_by_plan(spec: Path, params=None):
     """Train `spec` as its plan says, with torch.optim and netspec's split, batch order and
     initial weights; the loss reads logits where the plan says (the output's final
     softmax/sigmoid left out of a copy of the spec). Returns (graph, model, split, data)."""
@@ -492,14 +503,12 @@ def test_exam_score_sleep_learns_that_sleep_does_not_count():
     assert abs(study - 10) < 0.1 and abs(sleep) < 0.1 and abs(b) < 1, (study, sleep, b)
 
 
-@pytest.mark.slow
 def test_xor_reaches_full_accuracy():
     _, _, split, evaluate = train_by_plan(ROOT / "specs" / "xor.yaml")
     _, y, t = evaluate(split.train)
     assert accuracy(y, t) == 1.0
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["iris", "digits_mlp", "digits_cnn"])
 def test_classifiers_reach_95_percent_on_their_test_split(name):
     pytest.importorskip("sklearn")
@@ -526,7 +535,6 @@ def test_output_names_that_make_history_keys_collide_are_refused():
     netspec.loads(text.replace("targets: {val: c, other: d}", "targets: {val: c}"))
 
 
-@pytest.mark.slow
 def test_apartment_price_learns_within_the_noise():
     _, _, split, evaluate = train_by_plan(ROOT / "specs" / "apartment_price.yaml")
     _, y, t = evaluate(split.validation)
