@@ -24,6 +24,7 @@ from ..base import Artifact, write_sources
 from ..python.run import run_source
 from .codegen import Generator, model_class
 from .emitters import EMITTERS
+from .train import generate_train, run_training
 
 __all__ = [
     "ARTIFACTS",
@@ -33,6 +34,7 @@ __all__ = [
     "export_weights",
     "generate",
     "owns",
+    "run_training",
     "write",
 ]
 
@@ -45,7 +47,10 @@ def generate(graph: Graph) -> str:
 
 
 NAME = "torch"
-ARTIFACTS = (Artifact("model", "{name}_torch.py", generate),)
+ARTIFACTS = (
+    Artifact("model", "{name}_torch.py", generate),
+    Artifact("train", "{name}_train_torch.py", generate_train),
+)
 
 
 def load_module(graph: Graph, source: str | None = None) -> types.ModuleType:
@@ -61,13 +66,21 @@ def _check_options(options: dict[str, Any]) -> None:
 def compile(graph: Graph, weights: dict[str, np.ndarray], **options: Any):  # noqa: A001
     """An `nn.Module` built from exactly `generate(graph)`, canonical weights loaded, in eval
     mode."""
-    import torch
-
     _check_options(options)
     module = load_module(graph).__dict__[model_class(graph.name)]()
-    state = {
-        k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in weights.items()
-    }
+    load_state(module, weights)
+    return module.eval()
+
+
+def load_state(module, weights: dict[str, np.ndarray]) -> None:
+    """Load canonical weights into a module built from the generated source, strictly, in the
+    module's own float dtype (num_batches_tracked, not canonical, keeps its value)."""
+    import torch
+
+    dtype = next(iter(module.state_dict().values()), torch.zeros(())).dtype
+    if not dtype.is_floating_point:
+        dtype = torch.float32
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)).to(dtype) for k, v in weights.items()}
     own = module.state_dict()
     missing = [k for k in own if k not in state and not k.endswith(SKIP)]
     extra = [k for k in state if k not in own]
@@ -77,7 +90,6 @@ def compile(graph: Graph, weights: dict[str, np.ndarray], **options: Any):  # no
         if k.endswith(SKIP) and k not in state:
             state[k] = v
     module.load_state_dict(state, strict=True)
-    return module.eval()
 
 
 def export_weights(module, graph: Graph) -> dict[str, np.ndarray]:
