@@ -577,6 +577,12 @@ class _Script:
         return "\n".join(out)
 
     def imports(self) -> str:
+        froms = {
+            "safetensors": "from safetensors import safe_open",
+            "safetensors.torch": "from safetensors.torch import load_file, save_file",
+            "torch": "from torch import nn",
+            f"{self.g.name}_torch": f"from {self.g.name}_torch import {self.cls}, load_weights",
+        }
         lines = [
             "import argparse",
             "import csv",
@@ -587,10 +593,7 @@ class _Script:
             "",
             "import numpy as np",
             "import torch",
-            "from safetensors import safe_open",
-            "from safetensors.torch import load_file, save_file",
-            "from torch import nn",
-            f"from {self.g.name}_torch import {self.cls}, load_weights",
+            *(froms[k] for k in sorted(froms, key=lambda m: (m.lower(), m))),
         ]
         return "\n".join(lines)
 
@@ -752,9 +755,9 @@ class _Script:
                 if op == "sigmoid":
                     body.append(f'    y["{k}"] = torch.sigmoid(y["{k}"])')
                 else:
-                    axis = attrs.get("axis", -1)
-                    rank = len(node.shape)
-                    dim = -1 if axis in (-1, rank - 1) else (axis if axis < 0 else axis + 1)
+                    axis, rank = attrs.get("axis", -1), len(node.shape)
+                    axis = axis + rank + 1 if axis < 0 else axis  # counts the batch axis
+                    dim = -1 if axis == rank else axis  # as the model's emitter writes it
                     body.append(f'    y["{k}"] = torch.softmax(y["{k}"], dim={dim})')
             out.append(
                 "def probabilities(y):\n"
@@ -904,11 +907,15 @@ class _Script:
         text = "\n\n".join(parts) + "\n\n" + self.loss_table()
         blocks = [DATA_FUNCTIONS.strip("\n")]
         blocks += self.model_functions()
-        blocks.append(
-            METRIC_FUNCTIONS.strip("\n").replace(
-                "PROBABILITIES(", "probabilities(" if self.logits else "("
+        metric_text = METRIC_FUNCTIONS.strip("\n")
+        if self.logits:
+            metric_text = metric_text.replace("PROBABILITIES(", "probabilities(")
+        else:
+            metric_text = metric_text.replace("    y = PROBABILITIES(y)\n", "")
+            metric_text = metric_text.replace(
+                "PROBABILITIES(outputs(model, x))", "outputs(model, x)"
             )
-        )
+        blocks.append(metric_text)
         blocks.append(self.optimizer())
         s = self.scheduler()
         if s:
