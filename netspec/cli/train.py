@@ -37,11 +37,12 @@ def format_logs(logs: dict[str, float]) -> str:
 
 
 @contextmanager
-def epoch_progress(total: int, quiet: bool, file=sys.stderr):
+def epoch_progress(total: int, quiet: bool, file=None):
     """`with epoch_progress(n, quiet) as show: show(epoch, logs)`: a rich progress bar with the
     last epoch's values on a terminal; one plain line per epoch when piped; nothing when quiet."""
     from ..render.term import _rich_available
 
+    file = sys.stderr if file is None else file
     if quiet:
         yield None
         return
