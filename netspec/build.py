@@ -28,20 +28,6 @@ def _confined(path: Path, root: Path) -> Path:
     return rel
 
 
-def commit(tmp: Path, root: Path) -> list[Path]:
-    """Move every file written under `tmp` to the same place under `root` (checked first to be
-    plain files inside `tmp`); the files, in order."""
-    files = sorted(p for p in tmp.rglob("*") if not p.is_dir())
-    rels = [_confined(p, tmp) for p in files]
-    written = []
-    for p, rel in zip(files, rels, strict=True):
-        dest = root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(p, dest)
-        written.append(dest)
-    return written
-
-
 def build(
     graph: Graph,
     target_names: list[str],
@@ -78,7 +64,15 @@ def build(
             if step:
                 step("weights")
             saved.result()  # on an error above, leaving the block waits for the thread first
-        return commit(tmp, root)
+        files = sorted(p for p in tmp.rglob("*") if not p.is_dir())
+        rels = [_confined(p, tmp) for p in files]
+        written = []
+        for p, rel in zip(files, rels, strict=True):
+            dest = root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, dest)
+            written.append(dest)
+        return written
     except BaseException:
         if created:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -213,7 +213,6 @@ def train(
 def write_run(graph: Graph, target: str, run: History, root: Path, created: bool) -> list[Path]:
     """Every file of a finished run, written into a temporary folder in `root`, then moved."""
     from .. import targets
-    from ..build import commit
     from ..weights import write_weights
     from . import outputs
 
@@ -226,7 +225,7 @@ def write_run(graph: Graph, target: str, run: History, root: Path, created: bool
         outputs.write_history(run.history, tmp)
         outputs.write_metrics(run.metrics, tmp)
         outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
-        return commit(tmp, root)
+        return outputs.commit(tmp, root)
     except BaseException:
         if created and not (root / CHECKPOINTS).exists():
             shutil.rmtree(root, ignore_errors=True)

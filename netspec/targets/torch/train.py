@@ -940,7 +940,7 @@ class Trained:
     script: Any
 
     def weights(self) -> dict:
-        from . import export_weights
+        from .state import export_weights
 
         return export_weights(self.model, self.graph)
 
@@ -959,9 +959,10 @@ def load_script(graph: Graph):
     """(model module, training script module): the generated texts executed, the script's
     `from <name>_torch import ...` bound to that model module."""
     from ..python.run import run_source
-    from . import load_module
+    from .codegen import Generator
+    from .emitters import EMITTERS
 
-    model_mod = load_module(graph)
+    model_mod = run_source(Generator(graph, EMITTERS).source(), "torch", graph.name)
     name = f"{graph.name}_torch"
     saved = sys.modules.get(name)
     sys.modules[name] = model_mod
@@ -990,7 +991,7 @@ def run_training(
     """Train `graph`'s model from canonical `weights` with exactly the generated script."""
     import torch
 
-    from . import load_state
+    from .state import load_state
 
     if graph.training is None:
         raise SpecError("the spec has no `training:` section", hint="add one to train it")
