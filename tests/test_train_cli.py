@@ -236,3 +236,14 @@ def test_progress_line_format():
     assert buf.getvalue() == "epoch 1/3  loss 0.5  val_loss 0.25\n"
     with epoch_progress(3, True, buf) as show:
         assert show is None
+
+
+def test_resume_from_another_models_checkpoint_is_refused(project, capsys):
+    root, plans = project
+    assert run(["train", "xor.yaml", "-o", "out", "-q", "--epochs", "1"], capsys)[0] == 0
+    (root / "wide.yaml").write_text(XOR.replace("units: 4", "units: 5"))
+    before = {p: p.read_bytes() for p in (root / "out").rglob("*") if p.is_file()}
+    code, _, err = run(["train", "wide.yaml", "-o", "out", "--resume"], capsys)
+    assert code == 2 and "is not one of this model's" in err, err
+    after = {p: p.read_bytes() for p in (root / "out").rglob("*") if p.is_file()}
+    assert after == before

@@ -598,3 +598,54 @@ def test_killed_process_resumes_bit_identical(tmp_path):
     )
     for k, v in whole.items():
         np.testing.assert_array_equal(resumed[k], v)
+
+
+IRIS = """
+inputs:
+  x: {shape: [4]}
+layers:
+  - {op: dense, name: hidden, units: 16, activation: relu}
+  - {op: dense, name: species, units: 3, activation: softmax}
+"""
+
+
+@pytest.mark.slow
+def test_iris_reaches_95_percent_and_the_script_alone_agrees(tmp_path):
+    """sklearn:iris with validation and test splits: >= 95 % test accuracy, and the script run
+    alone (reading sklearn's copy itself, splitting by the documented rule) ends with the same
+    weights."""
+    from safetensors.numpy import load_file
+
+    from netspec.build import build
+
+    g = spec(
+        IRIS,
+        "iris",
+        plan(
+            {"x": "data"},
+            [("species", "target", "categorical_crossentropy", "input_logits", "classes")],
+            ("adam", {"lr": 0.02}),
+            metrics=[("accuracy", {"threshold": 0.5}, "species")],
+            source="sklearn:iris",
+            batch_size=16,
+            epochs=150,
+            validation=0.2,
+            test=0.2,
+        ),
+    )
+    h = netspec.train(g)
+    assert h.test["accuracy"] >= 0.95
+    build(g, ["torch"], tmp_path, netspec.init_weights(g, 0))
+    r = subprocess.run(
+        [sys.executable, "iris_train_torch.py", "--weights", "iris.safetensors"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-2].startswith("test  loss ")
+    alone = load_file(tmp_path / "iris_trained.safetensors")
+    for k, v in h.weights.items():
+        np.testing.assert_array_equal(alone[k], v)

@@ -158,7 +158,9 @@ def train(
     if resume:
         if checkpoints is None:
             raise SpecError("resume needs the output folder of the run to resume")
-        if not module.has_checkpoint(checkpoints):
+        has = getattr(module, "has_checkpoint", None)
+        found = has(checkpoints) if has else (checkpoints / "checkpoint.safetensors").is_file()
+        if not found:
             raise SpecError(
                 f"nothing to resume: no checkpoint in {checkpoints}",
                 hint="train without --resume first (each epoch writes one)",

@@ -955,6 +955,26 @@ def has_checkpoint(checkpoint_dir) -> bool:
     return (Path(checkpoint_dir) / f"{CHECKPOINT}.safetensors").is_file()
 
 
+def check_checkpoint(checkpoint_dir, model) -> None:
+    """A SpecError unless the checkpoint holds this model's weights (names and shapes)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(checkpoint_dir) / f"{CHECKPOINT}.safetensors"
+    try:
+        with safe_open(str(path), "pt") as f:
+            keys = {k[6:]: tuple(f.get_slice(k).get_shape()) for k in f.keys() if k[:6] == "model."}
+            ok = "checkpoint" in (f.metadata() or {})
+    except (SafetensorError, OSError) as e:
+        raise SpecError(f"{path}: not a readable checkpoint ({e})") from None
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if not ok or keys != own:
+        raise SpecError(
+            f"the checkpoint in {checkpoint_dir} is not one of this model's",
+            hint="resume with the spec (and --set values) that wrote it, or train afresh "
+            "into another folder",
+        )
+
+
 def load_script(graph: Graph):
     """(model module, training script module): the generated texts executed, the script's
     `from <name>_torch import ...` bound to that model module."""
@@ -1004,6 +1024,8 @@ def run_training(
     model = model_mod.__dict__[model_class(graph.name)]()
     model = model.to(getattr(torch, dtype))
     load_state(model, weights)
+    if resume:
+        check_checkpoint(checkpoint_dir, model)
     history = script.fit(
         model,
         train,
