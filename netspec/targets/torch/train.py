@@ -216,12 +216,12 @@ def size(data):
 
 
 def to_tensors(data, model):
-    """(inputs, targets) as tensors; floats in the model's dtype."""
-    dtype = next(model.parameters()).dtype
+    """(inputs, targets) as tensors on the model's device; floats in the model's dtype."""
+    param = next(model.parameters())
 
     def tensor(a):
-        t = torch.as_tensor(np.asarray(a))
-        return t.to(dtype) if t.is_floating_point() else t
+        t = torch.as_tensor(np.asarray(a), device=param.device)
+        return t.to(param.dtype) if t.is_floating_point() else t
 
     return tuple({k: tensor(v) for k, v in part.items()} for part in data)
 '''
@@ -288,7 +288,7 @@ def predict(model, inputs):
     """The model's outputs (numpy arrays by name) for inputs (numpy arrays by name)."""
     model.eval()
     x, _ = to_tensors((inputs, {}), model)
-    return {k: v.numpy() for k, v in PROBABILITIES(outputs(model, x)).items()}
+    return {k: v.cpu().numpy() for k, v in PROBABILITIES(outputs(model, x)).items()}
 '''
 
 EARLY_STOPPING_CLASS = '''
@@ -471,7 +471,7 @@ def fit(
 MAIN = """
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DATA, help="the data (default: %(default)s)")
+    parser.add_argument("--data", default=DATA, required=DATA is None, help="the data file")
     parser.add_argument("--weights", help="initial canonical weights (default: the model's)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--out", default="<OUT>")
