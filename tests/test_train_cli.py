@@ -150,7 +150,8 @@ def test_resume_continues_to_the_same_weights(project, capsys):
     code, _, err = run(["train", "xor.yaml", "-o", "part", "--resume"], capsys)
     assert code == 0, err
     assert err.splitlines()[0].startswith("epoch 3/6")  # only the epochs still to run
-    for f in ("xor.safetensors", "history.csv"):
+    files = ("xor.safetensors", "xor.onnx", "history.csv", "history.json", "metrics.json")
+    for f in (*files, "curves.png", "curves.svg"):
         assert (root / "part" / f).read_bytes() == (root / "whole" / f).read_bytes(), f
 
 
