@@ -649,3 +649,22 @@ def test_iris_reaches_95_percent_and_the_script_alone_agrees(tmp_path):
     alone = load_file(tmp_path / "iris_trained.safetensors")
     for k, v in h.weights.items():
         np.testing.assert_array_equal(alone[k], v)
+
+
+@pytest.mark.parametrize("name", ["early_stopping", "fraction", "DATA", "fit", "np", "torch"])
+def test_spec_names_that_are_the_scripts_own(name):
+    """The model class is imported under another name where the script has one like it."""
+    text = (ROOT / "specs" / "xor.yaml").read_text().replace("name: xor", f"name: {name}")
+    g = netspec.loads(text)
+    g.training = xor_graph(early_stopping=EarlyStopping("loss", 2)).training
+    script = generate_train(g)
+    ruff_clean(script, name)
+    tree = ast.parse(script)
+    model = next(
+        n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == f"{name}_torch"
+    )
+    local = model.names[0].asname or model.names[0].name
+    defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    assigned = [t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets]
+    assert local not in defined + assigned
+    assert f"    model = {local}()" in script

@@ -538,6 +538,7 @@ class _Script:
         self.g = graph
         self.p = graph.training
         self.cls = model_class(graph.name)
+        self.local = self.cls  # the class's name in the script (an alias if the script's own)
         self.logits = logits_nodes(graph)
         self.recurrent = any(n.op in ("rnn", "lstm") for n in graph.nodes)
         self.sched = self.p.schedule
@@ -581,7 +582,7 @@ class _Script:
             "safetensors": "from safetensors import safe_open",
             "safetensors.torch": "from safetensors.torch import load_file, save_file",
             "torch": "from torch import nn",
-            f"{self.g.name}_torch": f"from {self.g.name}_torch import {self.cls}, load_weights",
+            f"{self.g.name}_torch": f"from {self.g.name}_torch import {self.imported()}",
         }
         lines = [
             "import argparse",
@@ -596,6 +597,14 @@ class _Script:
             *(froms[k] for k in sorted(froms, key=lambda m: (m.lower(), m))),
         ]
         return "\n".join(lines)
+
+    def imported(self) -> str:
+        """What the script imports from the model file (an alias on a line of its own, as
+        ruff's isort writes it)."""
+        if self.local == self.cls:
+            return f"{self.cls}, load_weights"
+        module = f"{self.g.name}_torch"
+        return f"{self.cls} as {self.local}\nfrom {module} import load_weights"
 
     def data_path(self) -> str | None:
         src = self.p.source
@@ -895,10 +904,34 @@ class _Script:
         text = _tagged(MAIN, {"valfile": val, "testfile": test})
         text = text.replace("<VALIDATION>", "0" if val else "VALIDATION")
         text = text.replace("<TEST>", "0" if test else "TEST")
-        text = text.replace("<CLASS>", self.cls)
+        text = text.replace("<CLASS>", self.local)
         return text.replace("<OUT>", f"{self.g.name}_trained.safetensors")
 
     def source(self) -> str:
+        """The script; the model class imported under another name when the script defines
+        or imports its name itself (a spec called `early_stopping` or `fraction`)."""
+        import ast
+
+        text = self.text()
+        taken = set()
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                taken.add(node.name)
+            elif isinstance(node, ast.Assign):
+                taken |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                mod = getattr(node, "module", None)
+                if mod != f"{self.g.name}_torch":
+                    taken |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        if self.cls not in taken:
+            return text
+        k, local = 1, self.cls + "Model"
+        while local in taken:
+            k, local = k + 1, f"{self.cls}Model{k + 1}"
+        self.local = local
+        return self.text()
+
+    def text(self) -> str:
         parts = [
             self.header(),
             self.imports(),
