@@ -248,3 +248,14 @@ def test_resume_from_another_models_checkpoint_is_refused(project, capsys):
     assert code == 2 and "is not one of this model's" in err, err
     after = {p: p.read_bytes() for p in (root / "out").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_netspec_train_is_the_function_after_submodule_imports():
+    import netspec.train.data  # noqa: F401
+    import netspec.train.split  # noqa: F401
+    from netspec.api import train
+
+    assert netspec.train is train and "train" in netspec.__all__
+    from netspec.cli import COMMANDS
+
+    assert "train" in COMMANDS
