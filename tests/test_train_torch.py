@@ -668,3 +668,43 @@ def test_spec_names_that_are_the_scripts_own(name):
     assigned = [t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets]
     assert local not in defined + assigned
     assert f"    model = {local}()" in script
+
+
+def test_sequence_model_trains_alone_and_in_netspec_alike(tmp_path):
+    """Token ids [time] -> class scores [time, vocab] with labels [time] from a .npz (dynamic
+    sizes), an LSTM trained with one bias per gate: netspec.train and the script run alone end
+    with the same weights."""
+    from safetensors.numpy import load_file
+
+    from netspec.build import build
+
+    g = CASES["sequence"]()
+    g.training = dataclasses.replace(g.training, source="seq.npz", epochs=3, batch_size=4)
+    g.source = str(tmp_path / "seq.yaml")
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 7, (10, 5))
+    np.savez(tmp_path / "seq.npz", x=tokens, y=(tokens + 1) % 7)
+    h = netspec.train(g)
+    assert h.epochs == 3 and h["loss"][2] < h["loss"][0]
+    assert not h.weights["lstm_1.bias_hh_l0"].any()  # folded into bias_ih, frozen at zero
+    out = tmp_path / "build"
+    build(g, ["torch"], out, netspec.init_weights(g, 0))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "seq_train_torch.py",
+            "--data",
+            "../seq.npz",
+            "--weights",
+            "seq.safetensors",
+        ],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    alone = load_file(out / "seq_trained.safetensors")
+    for k, v in h.weights.items():
+        np.testing.assert_array_equal(alone[k], v)

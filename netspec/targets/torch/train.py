@@ -100,6 +100,8 @@ def _const(name: str, v: Any, comment: str = "") -> list[str]:
     if len(one + tail) <= WIDTH:
         return [one + tail]
     lines = [f"# {comment}"] if comment else []
+    if len(one) > WIDTH and not isinstance(v, dict):  # a long path: nothing to split
+        return [*lines, one + "  # noqa: E501"]
     if len(one) <= WIDTH or not isinstance(v, dict):
         return [*lines, one]
     lines.append(f"{name} = {{")
@@ -169,11 +171,18 @@ def load(path):
     for k, c in TARGETS.items():
         labels = LABEL_SHAPES.get(k)
         x = examples(columns, c, None)
-        if labels is not None and x[0].size == math.prod(labels):  # class indices
-            targets[k] = x.reshape(len(x), *labels).astype(np.int64)
+        if labels is not None and are_labels(x, labels):  # class indices
+            targets[k] = (x if None in labels else x.reshape(len(x), *labels)).astype(np.int64)
         else:
             targets[k] = examples(columns, c, TARGET_SHAPES[k]).astype(np.float32)
     return inputs, targets
+
+
+def are_labels(x, shape):
+    """Whether the examples `x` are class indices shaped `shape` (None: a dynamic size)."""
+    if None in shape:
+        return x.ndim - 1 == len(shape)
+    return x[0].size == math.prod(shape)
 
 
 def permutation(n, purpose, index=0):
@@ -624,7 +633,8 @@ class _Script:
         labels = {}
         for o in p.objectives:
             if o.kind == "classes":
-                labels[o.output] = _fixed(self.out_shape(o.output)[:-1])
+                shape = self.out_shape(o.output)[:-1]
+                labels[o.output] = tuple(d if isinstance(d, int) else None for d in shape)
         lines = []
         lines += _const("DATA", self.data_path(), "relative to where netspec build ran")
         lines += _const(
