@@ -199,17 +199,27 @@ def train(
         resume=resume,
         on_epoch_end=progress,
     )
-    metrics: dict[str, Any] = {"epochs": len(next(iter(trained.history.values()), []))}
+    history = _ordered(plan, dict(trained.history), val_part is not None)
+    metrics: dict[str, Any] = {"epochs": len(next(iter(history.values()), []))}
     metrics["train"] = trained.evaluate(train_part)
     if val_part is not None:
         metrics["validation"] = trained.evaluate(val_part)
     if test_part is not None:
         metrics["test"] = trained.evaluate(test_part)
     final = trained.weights()
-    result = History(dict(trained.history), metrics, final, target)
+    result = History(history, metrics, final, target)
     if root is not None:
         result.files = write_run(graph, target, result, root, created)
     return result
+
+
+def _ordered(plan, history: dict, validation: bool) -> dict:
+    """The history in the plan's key order (the same columns whatever the target)."""
+    keys = getattr(plan, "history_keys", None)
+    if keys is None:
+        return history
+    order = [k for k in keys(validation) if k in history]
+    return {**{k: history[k] for k in order}, **history}
 
 
 def write_run(graph: Graph, target: str, run: History, root: Path, created: bool) -> list[Path]:

@@ -261,12 +261,13 @@ def batch_logs(loss, parts, y, t):
     """One batch's loss and metrics by history key (metrics read the model's outputs)."""
     y = PROBABILITIES(y)
     logs = {"loss": loss.item()}
-    for name, part in parts.items():
-        prefix = name + "_" if len(parts) > 1 else ""
-        if prefix:
-            logs[prefix + "loss"] = part.item()
-        for metric, attrs in METRICS.get(name, {}).items():
-            logs[prefix + metric] = METRIC_FUNCTIONS[metric](y[name], t[name], **attrs).item()
+    several = len(parts) > 1  # then each output's loss and metrics by its name
+    if several:
+        logs.update({name + "_loss": part.item() for name, part in parts.items()})
+    for name, metrics in METRICS.items():
+        for metric, attrs in metrics.items():
+            key = f"{name}_{metric}" if several else metric
+            logs[key] = METRIC_FUNCTIONS[metric](y[name], t[name], **attrs).item()
     return logs
 
 
