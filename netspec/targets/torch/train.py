@@ -637,7 +637,14 @@ class _Script:
                 shape = self.out_shape(o.output)[:-1]
                 labels[o.output] = tuple(d if isinstance(d, int) else None for d in shape)
         lines = []
-        lines += _const("DATA", self.data_path(), "relative to where netspec build ran")
+        data = self.data_path()
+        if data is None:
+            where = "the spec names no data: pass --data FILE"
+        elif data.startswith("sklearn:"):
+            where = "scikit-learn's bundled copy"
+        else:
+            where = "relative to where netspec build ran"
+        lines += _const("DATA", data, where)
         lines += _const(
             "INPUTS", {k: _columns(v) for k, v in p.inputs.items()}, "model input <- data"
         )
