@@ -198,6 +198,7 @@ MISTAKES = {
     "resume": (["train", "xor.yaml", "--resume"], "nothing to resume"),
     "weights": (["train", "xor.yaml", "--weights", "w.safetensors"], "the spec needs"),
     "set": (["train", "xor.yaml", "--set", "nope"], "NAME=VALUE"),
+    "output is a file": (["train", "xor.yaml", "-o", "xor.csv"], "is a file"),
 }
 
 
@@ -215,7 +216,7 @@ def test_user_mistakes_exit_2_and_write_nothing(project, capsys, case):
     write_weights(netspec.init_weights(other), other, root / "w.safetensors")
     before = listing(root)
     args, message = MISTAKES[case]
-    code, out, err = run([*args, "-o", "out"], capsys)
+    code, out, err = run([*args, "-o", "out"] if "-o" not in args else args, capsys)
     assert code == 2, err
     assert message in err, err
     assert "Traceback" not in err

@@ -154,6 +154,8 @@ def train(
         raise SpecError(f"epochs must be a whole number >= 1, not {epochs!r}")
     module = _target_module(target)
     root = None if out is None else Path(out)
+    if root is not None and root.exists() and not root.is_dir():
+        raise SpecError(f"the output folder {str(root)!r} is a file", hint="choose another -o")
     checkpoints = None if root is None else root / CHECKPOINTS
     if resume:
         if checkpoints is None:
@@ -188,7 +190,12 @@ def train(
 
     created = root is not None and not root.exists()
     if root is not None:
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SpecError(
+                f"cannot create the output folder {str(root)!r}: {e.strerror}"
+            ) from None
     trained = module.run_training(
         graph,
         w,
