@@ -177,6 +177,24 @@ layers:
             optimizer=("adam", {"lr": 0.01}),
         ),
     ),
+    "wide_and_long": lambda: spec(
+        """
+inputs:
+  image: {shape: [1, 8, 8]}
+  extra: {shape: [3]}
+layers:
+  - {op: flatten, inputs: [image]}
+  - {op: concat, inputs: [flatten_1, extra], axis: -1}
+  - {op: dense, name: digit, units: 10, activation: softmax}
+""",
+        "wide",
+        plan(
+            {"image": [f"pixel_{i}" for i in range(64)], "extra": ["a" * 40, "b" * 40, "c"]},
+            [("digit", "label", "categorical_crossentropy", "input_logits", "classes")],
+            source="/a/long/path/" + "x" * 90 + ".csv",
+            validation="/b/" + "y" * 100 + ".csv",
+        ),
+    ),
 }
 
 

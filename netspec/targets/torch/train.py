@@ -26,7 +26,7 @@ from typing import Any
 
 from ...errors import SpecError
 from ...ir import Graph
-from ..python.pyfmt import INDENT, WIDTH, Call, Kw, Raw, flat, lit, split
+from ..python.pyfmt import INDENT, WIDTH, Call, Kw, Raw, Seq, flat, lit, split
 from ..python.text import docstring, escape
 from .codegen import LOGITS, PROBABILITY_OPS, logits_nodes, model_class
 
@@ -68,11 +68,6 @@ OPTIMIZER_ARGS: dict[str, tuple[str, dict[str, tuple[str, Any]]]] = {
         },
     ),
 }
-SCHEDULERS = {
-    "step": "StepLR",
-    "exponential": "ExponentialLR",
-    "cosine": "CosineAnnealingLR",
-}
 
 
 def script_file(graph: Graph) -> str:
@@ -93,19 +88,30 @@ def _value(v: Any) -> str:
     return flat(lit(v))
 
 
+def _expr(v: Any):
+    """A constant's value as a pyfmt expression (lists and tuples split one item a line)."""
+    if isinstance(v, list | tuple) and v:
+        return Seq("[" if isinstance(v, list) else "(", tuple(_expr(x) for x in v))
+    return Raw(_value(v))
+
+
 def _const(name: str, v: Any, comment: str = "") -> list[str]:
-    """`NAME = value  # comment`; a mapping that does not fit is split one entry a line."""
+    """`NAME = value  # comment`, laid out as ruff formats it: a mapping that does not fit is
+    split one entry a line, an entry's list one item a line."""
     one = f"{name} = {_value(v)}"
     tail = f"  # {comment}" if comment else ""
     if len(one + tail) <= WIDTH:
         return [one + tail]
     lines = [f"# {comment}"] if comment else []
-    if len(one) > WIDTH and not isinstance(v, dict):  # a long path: nothing to split
-        return [*lines, one + "  # noqa: E501"]
-    if len(one) <= WIDTH or not isinstance(v, dict):
+    if len(one) <= WIDTH:
         return [*lines, one]
+    if not isinstance(v, dict):
+        if isinstance(v, list | tuple):
+            return [*lines, *split(f"{name} = ", _expr(v), 0)]
+        return [*lines, one + "  # noqa: E501"]  # a long path: nothing to split
     lines.append(f"{name} = {{")
-    lines += [f"{INDENT}{_value(k)}: {_value(x)}," for k, x in v.items()]
+    for k, x in v.items():
+        lines += split(f"{_value(k)}: ", _expr(x), 1, ",")
     return [*lines, "}"]
 
 
