@@ -12,7 +12,6 @@ from .common import (
     output_dir,
     output_dir_option,
     spec_options,
-    weights_option,
 )
 
 
@@ -22,9 +21,20 @@ def add_parser(sub) -> None:
     )
     sp.add_argument("spec", metavar="SPEC")
     sp.add_argument("--data", metavar="FILE", help="training data (default: the spec's data)")
-    sp.add_argument("--target", "-t", default="torch", choices=["torch", "keras"])
+    sp.add_argument(
+        "--target",
+        "-t",
+        default="torch",
+        choices=["torch", "keras"],
+        help="whose generated training script runs (default: torch)",
+    )
     output_dir_option(sp)
-    weights_option(sp)
+    sp.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="canonical safetensors weights to start from (default: init_weights(seed) with "
+        "the training section's seed)",
+    )
     sp.add_argument("--resume", action="store_true", help="go on from the last checkpoint")
     sp.add_argument("--epochs", type=int, metavar="N", help="train N epochs in all")
     sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
