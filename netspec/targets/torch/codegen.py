@@ -33,6 +33,7 @@ from typing import Any
 
 from ...errors import SpecError
 from ...ir import BlockUse, Graph, Node, Shape
+from ...ops.norm import EPSILON as NORM_EPSILON
 from ..python.names import ALWAYS, KEYWORDS, Namer, camel, python_builtins
 from ..python.pyfmt import (
     INDENT,
@@ -54,7 +55,7 @@ from .ctor import Ctor, Decl, Resolver
 from .emitters import Emitter, Size, Spec
 
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
-HELPER_NAMES = {"PaddedAvgPool"}
+HELPER_NAMES = {"PaddedAvgPool", "Normalize"}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
 RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
@@ -98,6 +99,29 @@ class PaddedAvgPool(nn.Module):
         count = pool(F.pad(ones, self.padding), self.kernel_size, self.stride)
         return total / count
 '''
+
+NORMALIZE = '''
+class Normalize(nn.Module):
+    """(x - mean) / max(sqrt(variance), 1e-7) per entry of one axis, `trailing` axes before the
+    last (0: the last axis). The mean and variance are computed from the training data
+    (`netspec train`), never trained: buffers, not parameters."""
+
+    def __init__(self, size: int, trailing: int = 0):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(size))
+        self.register_buffer("variance", torch.ones(size))
+        self.shape = (-1,) + (1,) * trailing
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        std = self.variance.view(self.shape).sqrt().clamp_min(EPSILON)
+        return (x - self.mean.view(self.shape)) / std
+'''
+
+# netspec's epsilon (netspec.ops.norm), written as a number in the helper's source
+HELPERS = {
+    "PaddedAvgPool": PADDED_AVG_POOL,
+    "Normalize": NORMALIZE.replace("clamp_min(EPSILON)", f"clamp_min({NORM_EPSILON!r})"),
+}
 
 LOAD_WEIGHTS = '''
 def load_weights(module: nn.Module, path: str) -> nn.Module:
@@ -512,8 +536,7 @@ class Generator:
     # -- rendering ----------------------------------------------------------------------------
     def source(self) -> str:
         parts = [self.header()]
-        if "PaddedAvgPool" in self.helpers:
-            parts.append(PADDED_AVG_POOL.strip("\n"))
+        parts += [text.strip("\n") for name, text in HELPERS.items() if name in self.helpers]
         parts += [self.render_block(c) for c in self.classes]
         parts.append(self.render_top())
         parts.append(LOAD_WEIGHTS.strip("\n"))
@@ -550,8 +573,7 @@ class Generator:
         for c in self.classes:
             text += c.body.forward_lines()
         text += self.top.forward_lines()
-        if self.helpers:
-            text.append("F.")
+        text += [HELPERS[name] for name in self.helpers]  # PaddedAvgPool calls F
         return "\n".join(text)
 
     def forward_sig(self, body: Body, logits: bool = False) -> list[str]:

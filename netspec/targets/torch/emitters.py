@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...ir import Node
-from ...ops.norm import EPSILON
 from ..python.pyfmt import WIDTH, BinOp, Call, Expr, Kw, Raw, Seq, flat, lit
 from .variables import inplace_activation
 
@@ -279,32 +278,17 @@ def layer_norm(node: Node, e: Emit) -> Expr:
 
 @emitter("normalize")
 def normalize(node: Node, e: Emit) -> Expr:
-    """`(x - mean) / max(sqrt(variance), 1e-7)`. The mean and variance come from the data and
-    are never trained: frozen parameters in a ParameterDict (state_dict keys `<name>.mean`,
-    `<name>.variance`), viewed to broadcast on their axis."""
+    """The helper module `Normalize` (in codegen): the statistics are buffers (state_dict keys
+    `<name>.mean`, `<name>.variance`), viewed to broadcast on their axis."""
     axis, rank = node.attrs["axis"], len(node.shape)
-    size = 1 if axis is None else node.shape[axis - 1]
-
-    def frozen(fill: str) -> Call:
-        return Call("nn.Parameter", (Call(fill, (lit(size),)), Kw("requires_grad", lit(False))))
-
-    table = Call("dict", (Kw("mean", frozen("torch.zeros")), Kw("variance", frozen("torch.ones"))))
-    e.module("nn.ParameterDict", table)
-    view = "" if axis is None or axis == rank else f".view(-1{', 1' * (rank - axis)})"
-    mean, var = f"self.{e.layer}.mean{view}", f"self.{e.layer}.variance{view}"
-    std = f"{var}.sqrt().clamp_min({EPSILON!r})"
-    one = BinOp("/", (BinOp("-", (e.x, Raw(mean))), Raw(std)))
-    if fits(e.var, one):
-        return one
-    e.stmt(e.var, BinOp("-", (e.x, Raw(mean))))  # the input first: e.var may be its variable
-    div = BinOp("/", (Raw(e.var), Raw(std)))
-    if fits(e.var, div):
-        return div
-    # where the line is too long, a call splits the same way in ruff's layout and ours
-    return Call(
-        "torch.div",
-        (Raw(e.var), Call("torch.clamp_min", (Call("torch.sqrt", (Raw(var),)), lit(EPSILON)))),
-    )
+    e.helper("Normalize")
+    trailing = 0 if axis is None else rank - axis
+    size = lit(1) if axis is None else e.size(axis - 1)
+    if trailing:
+        e.module("Normalize", size, trailing=trailing)
+    else:
+        e.module("Normalize", size)
+    return e.call(e.x)
 
 
 def fits(var: str, expr: Expr) -> bool:
