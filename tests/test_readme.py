@@ -19,7 +19,7 @@ layers:
 def readme_block(after: str) -> str:
     """The first fenced block after the line that starts with `after`."""
     text = (ROOT / "README.md").read_text()
-    m = re.search(re.escape(after) + r".*?\n```\n(.*?)```", text, re.S)
+    m = re.search(re.escape(after) + r".*?\n```\w*\n(.*?)```", text, re.S)
     assert m, f"no block after {after!r} in README.md"
     return m[1]
 
@@ -31,3 +31,12 @@ def test_error_example_is_the_real_message(tmp_path, monkeypatch):
     rc, out, err = run_cli(["validate", "specs/bad.yaml"])
     assert rc == 2 and out == ""
     assert err == readme_block("Example of an error")
+
+
+def test_training_example_is_the_specs():
+    """The README's `training:` block says what specs/exam_score.yaml says (a subset of keys)."""
+    import yaml
+
+    shown = yaml.safe_load(readme_block("Add a `training:` section"))["training"]
+    spec = yaml.safe_load((ROOT / "specs" / "exam_score.yaml").read_text())["training"]
+    assert shown == {k: spec[k] for k in shown}
