@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCH, PY, Context, Table, loadavg, machine, pin_threads  # noqa: E402
 
-SECTIONS = ["coldstart", "export", "scaling", "inference", "reference", "gpu"]
+SECTIONS = ["coldstart", "export", "scaling", "inference", "reference", "training", "gpu"]
 RESULTS = BENCH / "RESULTS.md"
 PACKAGES = [
     "netspec",

@@ -5,11 +5,22 @@ Typical use:
     graph = netspec.load("specs/mlp.yaml", params={"hidden": 8})
     source = netspec.generate(graph, target="torch")
     module = netspec.compile(graph, target="torch", weights=None)
+    history = netspec.train(graph, "data.csv", target="torch", out="build/model")
 """
 
 from __future__ import annotations
 
-from .api import compile, export_weights, generate, init_weights, load, loads, save_weights
+from . import train as _train_package  # noqa: F401 - loaded first: `netspec.train` is the function
+from .api import (
+    compile,
+    export_weights,
+    generate,
+    init_weights,
+    load,
+    loads,
+    save_weights,
+    train,
+)
 from .errors import SpecError, SpecErrors
 from .ir import Graph
 from .version import __version__
@@ -26,4 +37,5 @@ __all__ = [
     "load",
     "loads",
     "save_weights",
+    "train",
 ]

@@ -17,7 +17,16 @@ if TYPE_CHECKING:
     from .weights import Weights
 from .yamlload import parse
 
-__all__ = ["compile", "export_weights", "generate", "init_weights", "load", "loads", "save_weights"]
+__all__ = [
+    "compile",
+    "export_weights",
+    "generate",
+    "init_weights",
+    "load",
+    "loads",
+    "save_weights",
+    "train",
+]
 
 
 def loads(
@@ -92,6 +101,34 @@ def save_weights(model: object, graph: Graph, path: str | os.PathLike) -> None:
     from .weights import write_weights
 
     write_weights(export_weights(model, graph), graph, path)
+
+
+def train(
+    graph: Graph,
+    data: str | os.PathLike | list | None = None,
+    target: str = "torch",
+    *,
+    out: str | os.PathLike | None = None,
+    weights: str | os.PathLike | Mapping | None = None,
+    resume: bool = False,
+    epochs: int | None = None,
+    progress=None,
+):
+    """Train `graph` as its `training:` section says (data: default the section's), with the
+    target's generated training script; with `out`, write the trained model's files there
+    (see `netspec train`). Returns the `History` (per-epoch values, final metrics, weights)."""
+    from .train.run import train as run
+
+    return run(
+        graph,
+        data,
+        target=target,
+        out=out,
+        weights=weights,
+        resume=resume,
+        epochs=epochs,
+        progress=progress,
+    )
 
 
 _ = builtins  # `compile` shadows the builtin here on purpose

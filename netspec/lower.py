@@ -123,6 +123,10 @@ class Lowerer:
         graph.blocks = self.block_defs
         graph.param_exprs = self.param_exprs
         self.check_used(graph)
+        if "training" in d:
+            from .train.lowerplan import lower_training
+
+            graph.training = lower_training(d["training"], graph, env)
         return graph
 
     def params(self, raw: dict) -> dict[str, Any]:

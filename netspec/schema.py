@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from .ops import ACTIVATIONS, FAMILY_ORDER, OPS
 from .ops.base import PARAM_REF
+from .train import tables
 
 SCHEMA_ID = "https://netspec.dev/schemas/netspec-1.schema.json"
 IDENT = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
@@ -216,6 +217,7 @@ def build_schema() -> dict:
     }
     for n in names:
         defs[f"op_{n}"] = _op_schema(n)
+    defs.update(training_defs())
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -245,6 +247,7 @@ def build_schema() -> dict:
                 "additionalProperties": {"$ref": "#/$defs/block"},
             },
             "layers": {"$ref": "#/$defs/layers"},
+            "training": {"$ref": "#/$defs/training"},
             "outputs": {
                 "anyOf": [
                     REF,
@@ -260,6 +263,137 @@ def build_schema() -> dict:
         },
         "$defs": defs,
     }
+
+
+RECORD_KINDS = ("optimizer", "loss", "schedule", "metric")
+NON_BLANK = {"type": "string", "pattern": r"\S"}
+
+
+def _records(kind: str) -> dict:
+    """`<kind>`: a record's name, or a mapping discriminated by `name` (like layers by `op`),
+    and one `<kind>_<name>` definition per record. A bare name is only allowed for records
+    without required attributes."""
+    from .train.plan import WEIGHT
+
+    records = tables()[kind]
+    defs: dict = {}
+    for n, r in records.items():
+        s = r.json_schema()
+        props = {"name": {"const": n}, **s["properties"]}
+        if kind == "loss":
+            props["weight"] = WEIGHT.json_schema()
+        d: dict = {
+            "type": "object",
+            "properties": props,
+            "required": ["name", *s.get("required", [])],
+            "additionalProperties": False,
+        }
+        if r.doc:
+            d["description"] = r.doc
+        defs[f"{kind}_{n}"] = d
+    defs[kind] = {
+        "if": {"type": "string"},
+        "then": {
+            "enum": [n for n, r in records.items() if not any(a.required for a in r.attrs.values())]
+        },
+        "else": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"enum": list(records)}},
+            "allOf": [
+                {
+                    "if": {"properties": {"name": {"const": n}}, "required": ["name"]},
+                    "then": {"$ref": f"#/$defs/{kind}_{n}"},
+                }
+                for n in records
+            ],
+        },
+    }
+    return defs
+
+
+def training_defs() -> dict:
+    """The `training:` section's definitions, from the record tables and the section's own
+    settings (`netspec.train.lowerplan`)."""
+    from .train.plan import SETTINGS, STOPPING
+
+    defs: dict = {}
+    for kind in RECORD_KINDS:
+        defs.update(_records(kind))
+    split = {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+            NON_BLANK,
+        ],
+        "description": "a fraction of the data in [0, 1), or a data file of its own (relative "
+        "to the spec's folder)",
+        "default": 0,
+    }
+    stopping = {
+        "monitor": {**NON_BLANK, "description": "the history key watched", "default": "val_loss"}
+    }
+    stopping.update({k: a.json_schema() for k, a in STOPPING.items()})
+    defs["columns"] = {
+        "anyOf": [NON_BLANK, {"type": "array", "minItems": 1, "items": NON_BLANK}],
+        "description": "a column (or array) name, or a list of them stacked side by side",
+    }
+    defs["losses"] = {
+        "if": {"required": ["name"]},
+        "then": {"$ref": "#/$defs/loss"},
+        "else": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": IDENT,
+            "additionalProperties": {"$ref": "#/$defs/loss"},
+            "description": "a loss per trained output",
+        },
+    }
+    defs["metrics"] = {
+        "if": {"type": "array"},
+        "then": {"items": {"$ref": "#/$defs/metric"}},
+        "else": {
+            "type": "object",
+            "propertyNames": IDENT,
+            "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/metric"}},
+            "description": "metrics per trained output",
+        },
+    }
+    defs["early_stopping"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": stopping,
+    }
+    mapping = {
+        "type": "object",
+        "minProperties": 1,
+        "propertyNames": IDENT,
+        "additionalProperties": {"$ref": "#/$defs/columns"},
+    }
+    props: dict = {
+        "data": {
+            **NON_BLANK,
+            "description": "the data file (.csv, .tsv, .npz, .npy; relative to the spec's "
+            "folder) or sklearn:NAME",
+        },
+        "inputs": {**mapping, "description": "model input -> data column(s)"},
+        "targets": {**mapping, "description": "trained output -> data column(s)"},
+        "loss": {"$ref": "#/$defs/losses"},
+        "optimizer": {"$ref": "#/$defs/optimizer"},
+        "schedule": {"$ref": "#/$defs/schedule"},
+    }
+    props.update({k: a.json_schema() for k, a in SETTINGS.items()})
+    props["metrics"] = {"$ref": "#/$defs/metrics"}
+    props["validation"] = split
+    props["test"] = split
+    props["early_stopping"] = {"$ref": "#/$defs/early_stopping"}
+    defs["training"] = {
+        "type": "object",
+        "required": ["inputs", "targets", "loss", "optimizer"],
+        "additionalProperties": False,
+        "properties": props,
+        "description": "how the model is trained (docs/spec-language.md, Training)",
+    }
+    return defs
 
 
 def schema_text() -> str:

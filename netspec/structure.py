@@ -281,6 +281,9 @@ def kind(v: Any) -> str:
     return f"the number {v!r}"
 
 
+kind_of = kind  # for functions with a local called `kind`
+
+
 def show(v: Any) -> str:
     return repr(v) if isinstance(v, str) else kind(v).replace("the number ", "")
 
@@ -312,6 +315,8 @@ def explain(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one case per pl
             )
         if kw == "required":
             return _err(f"missing required key '{v}'", (), TOP_HINTS.get(v))
+    if "training" in entered:
+        return _training_error(f, data)
     if kw == "additionalProperties":
         return _unknown_key(f, data)
     if kw == "propertyNames":
@@ -344,6 +349,218 @@ def explain(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one case per pl
     if path[0] == "outputs":
         return _outputs_error(f)
     return _err(f"unexpected {kind(v)}", path)  # pragma: no cover - a schema/wording mismatch
+
+
+# -- the training section ----------------------------------------------------------------------
+
+TRAINING_EXAMPLE = "e.g. training: {data: data/xor.csv, inputs: {x: [a, b]}, targets: {y: xor}, "
+TRAINING_EXAMPLE += "loss: mse, optimizer: adam}"
+TRAINING_HINTS = {
+    "inputs": "map each model input to data columns, e.g. inputs: {x: [study_hours, sleep_hours]}",
+    "targets": "map each trained output to data columns, e.g. targets: {score: score}",
+    "loss": "e.g. loss: mse, or loss: categorical_crossentropy for a classifier",
+    "optimizer": "e.g. optimizer: adam, or optimizer: {name: sgd, lr: 0.01, momentum: 0.9}",
+}
+RECORD_EXAMPLE = {
+    "optimizer": "e.g. optimizer: adam, or optimizer: {name: sgd, lr: 0.01}",
+    "loss": "e.g. loss: mse, or loss: {name: huber, delta: 1.0}",
+    "schedule": "e.g. schedule: {name: cosine, warmup: 2}",
+    "metric": "e.g. metrics: [accuracy], or metrics: [{name: accuracy, threshold: 0.5}]",
+}
+
+
+# Names other libraries use for a record or an attribute, and netspec's name for them.
+ALIASES = {
+    "loss": {
+        "sparse_categorical_crossentropy": "categorical_crossentropy",
+        "cross_entropy": "categorical_crossentropy",
+        "crossentropy": "categorical_crossentropy",
+        "nll": "categorical_crossentropy",
+        "bce": "binary_crossentropy",
+        "mean_squared_error": "mse",
+        "l2": "mse",
+        "mean_absolute_error": "mae",
+        "l1": "mae",
+        "smooth_l1": "huber",
+    },
+    "attribute": {
+        "learning_rate": "lr",
+        "beta_1": "beta1",
+        "beta_2": "beta2",
+        "epsilon": "eps",
+        "rho": "alpha",
+        "decay": "weight_decay",
+        "clipnorm": "clip_norm",
+        "clipvalue": "clip_value",
+        "initial_accumulator_value": "initial_accumulator",
+        "decay_steps": "t_max",
+    },
+}
+ALIAS_NOTES = {
+    "sparse_categorical_crossentropy": "categorical_crossentropy takes integer labels as well "
+    "as one-hot rows",
+}
+
+
+def _alias(kind: str, word: Any, allowed) -> str | None:
+    """A hint naming netspec's word for another library's name, if `word` is one."""
+    meant = ALIASES[kind].get(word) if isinstance(word, str) else None
+    if meant is None or meant not in allowed:
+        return None
+    note = ALIAS_NOTES.get(word)
+    return f"netspec calls it '{meant}'" + (f" ({note})" if note else "")
+
+
+def _an(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _record_of(inner: str | None):
+    """(kind, Record) for a `<kind>_<name>` definition of the training schema, else None."""
+    from .train import tables
+
+    if inner is None or "_" not in inner:
+        return None
+    kind, name = inner.split("_", 1)
+    table = tables().get(kind)
+    return (kind, table[name]) if table and name in table else None
+
+
+def _needs(kind: str, rec, attr: str, path: Path) -> SpecError:
+    a = rec.attrs[attr]
+    return _err(
+        f"{kind} '{rec.name}' needs '{attr}' ({a.doc})",
+        path,
+        f"e.g. {{name: {rec.name}, {attr}: ...}}",
+    )
+
+
+def _training_error(f: Failure, data: Any) -> SpecError:  # noqa: C901 - one case per key
+    from .train import tables
+    from .train.plan import SETTINGS, STOPPING, WEIGHT
+
+    path, v, kw = f.path, f.value, f.keyword
+    inner = f.defs[-1][0]
+    last = path[-1]
+    found = _record_of(inner)
+    if kw == "additionalProperties":  # an unknown key
+        allowed = [k for k in f.schema.get("properties", {}) if k != "name"]
+        if found:
+            kind, rec = found
+            guess = did_you_mean(v, allowed)
+            hint = _alias("attribute", v, allowed) or (
+                f"did you mean '{guess}'?"
+                if guess
+                else f"{kind} '{rec.name}' takes " + (", ".join(allowed) or "no attributes")
+            )
+            return _err(f"{kind} '{rec.name}' has no attribute '{v}'", path, hint, key=True)
+        what = "the training section" if inner == "training" else "early_stopping"
+        guess = did_you_mean(v, allowed)
+        hint = f"did you mean '{guess}'?" if guess else f"{what} takes: " + ", ".join(allowed)
+        return _err(f"unknown key {v!r} in {what}", path, hint, key=True)
+    if kw == "propertyNames":
+        why = check_identifier(v) or f"{v!r} is not a valid name"
+        return _err(why, path, name_hint(v), key=True)
+    if found:  # a record's mapping: a required attribute missing, or a value
+        kind, rec = found
+        if kw == "required":
+            return _needs(kind, rec, v, path)
+        a = WEIGHT if last == "weight" and kind == "loss" else rec.attrs[last]
+        return _attr_error(a, v, path)
+    if inner in RECORD_EXAMPLE:  # a record's name, or the mapping around it
+        kind = inner
+        table = tables()[kind]
+        if kw == "required":
+            return _err(f"{_an(kind)} mapping needs 'name'", path, RECORD_EXAMPLE[kind])
+        if isinstance(v, str) and v in table:  # a bare name of a record with required attrs
+            rec = table[v]
+            return _needs(kind, rec, next(n for n, a in rec.attrs.items() if a.required), path)
+        if isinstance(v, str) and v.startswith("$"):
+            return _err(
+                f"{_an(kind)}'s name cannot be a param ({v})",
+                path,
+                f"write the name itself ({', '.join(table)}); params can give its attributes",
+            )
+        if isinstance(v, str):
+            err = unknown(kind, v, table, path)
+            err.hint = (_alias(kind, v, table) if kind in ALIASES else None) or err.hint
+            return err
+        if last == "name":
+            return _err(f"expected {_an(kind)} name, got {kind_of(v)}", path, RECORD_EXAMPLE[kind])
+        return _err(
+            f"expected {_an(kind)} name or a mapping with 'name', got {kind_of(v)}",
+            path,
+            RECORD_EXAMPLE[kind],
+        )
+    if inner == "losses":
+        if kw == "minProperties":
+            return _err("expected a loss", path, RECORD_EXAMPLE["loss"])
+        return _err(
+            f"expected a loss name, a mapping with 'name', or a loss per trained output, "
+            f"got {kind_of(v)}",
+            path,
+            RECORD_EXAMPLE["loss"],
+        )
+    if inner == "metrics":
+        if len(path) > 2:
+            return _err(
+                f"expected a list of metrics for output {last!r}, got {kind_of(v)}",
+                path,
+                "e.g. {" + str(last) + ": [accuracy]}",
+            )
+        return _err(f"expected a list of metrics, got {kind_of(v)}", path, RECORD_EXAMPLE["metric"])
+    if inner == "columns":
+        if isinstance(v, list) and v:
+            j, c = next((j, c) for j, c in enumerate(v) if not (isinstance(c, str) and c.strip()))
+            return _err(f"expected a column name, got {kind_of(c)}", (*path, j))
+        if v == []:
+            return _err("expected at least one column name", path, "e.g. [study_hours]")
+        return _err(
+            f"expected a column name or a list of column names, got {kind_of(v)}",
+            path,
+            "e.g. x: [study_hours, sleep_hours] (stacked side by side) or y: score",
+        )
+    if inner == "early_stopping":
+        if path[-1] == "early_stopping":
+            return _err(
+                f"expected early-stopping settings (a mapping), got {kind_of(v)}",
+                path,
+                "e.g. early_stopping: {monitor: val_loss, patience: 10}",
+            )
+        if last == "monitor":
+            return _err(
+                f"expected a history key such as val_loss, got {kind_of(v)}",
+                path,
+                "e.g. monitor: val_accuracy",
+            )
+        return _attr_error(STOPPING[last], v, path)
+    # the section itself, or one of its own keys
+    if path == ("training",):
+        if kw == "required":
+            return _err(f"the training section needs '{v}'", path, TRAINING_HINTS.get(v))
+        hint = "fill in 'training:', or remove it" if v is None else TRAINING_EXAMPLE
+        return _err(f"expected the training section (a mapping), got {kind_of(v)}", path, hint)
+    if last in SETTINGS:
+        return _attr_error(SETTINGS[last], v, path)
+    if last == "data":
+        return _err(
+            f"expected a data file or sklearn:NAME, got {kind_of(v)}",
+            path,
+            "e.g. data: data/xor.csv (relative to the spec's folder), or sklearn:iris",
+        )
+    if last in ("inputs", "targets"):
+        what = "inputs" if last == "inputs" else "outputs"
+        if kw == "minProperties":
+            return _err(f"expected at least one of the model's {what}", path, TRAINING_HINTS[last])
+        return _err(
+            f"expected a mapping of model {what} to data columns, got {kind_of(v)}",
+            path,
+            TRAINING_HINTS[last],
+        )
+    if last in ("validation", "test"):
+        hint = f"{last}: 0.2 holds out 20% of the examples, or name a data file"
+        return _err(f"expected a fraction in [0, 1) or a data file, got {show(v)}", path, hint)
+    return _err(f"unexpected {kind_of(v)}", path)  # pragma: no cover - a schema/wording mismatch
 
 
 def _unknown_key(f: Failure, data: Any) -> SpecError:

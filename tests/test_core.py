@@ -803,6 +803,22 @@ def test_softmax_axis_normalized_and_activation_attrs():
     assert g.nodes[0].attrs["activation"] == {"op": "elu", "alpha": 0.5}
 
 
+def test_normalize_keeps_the_shape_with_one_statistic_per_entry_of_its_axis():
+    g = loads([{"op": "normalize"}], inputs={"x": {"shape": [3, None, 5]}})
+    n = g.nodes[0]
+    assert n.shape == g.inputs["x"].shape and n.attrs["axis"] == 3
+    assert n.buffers == {"mean": (5,), "variance": (5,)} and not n.params
+    n = loads([{"op": "normalize", "axis": 1}], inputs={"x": {"shape": [3, 4, 5]}}).nodes[0]
+    assert n.attrs["axis"] == 1 and n.buffers["mean"] == (3,)
+    n = loads([{"op": "normalize", "axis": None}], inputs={"x": {"shape": [3, None]}}).nodes[0]
+    assert n.attrs["axis"] is None and n.buffers["variance"] == (1,)
+    assert "out of range" in error([{"op": "normalize", "axis": 3}])
+    assert "needs a fixed size" in error(
+        [{"op": "normalize", "axis": 1}], inputs={"x": {"shape": [None, 4]}}
+    )
+    assert "expected an integer axis or null" in error([{"op": "normalize", "axis": "last"}])
+
+
 def test_every_op_has_a_shape_test():
     """Each op of the table appears in this file (a new op needs a shape test here)."""
     text = Path(__file__).read_text()
@@ -817,9 +833,21 @@ HAND = {
     "mlp": (3 * 4 + 4) + (4 * 4 + 4) + (4 + 1),  # 41
     "xor": (2 * 2 + 2) + (2 + 1),  # 9
     "student_score": (2 * 8 + 8) + (8 + 1),  # 33
-    "apartment_price": (4 * 5 + 5) + (5 + 1),  # 31
     "salary": 1 + 1,  # 2
     "digit_recognition": (784 * 128 + 128) + (128 * 10 + 10),  # 101,770
+    "apartment_price": (3 * 5 + 5) + (5 + 1),  # 26
+    "exam_score": 1 + 1,  # 2
+    "exam_score_sleep": 2 + 1,  # 3
+    "iris": (4 * 16 + 16) + (16 * 3 + 3),  # 131
+    "digits_mlp": (64 * 128 + 128) + (128 * 10 + 10),  # 9,610
+}
+# (parameters, buffers) by hand for specs with batch norm: conv k x k without bias has
+# k * k * in * out weights, batch norm 2 parameters and 2 statistics per channel.
+HAND_BN = {
+    "digits_cnn": (
+        (9 * 1 * 16) + 2 * 16 + (9 * 16 * 32) + 2 * 32 + (32 * 2 * 2 * 10 + 10),  # 6,138
+        2 * 16 + 2 * 32,  # 96
+    ),
 }
 # keras.applications' published counts (trainable; non-trainable = batch norm statistics)
 KERAS_APPS = {"keras_resnet50": (25_583_592, 53_120), "keras_mobilenetv2": (3_504_872, 34_112)}
@@ -830,6 +858,9 @@ def test_parameter_counts_by_hand():
     for name, count in HAND.items():
         g = netspec.load(ROOT / "specs" / f"{name}.yaml")
         assert (g.param_count, g.buffer_count) == (count, 0), name
+    for name, counts in HAND_BN.items():
+        g = netspec.load(ROOT / "specs" / f"{name}.yaml")
+        assert (g.param_count, g.buffer_count) == counts, name
     assert netspec.load(ROOT / "specs" / "resnet18.yaml").param_count == 11_689_512
     for name, (params, buffers) in KERAS_APPS.items():
         g = netspec.load(ROOT / "specs" / f"{name}.yaml")
@@ -854,7 +885,7 @@ def test_every_spec_has_an_independent_count():
     pytest.importorskip("torch")
     from reference.torch_models import REFERENCES
 
-    covered = set(HAND) | set(KERAS_APPS) | set(REFERENCES) | {"resnet18"}
+    covered = set(HAND) | set(HAND_BN) | set(KERAS_APPS) | set(REFERENCES) | {"resnet18"}
     assert {p.stem for p in SPECS} <= covered
 
 

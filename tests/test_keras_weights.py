@@ -45,6 +45,7 @@ WEIGHTED = {
     "batch_norm": ("x: {shape: [3, 4, 4]}", "- batch_norm"),
     "layer_norm": ("x: {shape: [4, 6]}", "- layer_norm"),
     "prelu": ("x: {shape: [3, 4, 4]}", "- prelu"),
+    "normalize": ("x: {shape: [3, 4, 4]}", "- {op: normalize, axis: 1}\n- normalize"),
     "embedding": ("x: {shape: [5], dtype: int64}", "- {op: embedding, vocab: 7, dim: 3}"),
     "lstm": ("x: {shape: [4, 3]}", "- {op: lstm, units: 2, bidirectional: true, num_layers: 2}"),
     "gru": ("x: {shape: [4, 3]}", "- {op: gru, units: 2, bidirectional: true, num_layers: 2}"),
@@ -112,12 +113,13 @@ def test_every_conversion_and_weighted_op_is_tested():
     for inputs, layers in WEIGHTED.values():
         graph = spec(inputs, layers)
         used |= {st.weights for st in generated(graph)[1]}
-        ops |= {n.op for n in graph.nodes if n.params}
+        ops |= {n.op for n in graph.nodes if n.params or n.buffers}
     assert used == set(conversions())
     declared = {op for op, e in EMITTERS.items() if e.conversions}
     assert ops == declared
     for path in sorted((ROOT / "specs").glob("*.yaml")):  # and no weighted op lacks one
-        assert {n.op for n in netspec.load(path).nodes if n.params} <= declared, path.name
+        weighted = {n.op for n in netspec.load(path).nodes if n.params or n.buffers}
+        assert weighted <= declared, path.name
 
 
 def test_the_module_holds_the_emitters_own_functions_and_nothing_dead():

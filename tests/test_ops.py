@@ -9,19 +9,23 @@ where the language allows it). Adding an op adds its cases here: no table in thi
 op.
 
 A record is complete when it has a reference, examples, a sampler for the random-spec generator,
-and an emitter on every target (each target module's `EMITTERS`).
+and an emitter on every target (each target module's `EMITTERS`). Every example's generated
+PyTorch and Keras source passes `ruff check` and `ruff format --check`.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import subprocess
 
 import numpy as np
 import pytest
+from conftest import ROOT, RUFF
 
 import netspec
 from netspec.ops import ACTIVATIONS, OPS, Example
+from netspec.schema import NO_CONV_ACT
 from netspec.targets import TARGETS
 from tools import randspec
 from tools.reference import reference
@@ -37,7 +41,7 @@ def activation_cases() -> dict[str, tuple[dict, Example]]:
     out = {}
     for act in ACTIVATIONS:
         hosts = [("dense", {"units": 3}, [2, 4])]
-        if act not in ("softmax", "log_softmax"):  # not allowed on a convolution
+        if act not in NO_CONV_ACT:  # not allowed on a convolution
             hosts.append(("conv1d", {"filters": 2, "kernel": 2}, [2, 5]))
         for host, attrs, shape in hosts:
             e = Example(f"as_{host}_activation", {"x": shape}, scale=3.0)
@@ -113,6 +117,25 @@ def test_record_is_complete(name):
     assert len(set(names)) == len(names), f"{name}: two examples share a name"
     for e in d.examples:
         assert example_graph(name, e).nodes[-1].op == name
+
+
+@pytest.mark.parametrize("target", ["torch", "keras"])
+def test_example_sources_are_ruff_clean(target, tmp_path):
+    """Every example's generated source, with the repository's ruff configuration (one ruff run
+    over all of them)."""
+    if not RUFF.exists():
+        pytest.skip("ruff is not installed next to this Python")
+    for key, (op, e) in EXAMPLES.items():
+        source = netspec.generate(example_graph(op, e), target)
+        (tmp_path / f"{key.replace('.', '__')}.py").write_text(source, encoding="utf-8")
+    config = str(ROOT / "pyproject.toml")
+    for args in (["check"], ["format", "--check", "--diff"]):
+        r = subprocess.run(
+            [str(RUFF), *args, "--no-cache", "--config", config, str(tmp_path)],
+            text=True,
+            capture_output=True,
+        )
+        assert r.returncode == 0, f"ruff {args[0]} on {target} sources:\n{r.stdout}\n{r.stderr}"
 
 
 @pytest.mark.parametrize("target", list(TARGETS))

@@ -36,6 +36,8 @@ from netspec import SpecError, expr, structure, yamlload
 from netspec.lower import lower
 from netspec.ops import OPS
 from netspec.schema import build_schema, schema
+from netspec.train import tables
+from netspec.train.plan import SETTINGS, STOPPING
 
 INVALID = ROOT / "tests" / "invalid"
 SCHEMA = build_schema()
@@ -60,6 +62,10 @@ NETSPEC_ONLY = {
     r"|reshape|token ids|float32 values|output_padding|stride|dilation|larger than|spatial",
     "limits": r"more than|the limit of|nested more than|beyond 64-bit",
     "non-finite numbers (JSON has none)": r"\bnan\b|\binf\b",
+    "training (the model, the losses and the history decide)": r"the model has no (input|output)"
+    r"|has no data|not a trained output|no loss for|does not fit output|early-stopping monitor"
+    r"|early stopping monitors|leave no examples|classes on the last axis|class axis"
+    r"|dynamic last axis|Nesterov|scikit-learn data set|data format|listed twice|two keys",
 }
 
 
@@ -191,6 +197,16 @@ STRUCTURAL = {
     "zero_filters",
     "zero_input_size",
     "block_as_op",  # an unknown op to the schema; netspec's words say it is a block
+    "training_bad_attribute",
+    "training_column_not_a_name",
+    "training_fraction_out_of_range",
+    "training_missing_optimizer",
+    "training_negative_lr",
+    "training_null",
+    "training_schedule_needs_step_size",
+    "training_unknown_key",
+    "training_unknown_optimizer",
+    "training_wrong_loss_name",
 }
 # The YAML reader refuses these before there is data to validate.
 YAML_LEVEL = {
@@ -313,3 +329,182 @@ def _get(node: Any, path: tuple) -> Any:
     for p in path:
         node = node[p]
     return node
+
+
+# -- training sections: random valid ones and hostile ones -----------------------------------
+
+TRAINING = SCHEMA["$defs"]["training"]["properties"]
+MODELS = {  # a model for the sections to train: one regression output, one class output
+    "regression": {
+        "netspec": 1,
+        "name": "m",
+        "params": {"lr": 0.01, "opt": "adam"},
+        "inputs": {"x": {"shape": [3]}},
+        "layers": [{"op": "dense", "name": "y", "units": 1}],
+    },
+    "classes": {
+        "netspec": 1,
+        "name": "m",
+        "params": {"lr": 0.01, "opt": "adam"},
+        "inputs": {"x": {"shape": [3]}, "z": {"shape": [2]}},
+        "layers": [
+            {"op": "concat", "inputs": ["x", "z"]},
+            {"op": "dense", "name": "logits", "units": 4},
+            {"op": "softmax", "name": "p"},
+            {"op": "dense", "name": "q", "units": 1, "inputs": ["logits"], "activation": "sigmoid"},
+        ],
+        "outputs": ["p", "q"],
+    },
+}
+
+
+def attr_value(a):
+    if a.kind == "choice":
+        return st.sampled_from(list(a.choices))
+    if a.kind == "bool":
+        return st.booleans()
+    lo = 0 if a.minimum is None else a.minimum
+    hi = 1 if a.maximum is None else a.maximum
+    if a.kind == "int":
+        return st.integers(int(lo), int(min(hi, lo + 5)) if a.maximum is None else int(hi))
+    return st.floats(lo, max(lo, min(hi, lo + 1)))
+
+
+def record(kind: str, extra: dict | None = None):
+    """A record's name, or a mapping with some of its attributes (values in range)."""
+
+    def one(name):
+        rec = tables()[kind][name]
+        attrs = {n: attr_value(a) for n, a in rec.attrs.items()}
+        required = {n: attrs.pop(n) for n, a in rec.attrs.items() if a.required}
+        mapping = st.fixed_dictionaries(
+            {"name": st.just(name), **required}, optional={**attrs, **(extra or {})}
+        )
+        if required:
+            return mapping
+        return st.one_of(st.just(name), mapping)
+
+    return st.sampled_from(sorted(tables()[kind])).flatmap(one)
+
+
+COLUMNS = st.one_of(
+    st.sampled_from(["a", "b", "score", "data"]),
+    st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3),
+)
+FRACTION = st.one_of(st.sampled_from([0, 0.1, 0.2, 0.5]), st.sampled_from(["val.csv", "t.npz"]))
+MONITORS = st.sampled_from(
+    ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "p_accuracy", "val_q_loss", "acc"]
+)
+
+
+@st.composite
+def training_spec(draw):
+    kind = draw(st.sampled_from(sorted(MODELS)))
+    spec = copy.deepcopy(MODELS[kind])
+    outputs = ["y"] if kind == "regression" else ["p", "q"]
+    inputs = list(spec["inputs"])
+    trained = draw(st.lists(st.sampled_from(outputs), min_size=1, unique=True))
+    loss = record("loss", {"weight": st.floats(0, 2)})
+    t: dict = {
+        "inputs": {i: draw(COLUMNS) for i in inputs},
+        "targets": {o: draw(COLUMNS) for o in trained},
+        "loss": draw(st.one_of(loss, st.fixed_dictionaries({o: loss for o in trained}))),
+        "optimizer": draw(record("optimizer")),
+    }
+    optional = {
+        "data": st.sampled_from(["data.csv", "../d/x.npz", "sklearn:iris", "a.npy"]),
+        "schedule": record("schedule"),
+        "metrics": st.lists(record("metric"), max_size=3),
+        "validation": FRACTION,
+        "test": FRACTION,
+        "early_stopping": st.fixed_dictionaries(
+            {}, optional={"monitor": MONITORS, **{n: attr_value(a) for n, a in STOPPING.items()}}
+        ),
+        **{n: attr_value(a) for n, a in SETTINGS.items()},
+    }
+    for k, strategy in optional.items():
+        if draw(st.booleans()):
+            t[k] = draw(strategy)
+    spec["training"] = t
+    return spec
+
+
+@AGREE
+@given(training_spec())
+def test_random_training_sections_agree(spec):
+    note(verdicts(roundtrip(spec))[1])
+
+
+HOSTILE = st.one_of(
+    VALUES,
+    st.sampled_from(
+        [
+            "$lr",
+            "${lr * 2}",
+            "${lr - 1}",
+            "$opt",
+            "$nope",
+            -1,
+            0,
+            1,
+            1.5,
+            "adm",
+            "sgd",
+            "step",
+            "sparse_categorical_crossentropy",
+            {"name": "sgd"},
+            {"name": "step"},
+            {"lr": 0.1},
+            {"x": "mse"},
+            [],
+            {},
+            None,
+            True,
+            "sklearn:nope",
+            "data.txt",
+            "val_loss",
+        ]
+    ),
+)
+TRAINING_KEYS = [*TRAINING, "epoch", "lr", "name", "weight", "monitor", "x", "y", "p"]
+
+
+@AGREE
+@given(training_spec(), st.data())
+def test_hostile_training_sections_agree(spec, data):
+    """Random values, keys and params put anywhere in a training section."""
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = [p for p in _paths(spec["training"], ("training",)) if len(p) > 1]
+        path = data.draw(st.sampled_from(paths))
+        parent, last = _get(spec, path[:-1]), path[-1]
+        kind = data.draw(st.sampled_from(["delete", "value", "rename", "wrong_key"]))
+        if kind == "delete":
+            del parent[last]
+        elif kind == "value":
+            parent[last] = data.draw(HOSTILE)
+        elif kind == "rename" and isinstance(parent, dict):
+            parent[data.draw(st.sampled_from(TRAINING_KEYS))] = parent.pop(last)
+        elif kind == "wrong_key" and isinstance(parent, dict):
+            parent[data.draw(st.sampled_from(TRAINING_KEYS))] = data.draw(HOSTILE)
+    note(verdicts(roundtrip(spec))[1])
+
+
+def test_training_schema_is_discriminated_by_name():
+    """An editor reports the wrong attribute of the optimizer that was meant."""
+    bad = copy.deepcopy(MODELS["regression"])
+    bad["training"] = {
+        "inputs": {"x": "a"},
+        "targets": {"y": "b"},
+        "loss": "mse",
+        "optimizer": {"name": "sgd", "lr": 0.1, "learning_rate": 0.1},
+    }
+    [error] = VALIDATOR.iter_errors(bad)
+    assert "'learning_rate' was unexpected" in error.message
+    assert list(error.absolute_path) == ["training", "optimizer"]
+    bad["training"]["optimizer"] = {"name": "adam", "beta1": 1.0}
+    [error] = VALIDATOR.iter_errors(bad)
+    assert list(error.absolute_path) == ["training", "optimizer", "beta1"]
+    for kind in ("optimizer", "loss", "schedule", "metric"):
+        assert set(SCHEMA["$defs"][kind]["else"]["properties"]["name"]["enum"]) == set(
+            tables()[kind]
+        )

@@ -801,7 +801,9 @@ def test_batch_norm_buffers_load_and_module_is_in_eval_mode():
 def test_write_and_owns(tmp_path):
     graph = netspec.load(ROOT / "specs" / "xor.yaml")
     files = T.write(graph, random_weights(graph), tmp_path)
-    assert files == [tmp_path / "xor_torch.py"]
+    # the training script too when the spec has a `training:` section
+    want = ["xor_torch.py"] + (["xor_train_torch.py"] if graph.training is not None else [])
+    assert files == [tmp_path / f for f in want]
     assert files[0].read_text() == netspec.generate(graph, "torch")
     module = netspec.compile(graph, "torch")
     assert T.owns(module) and not T.owns(object()) and not T.owns(graph)

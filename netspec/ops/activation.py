@@ -82,6 +82,12 @@ def _hard_sigmoid(x, a):
     return np.clip(x / 6 + 0.5, 0, 1)
 
 
+def _hard_swish(x, a):
+    import numpy as np
+
+    return x * np.clip(x + 3, 0, 6) / 6
+
+
 def _identity(x, a):
     return x
 
@@ -152,8 +158,11 @@ SIMPLE = {
     "softplus": ("log(1 + exp(x))", _softplus),
     "hard_sigmoid": ("clip(x / 6 + 1/2, 0, 1)", _hard_sigmoid),
     "identity": ("x", _identity),
+    "hard_swish": ("x * relu6(x + 3) / 6 (MobileNetV3's)", _hard_swish),
 }
-WIDE = {"sigmoid", "selu", "gelu", "silu", "softplus", "tanh"}  # large |x| takes other branches
+# large |x| takes other branches
+WIDE = {"sigmoid", "selu", "gelu", "silu", "softplus", "tanh", "hard_swish"}
+NONNEGATIVE = {"relu", "relu6", "sigmoid", "softplus", "hard_sigmoid"}  # outputs are >= 0
 
 for _name, (_formula, _ref) in SIMPLE.items():
     op(
@@ -166,6 +175,8 @@ for _name, (_formula, _ref) in SIMPLE.items():
         + ([ex("wide", [5], scale=20.0)] if _name in WIDE else []),
         sample=_no_attrs,
         weights=WEIGHTS,
+        keeps_size="all",
+        nonnegative=_name in NONNEGATIVE,
     )(_same)
     ACTIVATIONS.append(_name)
 
@@ -189,6 +200,8 @@ for _name, _doc, _ref in [
         ],
         sample=_axis_attr,
         weights=WEIGHTS,
+        keeps_size="all",
+        nonnegative=_name == "softmax",
     )(_axis)
 op(
     "leaky_relu",
@@ -204,6 +217,7 @@ op(
     ],
     sample=_alpha([0.0, 0.1, 0.2, 0.3, 1.5]),
     weights=WEIGHTS,
+    keeps_size="all",
 )(_same)
 op(
     "elu",
@@ -220,6 +234,7 @@ op(
     ],
     sample=_alpha([0.1, 0.5, 2.0]),
     weights=WEIGHTS,
+    keeps_size="all",
 )(_same)
 ACTIVATIONS.extend(["softmax", "log_softmax", "leaky_relu", "elu"])
 
@@ -250,6 +265,7 @@ def _prelu_ref(xs, attrs, p):
     weights=(0.4, 0.4, 0.4, 0.1),
     start={"weight": 0.25},
     test_values={"weight": ("uniform", 0.05, 0.5)},
+    keeps_size="all",
 )
 def prelu(ctx: Ctx):
     ctx.want_rank(1, 4)

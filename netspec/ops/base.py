@@ -68,12 +68,20 @@ class Attr:
     exclusive_min: bool = False
     exclusive_max: bool = False
     hint: str | None = None  # shown when a value is out of range
+    # a layer's size (units, filters, an embedding's vocab and dim): what specs usually write
+    # with a param (`units: $hidden`), so the random-spec generator writes it so now and then
+    width: bool = False
+    nullable: bool = False  # `null` is a value of its own (its meaning in `doc`)
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
     def expected(self) -> str:
+        text = self._expected()
+        return f"{text} or null" if self.nullable else text
+
+    def _expected(self) -> str:
         k = self.kind
         if k == "int":
             if self.minimum == 1:
@@ -159,6 +167,8 @@ class Attr:
             s = {"type": "integer"}
         else:  # pragma: no cover - a definition error
             raise AssertionError(k)
+        if self.nullable:
+            s = {"anyOf": [s, {"type": "null"}]}
         if self.doc:
             s = {**s, "description": self.doc}
         if self.default is not REQUIRED and self.default is not None:
@@ -167,6 +177,8 @@ class Attr:
 
     def check(self, v: Any) -> Any:
         """Validate a substituted value; return it in a plain normalized form."""
+        if v is None and self.nullable:
+            return None
         k = self.kind
         if k == "int":
             if not _is_int(v):
@@ -411,6 +423,21 @@ class OpDef:
     # random test weights (tools/testing.random_weights): name -> ("uniform"|"normal", a, b);
     # other params are normal(0, scale / sqrt(fan_in))
     test_values: dict[str, tuple[str, float, float]] = field(default_factory=dict)
+    # Where the sizes of the output come from (facts of the shape rule, which generated code
+    # uses to write a layer's input size as the expression that set it):
+    # `sets_size`: (axis, attribute): the attribute gives the size of that per-example output
+    # axis (0: the channels, -1: the last), when the output has it (`(0, "filters")`);
+    # `keeps_size`: "all": the output has the first input's size on every axis where the
+    # shapes agree; "channels": on the channel axis (0) only; None: no size is kept.
+    sets_size: tuple[int, str] | None = None
+    keeps_size: str | None = None
+    # the output is never negative, whatever the input (an activation's range): a target may
+    # pad it with zeros before a max pool
+    nonnegative: bool = False
+
+    def __post_init__(self) -> None:
+        assert self.keeps_size in (None, "all", "channels"), (self.name, self.keeps_size)
+        assert self.sets_size is None or self.sets_size[1] in self.attrs, self.name
 
     def attr_names(self) -> list[str]:
         return list(self.attrs)

@@ -8,7 +8,7 @@ from .base import Attr, Ctx, conv_out, ex, op
 from .common import channels, padding, spatial
 
 CONV_ATTRS = [
-    Attr("filters", "int", doc="output channels", minimum=1),
+    Attr("filters", "int", doc="output channels", minimum=1, width=True),
     Attr("kernel", "spatial", doc="kernel size"),
     Attr("stride", "spatial", 1, "stride"),
     Attr("padding", "padding", 0, "zero padding, 'same' or 'valid'"),
@@ -273,6 +273,7 @@ CONV2D_EXAMPLES = [
     ],
     sample=_conv_sample(1),
     keep_shape=_conv_keep_shape,
+    sets_size=(0, "filters"),
     weights=(0.0, 3.0, 0.0, 0.0),
     seq_weights=(0.0, 1.0, 0.0, 0.0),
 )
@@ -290,6 +291,7 @@ def conv1d(ctx: Ctx):
     examples=CONV2D_EXAMPLES,
     sample=_conv_sample(2),
     keep_shape=_conv_keep_shape,
+    sets_size=(0, "filters"),
     weights=(0.0, 0.0, 4.0, 0.0),
 )
 def conv2d(ctx: Ctx):
@@ -300,7 +302,7 @@ def conv2d(ctx: Ctx):
     "conv_transpose2d",
     "convolution",
     [
-        Attr("filters", "int", doc="output channels", minimum=1),
+        Attr("filters", "int", doc="output channels", minimum=1, width=True),
         Attr("kernel", "spatial", doc="kernel size"),
         Attr("stride", "spatial", 1, "stride"),
         Attr("padding", "padding", 0, "rows/columns removed from each side of the output"),
@@ -354,6 +356,7 @@ def conv2d(ctx: Ctx):
     ],
     sample=_conv_transpose_sample,
     keep_shape=_conv_transpose_keep_shape,
+    sets_size=(0, "filters"),
     weights=(0.0, 0.0, 1.0, 0.0),
 )
 def conv_transpose2d(ctx: Ctx):

@@ -43,7 +43,7 @@ CONV = {"op": "conv2d", "filters": 4, "kernel": 3}
     "dense",
     "linear",
     [
-        Attr("units", "int", doc="output features", minimum=1),
+        Attr("units", "int", doc="output features", minimum=1, width=True),
         Attr("activation", "activation", None, "activation applied to the output"),
         Attr("bias", "bool", True, "add a learned bias"),
     ],
@@ -69,6 +69,7 @@ CONV = {"op": "conv2d", "filters": 4, "kernel": 3}
     ],
     sample=_dense_sample,
     keep_shape=_dense_keep_shape,
+    sets_size=(-1, "units"),
     weights=(4.0, 1.2, 0.4, 1.0),
 )
 def dense(ctx: Ctx):
@@ -87,8 +88,8 @@ def dense(ctx: Ctx):
     "embedding",
     "embedding",
     [
-        Attr("vocab", "int", doc="number of distinct token ids", minimum=1),
-        Attr("dim", "int", doc="embedding size", minimum=1),
+        Attr("vocab", "int", doc="number of distinct token ids", minimum=1, width=True),
+        Attr("dim", "int", doc="embedding size", minimum=1, width=True),
     ],
     weighted=True,
     input_dtype="int64",
@@ -100,6 +101,7 @@ def dense(ctx: Ctx):
     ],
     sample=_embedding_sample,
     keep_shape=never,
+    sets_size=(-1, "dim"),
     weights=(1.0, 1.0, 1.0, 1.0),  # proposed for int64 values, the only ones it takes
 )
 def embedding(ctx: Ctx):

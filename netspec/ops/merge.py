@@ -93,6 +93,7 @@ MERGE_DOC = "Elementwise {}, broadcasting axes of size 1; inputs of equal rank."
         ),
     ],
     sample=_no_attrs,
+    keeps_size="all",
 )
 def add(ctx: Ctx):
     return broadcast(ctx)
@@ -112,6 +113,7 @@ def add(ctx: Ctx):
         ex("channel_gate", IMG, inputs=["r", "c"], before=GATE),
     ],
     sample=_no_attrs,
+    keeps_size="all",
 )
 def subtract(ctx: Ctx):
     return broadcast(ctx)
@@ -138,6 +140,7 @@ def subtract(ctx: Ctx):
         ),
     ],
     sample=_no_attrs,
+    keeps_size="all",
 )
 def multiply(ctx: Ctx):
     return broadcast(ctx)

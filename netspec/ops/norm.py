@@ -1,4 +1,4 @@
-"""batch_norm, layer_norm and dropout."""
+"""batch_norm, layer_norm, normalize and dropout."""
 
 from __future__ import annotations
 
@@ -88,6 +88,7 @@ SCALE = ("uniform", 0.5, 1.5)  # random test weights: scales away from 0 and 1
         "running_var": SCALE,
         "weight": SCALE,
     },
+    keeps_size="all",
 )
 def batch_norm(ctx: Ctx):
     ctx.want_rank(1, 4)
@@ -113,11 +114,90 @@ def batch_norm(ctx: Ctx):
     weights=(1.0, 0.8, 0.4, 0.5),
     start={"weight": 1.0, "bias": 0.0},
     test_values={"weight": SCALE},
+    keeps_size="all",
 )
 def layer_norm(ctx: Ctx):
     ctx.want_rank(1, 8)
     f = ctx.static(ctx.x.shape[-1], f"the last axis of '{ctx.x.name}'")
     ctx.params = {"weight": (f,), "bias": (f,)}
+    return ctx.x.shape
+
+
+# normalize's divisor is max(sqrt(variance), EPSILON): Keras' Normalization with its default
+# epsilon (keras.config.epsilon()), written as a constant on every target
+EPSILON = 1e-7
+
+
+def _normalize_ref(xs, a, p):
+    import numpy as np
+
+    x = xs[0]
+    shape = [1] * x.ndim
+    if a["axis"] is not None:
+        shape[a["axis"]] = -1
+    mean, var = p["mean"].reshape(shape), p["variance"].reshape(shape)
+    return (x - mean) / np.maximum(np.sqrt(var), EPSILON)
+
+
+def _normalize_sample(draw, shape) -> dict:
+    static = [i + 1 for i, d in enumerate(shape) if isinstance(d, int)]
+    if not static or draw.chance(0.2):
+        return {"axis": None}
+    if isinstance(shape[-1], int) and draw.chance(0.5):
+        return {}  # the last axis, the default
+    ax = draw.rng.choice(static)
+    return {"axis": ax if draw.chance(0.5) else ax - len(shape) - 1}
+
+
+@op(
+    "normalize",
+    "normalization",
+    [
+        Attr(
+            "axis",
+            "axis",
+            -1,
+            "the logical axis whose entries are separate features, each with its own mean and "
+            "variance (batch is 0; channels of an image are 1); null: one mean and variance for "
+            "every value",
+            nullable=True,
+        )
+    ],
+    doc="`(x - mean) / max(sqrt(variance), 1e-7)` with one mean and variance per entry of "
+    "`axis` (Keras' `Normalization`), buffers set from the training data when training starts "
+    "(`adapt`), not trained; they start at 0 and 1. Reads a model input when trained.",
+    reference=_normalize_ref,
+    examples=[
+        ex("vector", [5], scale=10.0, shift=50.0),
+        ex("image_channels", [3, 5, 6], scale=3.0, axis=1),
+        ex("image_last", [3, 5, 6], scale=3.0),
+        ex("middle_negative", [3, 4, 5], axis=-2),
+        ex("all_values", [4, 3], scale=5.0, shift=-2.0, axis=None),
+        ex("sequence", [None, 4], scale=2.0),
+    ],
+    sample=_normalize_sample,
+    weights=(0.5, 0.4, 0.4, 0.2),
+    start={"mean": 0.0, "variance": 1.0},
+    test_values={"mean": ("normal", 0.0, 1.0), "variance": ("uniform", 0.25, 4.0)},
+    keeps_size="all",
+)
+def normalize(ctx: Ctx):
+    axis = ctx.attrs["axis"]
+    if axis is None:
+        ctx.buffers = {"mean": (1,), "variance": (1,)}
+        return ctx.x.shape
+    rank = ctx.x.rank
+    ax = axis + rank + 1 if axis < 0 else axis
+    if not 1 <= ax <= rank:
+        ctx.fail(
+            f"axis {axis} is out of range for an input of per-example rank {rank} (axis 0 is "
+            f"the batch; valid: 1..{rank} or -{rank}..-1)",
+            "axis",
+            hint="write axis: null for one mean and variance over every value",
+        )
+    ctx.attrs["axis"] = ax
+    size = ctx.static(ctx.x.shape[ax - 1], f"axis {ax} of '{ctx.x.name}'")
+    ctx.buffers = {"mean": (size,), "variance": (size,)}
     return ctx.x.shape
 
 
@@ -141,6 +221,7 @@ def layer_norm(ctx: Ctx):
     examples=[ex("vector", [6], rate=0.3), ex("image", IMG)],
     sample=_dropout_sample,
     weights=(0.5, 0.3, 0.3, 0.0),
+    keeps_size="all",
 )
 def dropout(ctx: Ctx):
     return ctx.x.shape

@@ -129,6 +129,7 @@ def _pool(ctx: Ctx, n: int):
     sample=_pool_sample(1),
     keep_shape=_pool_keep_shape,
     weights=(0.0, 1.0, 0.0, 0.0),
+    keeps_size="channels",
 )
 def max_pool1d(ctx: Ctx):
     return _pool(ctx, 1)
@@ -151,6 +152,7 @@ def max_pool1d(ctx: Ctx):
     sample=_pool_sample(2),
     keep_shape=_pool_keep_shape,
     weights=(0.0, 0.0, 1.0, 0.0),
+    keeps_size="channels",
 )
 def max_pool2d(ctx: Ctx):
     return _pool(ctx, 2)
@@ -171,6 +173,7 @@ def max_pool2d(ctx: Ctx):
     sample=_pool_sample(1),
     keep_shape=_pool_keep_shape,
     weights=(0.0, 1.0, 0.0, 0.0),
+    keeps_size="channels",
 )
 def avg_pool1d(ctx: Ctx):
     return _pool(ctx, 1)
@@ -193,6 +196,7 @@ def avg_pool1d(ctx: Ctx):
     sample=_pool_sample(2),
     keep_shape=_pool_keep_shape,
     weights=(0.0, 0.0, 1.0, 0.0),
+    keeps_size="channels",
 )
 def avg_pool2d(ctx: Ctx):
     return _pool(ctx, 2)
@@ -212,6 +216,7 @@ def _global(ctx: Ctx):
     examples=[ex("sequence", [3, 5]), ex("image", [3, 4, 5]), ex("rank4", [2, 3, 4, 5])],
     sample=_no_attrs,
     weights=(0.0, 0.6, 0.5, 1.0),
+    keeps_size="channels",
 )
 def global_avg_pool(ctx: Ctx):
     return _global(ctx)
@@ -225,6 +230,7 @@ def global_avg_pool(ctx: Ctx):
     examples=[ex("sequence", [4, 7]), ex("image", IMG), ex("rank4", [2, 3, 4, 2])],
     sample=_no_attrs,
     weights=(0.0, 0.6, 0.5, 1.0),
+    keeps_size="channels",
 )
 def global_max_pool(ctx: Ctx):
     return _global(ctx)

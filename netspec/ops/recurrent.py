@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import Attr, Ctx, ex, op
 
 RNN_ATTRS = [
-    Attr("units", "int", doc="hidden size", minimum=1),
+    Attr("units", "int", doc="hidden size", minimum=1, width=True),
     Attr("return_sequences", "bool", False, "every step's output, not only the last"),
     Attr("bidirectional", "bool", False, "run forward and backward; concatenate features"),
     Attr("num_layers", "int", 1, "stacked layers", minimum=1),
@@ -91,6 +91,7 @@ RECORD = {
     "keep_shape": _keep_shape,
     "weights": (0.0, 0.6, 0.0, 0.0),
     "seq_weights": (0.0, 1.5, 0.0, 0.0),
+    "sets_size": (-1, "units"),
 }
 
 

@@ -14,7 +14,69 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ops.base import Attr
+from .record import Choice
+
 Columns = str | tuple[str, ...]  # one column/array name, or several stacked side by side
+
+# The section's own settings (the record tables give the rest): schema, checks and defaults.
+SETTINGS = {
+    a.name: a
+    for a in (
+        Attr(
+            "batch_size",
+            "int",
+            32,
+            "examples per optimizer step; an epoch's last batch keeps the remainder",
+            minimum=1,
+        ),
+        Attr("epochs", "int", 10, "passes over the training rows", minimum=1),
+        Attr(
+            "seed",
+            "int",
+            0,
+            "seeds the split, the batch order and the initial weights",
+            minimum=0,
+            maximum=2**63 - 1,
+        ),
+        Attr("shuffle", "bool", True, "visit the training rows in a fresh order every epoch"),
+    )
+}
+STOPPING = {
+    a.name: a
+    for a in (
+        Attr(
+            "patience",
+            "int",
+            5,
+            "epochs without improvement before training stops",
+            minimum=0,
+        ),
+        Choice(
+            "mode",
+            "choice",
+            None,
+            "min or max: which way is better (default: max for accuracy, min otherwise)",
+            choices=("min", "max"),
+        ),
+        Attr(
+            "min_delta",
+            "float",
+            0.0,
+            "an improvement must be larger than this",
+            minimum=0,
+        ),
+        Attr(
+            "restore_best",
+            "bool",
+            True,
+            "end with the weights of the best epoch, not the last",
+        ),
+    )
+}
+WEIGHT = Attr(
+    "weight", "float", 1.0, "this output's loss counts weight times in the total", minimum=0
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +140,35 @@ class TrainPlan:
     test: float | str = 0.0
     early_stopping: EarlyStopping | None = None
     path: tuple[str | int, ...] = ("training",)  # where the section sits in the spec
+
+    @property
+    def validated(self) -> bool:
+        """Whether the run has validation data (a fraction above 0, or a file)."""
+        return self.validation != 0.0
+
+    def metric_key(self, m: Metric) -> str:
+        """The history key of a metric: `<metric>`, or `<output>_<metric>` with several
+        trained outputs."""
+        return m.name if len(self.objectives) == 1 else f"{m.output}_{m.name}"
+
+    def history_keys(self, validation: bool | None = None) -> list[str]:
+        """The keys of the run's history, in order: `loss` (the weighted total), with several
+        trained outputs each `<output>_loss`, then each metric's key; then the same with `val_`
+        in front when there is validation data (`validation`: default `self.validated`)."""
+        keys = ["loss"]
+        if len(self.objectives) > 1:
+            keys += [f"{o.output}_loss" for o in self.objectives]
+        keys += [self.metric_key(m) for m in self.metrics]
+        if self.validated if validation is None else validation:
+            keys += ["val_" + k for k in keys]
+        return keys
+
+    def key_metric(self, key: str) -> str:
+        """What a history key measures: `loss` or a metric's name."""
+        for m in self.metrics:
+            if key in (self.metric_key(m), "val_" + self.metric_key(m)):
+                return m.name
+        return "loss"
 
     def data_map(self):
         """The `data.DataMap` of this plan (inputs and trained outputs to columns)."""

@@ -33,6 +33,7 @@ from netspec.errors import SpecError
 from netspec.ir import Graph, Shape, Value
 from netspec.lower import lower
 from netspec.ops import ACTIVATIONS, INITS, OPS, Ctx, Invalid
+from netspec.schema import NO_CONV_ACT
 
 from .yamltext import to_yaml
 
@@ -43,8 +44,7 @@ MAX_PARAMS = 12_000
 DYN = 5  # the size `tools.testing.random_inputs` gives dynamic axes
 WORDS = """stem head proj skip gate mix body neck tail feat enc dec a b h z trunk side left right
 up down core""".split()
-CONV_ACTS = [a for a in ACTIVATIONS if a not in ("softmax", "log_softmax")]
-INT_ATTRS = ("units", "filters", "dim", "vocab")
+CONV_ACTS = [a for a in ACTIVATIONS if a not in NO_CONV_ACT]  # as the schema allows
 SEQ_FAMILIES = ("sequence", "tokens")  # ops' `seq_weights` apply
 
 
@@ -283,9 +283,11 @@ class _Gen:
         return dims
 
     # -- emitting layers
-    def literal(self, scope: _Scope, key: str, value: Any) -> Any:
-        """Write an int attribute as a param reference or an expression now and then."""
-        if key not in INT_ATTRS or not isinstance(value, int) or isinstance(value, bool):
+    def literal(self, scope: _Scope, op: str | None, key: str, value: Any) -> Any:
+        """Write a width attribute (`Attr.width`) of op `op` (None: a block use's param) as a
+        param reference or an expression now and then."""
+        attr = OPS[op].attrs.get(key) if op is not None else None
+        if attr is None or not attr.width or not isinstance(value, int) or isinstance(value, bool):
             return value
         for p, pv in scope.env.items():
             if not isinstance(pv, int) or isinstance(pv, bool) or not self.chance(0.6):
@@ -330,7 +332,7 @@ class _Gen:
         if repeat > 1:
             layer["repeat"] = repeat
         for k, v in attrs.items():
-            layer[k] = self.literal(scope, k, v)
+            layer[k] = self.literal(scope, what if kind == "op" else None, k, v)
         locals_ = []
         for copy_ in range(1, repeat + 1):
             k = scope.counters[what] = scope.counters.get(what, 0) + 1

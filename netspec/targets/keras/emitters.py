@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ...ir import Node
+from ...ops import OPS
 from ...ops.base import same_pad
-from . import layout
+from . import layout, runtime
 from .codegen import Ctor, Default, Scope, T
 
 
@@ -139,6 +140,15 @@ def layer_norm_from_keras(gamma, beta):
     return {"weight": gamma, "bias": beta}
 
 
+def normalize_to_keras(mean, variance):
+    """Normalize: the mean and variance are the canonical arrays."""
+    return [mean, variance]
+
+
+def normalize_from_keras(mean, variance):
+    return {"mean": mean, "variance": variance}
+
+
 def prelu_to_keras(weight):
     """PReLU: one slope per channel (Keras' alpha has the channel axis among shared ones)."""
     return [weight]
@@ -202,6 +212,7 @@ DEPTHWISE = Conversion(depthwise_to_keras, depthwise_from_keras)
 BATCH_NORM = Conversion(batch_norm_to_keras, batch_norm_from_keras)
 LAYER_NORM = Conversion(layer_norm_to_keras, layer_norm_from_keras)
 PRELU = Conversion(prelu_to_keras, prelu_from_keras)
+NORMALIZE = Conversion(normalize_to_keras, normalize_from_keras)
 EMBEDDING = Conversion(embedding_to_keras, embedding_from_keras)
 RNN_WEIGHTS = Conversion(rnn_to_keras, rnn_from_keras)
 GRU_WEIGHTS = Conversion(gru_to_keras, gru_from_keras)
@@ -250,9 +261,9 @@ def padded(s: Scope, node: Node, x: T, kernel, stride, dilation) -> tuple[T, str
 
 
 # -- activations --------------------------------------------------------------------------
-SIMPLE = {"relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus"}
-# activations whose output is never negative: a max pool may pad it with zeros
-NONNEGATIVE = {"relu", "relu6", "sigmoid", "softplus", "hard_sigmoid", "softmax"}
+# Keras' own activations with netspec's meaning (Keras 3's "hard_swish" is hard_silu:
+# x * relu6(x + 3) / 6)
+SIMPLE = {"relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus", "hard_swish"}
 
 
 def activation_string(act: dict | None, rank: int) -> str | None:
@@ -282,7 +293,7 @@ def linear(act: str | None) -> str | None:
 def finish(s: Scope, node: Node, t: T, act: dict | None, inline: bool) -> T:
     """Apply a layer's `activation` as its own layer when it was not given inline."""
     if act is not None and inline:
-        t.nonnegative = act["op"] in NONNEGATIVE
+        t.nonnegative = OPS[act["op"]].nonnegative  # a max pool may pad it with zeros
     if act is None or inline:
         return t
     return activation(s, act["op"], act, t, f"{node.local_name}-activation")
@@ -291,7 +302,7 @@ def finish(s: Scope, node: Node, t: T, act: dict | None, inline: bool) -> T:
 def activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, node: Node | None = None) -> T:
     """The layer of an activation op (`node`: the op's own node, whose params it may use)."""
     t = _activation(s, op, attrs, x, suffix, node)
-    t.nonnegative = op in NONNEGATIVE
+    t.nonnegative = OPS[op].nonnegative
     return t
 
 
@@ -338,6 +349,7 @@ def _activation(s: Scope, op: str, attrs: dict, x: T, suffix: str, node: Node | 
     "leaky_relu",
     "elu",
     "hard_sigmoid",
+    "hard_swish",
     "softmax",
     "log_softmax",
 )
@@ -563,6 +575,46 @@ def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
         axis=layout.last_axis(x.perm),
         epsilon=s.attr(node, "eps"),
     )
+
+
+# Not keras.layers.Normalization: it computes the same function, but from a copy of its
+# statistics taken when it is built, which set_weights does not update.
+runtime.LAYERS["Normalize"] = '''
+class Normalize(layers.Layer):
+    """netspec's normalize: (x - mean) / max(sqrt(variance), 1e-7) with one mean and variance
+    per entry of `axis` (None: one for every value); set from the training data, not trained."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def build(self, input_shape):
+        size = (1,) if self.axis is None else (input_shape[self.axis],)
+        self.mean = self.add_weight(shape=size, initializer="zeros", trainable=False, name="mean")
+        self.variance = self.add_weight(
+            shape=size, initializer="ones", trainable=False, name="variance"
+        )
+
+    def call(self, x):
+        shape = [1] * len(x.shape)
+        if self.axis is not None:
+            shape[self.axis] = -1
+        mean = keras.ops.reshape(self.mean, shape)
+        std = keras.ops.sqrt(keras.ops.reshape(self.variance, shape))
+        return (x - mean) / keras.ops.maximum(std, 1e-7)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+'''
+
+
+@emitter("normalize", weights=(NORMALIZE,))
+def emit_normalize(s: Scope, node: Node, xs: list[T]) -> T:
+    x = xs[0]
+    axis = node.attrs["axis"]
+    kw = with_defaults({"axis": -1}, axis=None if axis is None else layout.axis(x.perm, axis))
+    cls = s.custom("Normalize")
+    return s.layer(cls, x, node.local_name, x.shape, x.perm, weights=NORMALIZE, **kw)
 
 
 @emitter("dropout")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir import Node
+from ...ops.norm import EPSILON
 from .builder import Builder
 
 Emit = Callable[[Builder, Node, list[str], str], str]
@@ -216,6 +217,19 @@ def layer_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
     )
     y = b.op("Mul", [b.op("Div", [d, std], what="normalized"), w], what="scaled")
     return b.op("Add", [y, bias], out)
+
+
+@emitter("normalize")
+def normalize(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """(x - mean) / max(sqrt(variance), 1e-7); mean and variance are initializers shaped to
+    broadcast on their axis."""
+    axis, rank = node.attrs["axis"], len(node.shape)
+    shape = [-1] + [1] * (rank - axis) if axis is not None else [1]
+    mean, var = b.param(node, "mean", shape), b.param(node, "variance", shape)
+    d = b.op("Sub", [xs[0], mean], what="centered")
+    std = b.op("Sqrt", [var], what="std")
+    eps = b.const(EPSILON, np.float32, "normalize_eps")
+    return b.op("Div", [d, b.op("Max", [std, eps], what="std_eps")], out)
 
 
 @emitter("dropout", "identity")
@@ -423,6 +437,14 @@ def gelu(b: Builder, node: Node, xs: list[str], out: str) -> str:
     )
     p = b.op("Add", [e, b.const(1.0, np.float32, "one")], what="erf_plus_1")
     return b.op("Mul", [b.op("Mul", [x, p], what="x_erf"), b.const(0.5, np.float32, "half")], out)
+
+
+@emitter("hard_swish")
+def hard_swish(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    if b.opset >= 14:
+        return b.op("HardSwish", xs[:1], out)  # x * max(0, min(1, x / 6 + 1/2))
+    h = b.op("HardSigmoid", xs[:1], what="hard_sigmoid", alpha=1.0 / 6.0, beta=0.5)
+    return b.op("Mul", [xs[0], h], out)
 
 
 @emitter("silu")

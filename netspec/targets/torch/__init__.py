@@ -19,11 +19,12 @@ import numpy as np
 
 from ...errors import SpecError
 from ...ir import Graph
-from ...weights import WeightsError, mismatch
 from ..base import Artifact, write_sources
 from ..python.run import run_source
 from .codegen import Generator, model_class
 from .emitters import EMITTERS
+from .state import export_weights, load_state
+from .train import generate_train, run_training
 
 __all__ = [
     "ARTIFACTS",
@@ -33,10 +34,9 @@ __all__ = [
     "export_weights",
     "generate",
     "owns",
+    "run_training",
     "write",
 ]
-
-SKIP = "num_batches_tracked"
 
 
 def generate(graph: Graph) -> str:
@@ -45,7 +45,10 @@ def generate(graph: Graph) -> str:
 
 
 NAME = "torch"
-ARTIFACTS = (Artifact("model", "{name}_torch.py", generate),)
+ARTIFACTS = (
+    Artifact("model", "{name}_torch.py", generate),
+    Artifact("train", "{name}_train_torch.py", generate_train),
+)
 
 
 def load_module(graph: Graph, source: str | None = None) -> types.ModuleType:
@@ -61,51 +64,10 @@ def _check_options(options: dict[str, Any]) -> None:
 def compile(graph: Graph, weights: dict[str, np.ndarray], **options: Any):  # noqa: A001
     """An `nn.Module` built from exactly `generate(graph)`, canonical weights loaded, in eval
     mode."""
-    import torch
-
     _check_options(options)
     module = load_module(graph).__dict__[model_class(graph.name)]()
-    state = {
-        k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in weights.items()
-    }
-    own = module.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith(SKIP)]
-    extra = [k for k in state if k not in own]
-    if missing or extra:
-        raise WeightsError("weights do not match the module: " + mismatch(missing, extra))
-    for k, v in own.items():
-        if k.endswith(SKIP) and k not in state:
-            state[k] = v
-    module.load_state_dict(state, strict=True)
+    load_state(module, weights)
     return module.eval()
-
-
-def export_weights(module, graph: Graph) -> dict[str, np.ndarray]:
-    """The canonical weights of a module built from `graph`'s PyTorch source, in graph order
-    (float32 copies)."""
-    state = module.state_dict()
-    want = graph.weight_shapes()
-    missing = [k for k in want if k not in state]
-    extra = [k for k in state if k not in want and not k.endswith(SKIP)]
-    if missing or extra:
-        raise WeightsError(
-            f"the module does not match the spec '{graph.name}': "
-            + "; ".join(
-                p
-                for p in (
-                    f"missing {', '.join(missing[:5])}" if missing else "",
-                    f"unexpected {', '.join(extra[:5])}" if extra else "",
-                )
-                if p
-            )
-        )
-    out: dict[str, np.ndarray] = {}
-    for k, shape in want.items():
-        a = state[k].detach().cpu().float().numpy()
-        if tuple(a.shape) != tuple(shape):
-            raise WeightsError(f"'{k}' has shape {list(a.shape)}, the spec needs {list(shape)}")
-        out[k] = np.array(a, dtype=np.float32, copy=True)
-    return out
 
 
 def write(graph: Graph, weights: dict[str, np.ndarray], outdir, **options: Any) -> list[Path]:

@@ -31,15 +31,20 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...errors import SpecError
 from ...ir import BlockUse, Graph, Node, Shape
+from ...ops.norm import EPSILON as NORM_EPSILON
 from ..python.names import ALWAYS, KEYWORDS, Namer, camel, python_builtins
 from ..python.pyfmt import (
     INDENT,
     WIDTH,
     Call,
     Expr,
+    Kw,
     Raw,
+    Seq,
     assign,
+    lit,
     returns,
     signature,
     split,
@@ -50,10 +55,25 @@ from .ctor import Ctor, Decl, Resolver
 from .emitters import Emitter, Size, Spec
 
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
-HELPER_NAMES = {"PaddedAvgPool"}
+HELPER_NAMES = {"PaddedAvgPool", "Normalize"}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
 RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
+LOGITS = "logits"  # forward's keyword: trained outputs before their final sigmoid/softmax
+PROBABILITY_OPS = {"sigmoid", "softmax"}
+PROBABILITY_CALLS = {"torch.sigmoid", "F.softmax"}
+# the spec's `init:` names as torch.nn.init calls (the same distributions as netspec.weights)
+INIT_CALLS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "glorot_uniform": ("nn.init.xavier_uniform_", ()),
+    "glorot_normal": ("nn.init.xavier_normal_", ()),
+    "he_uniform": ("nn.init.kaiming_uniform_", (("nonlinearity", "relu"),)),
+    "he_normal": ("nn.init.kaiming_normal_", (("nonlinearity", "relu"),)),
+    "lecun_normal": ("nn.init.kaiming_normal_", (("nonlinearity", "linear"),)),
+    "normal": ("nn.init.normal_", (("std", 0.05),)),
+    "uniform": ("nn.init.uniform_", (-0.05, 0.05)),
+    "zeros": ("nn.init.zeros_", ()),
+    "ones": ("nn.init.ones_", ()),
+}
 
 PADDED_AVG_POOL = '''
 class PaddedAvgPool(nn.Module):
@@ -79,6 +99,29 @@ class PaddedAvgPool(nn.Module):
         count = pool(F.pad(ones, self.padding), self.kernel_size, self.stride)
         return total / count
 '''
+
+NORMALIZE = '''
+class Normalize(nn.Module):
+    """(x - mean) / max(sqrt(variance), 1e-7) per entry of one axis, `trailing` axes before the
+    last (0: the last axis). The mean and variance are computed from the training data
+    (`netspec train`), never trained: buffers, not parameters."""
+
+    def __init__(self, size: int, trailing: int = 0):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(size))
+        self.register_buffer("variance", torch.ones(size))
+        self.shape = (-1,) + (1,) * trailing
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        std = self.variance.view(self.shape).sqrt().clamp_min(EPSILON)
+        return (x - self.mean.view(self.shape)) / std
+'''
+
+# netspec's epsilon (netspec.ops.norm), written as a number in the helper's source
+HELPERS = {
+    "PaddedAvgPool": PADDED_AVG_POOL,
+    "Normalize": NORMALIZE.replace("clamp_min(EPSILON)", f"clamp_min({NORM_EPSILON!r})"),
+}
 
 LOAD_WEIGHTS = '''
 def load_weights(module: nn.Module, path: str) -> nn.Module:
@@ -115,6 +158,55 @@ def dims(shape: Shape, inputs: dict) -> str:
     return "[" + ", ".join(out) + "]"
 
 
+def logits_nodes(graph: Graph) -> set[str]:
+    """The nodes of trained outputs whose loss reads the logits before their final
+    sigmoid/softmax (`Objective.reads == "input_logits"`): `forward` gets a `logits` switch."""
+    plan = graph.training
+    out: set[str] = set()
+    for o in getattr(plan, "objectives", ()):
+        if o.reads != "input_logits":
+            continue
+        node = graph.node(graph.outputs[o.output])
+        act = node.attrs.get("activation") if node.op not in PROBABILITY_OPS else None
+        fused = isinstance(act, dict) and act.get("op") in PROBABILITY_OPS
+        where = ("outputs",)
+        if node.scope:
+            raise SpecError(
+                f"output {o.output!r} ends inside a block: its loss cannot read the logits "
+                "before its sigmoid/softmax",
+                where,
+                hint="end the model with the sigmoid/softmax as a layer of its own",
+            )
+        if graph.consumers(node.name):
+            raise SpecError(
+                f"output {o.output!r} feeds other layers: its loss cannot read the logits "
+                "before its sigmoid/softmax",
+                where,
+                hint="train an output that no other layer reads",
+            )
+        if node.op in PROBABILITY_OPS or fused:
+            out.add(node.name)
+    return out
+
+
+def param_inits(graph: Graph) -> list[tuple[str, tuple[str, ...], tuple[str, ...], list[str]]]:
+    """(init, drawn params, zero biases, module paths) groups, in graph order: what the
+    spec's `init:` draws (as `netspec.weights.init_weights` does); fixed starting values
+    (batch norm's 1 and 0, PReLU's 0.25) are PyTorch's own defaults."""
+    from ...ops import OPS
+
+    groups: dict[tuple, list[str]] = {}
+    for node in graph.nodes:
+        start = OPS[node.op].start
+        free = [p for p in node.params if p not in start]
+        drawn = tuple(p for p in free if not p.startswith("bias"))
+        zero = tuple(p for p in free if p.startswith("bias"))
+        if drawn or zero:
+            key = (node.attrs.get("init", "glorot_uniform"), drawn, zero)
+            groups.setdefault(key, []).append(node.name)
+    return [(*k, v) for k, v in groups.items()]
+
+
 # -- scope bodies -----------------------------------------------------------------------------
 @dataclass
 class Stmt:
@@ -122,6 +214,13 @@ class Stmt:
     expr: Expr
     comment: str = ""
     light: bool = False  # allocates nothing: an in-place activation, an index into a tensor
+    unless: str = ""  # `if not <unless>:` around the assignment (the `logits` switch)
+
+    def lines(self, indent: int) -> list[str]:
+        if not self.unless:
+            return assign(self.target, self.expr, indent, self.comment)
+        head = f"{INDENT * indent}if not {self.unless}:"
+        return [head, *assign(self.target, self.expr, indent + 1, self.comment)]
 
 
 @dataclass
@@ -150,10 +249,7 @@ class Body:
     def forward_lines(self, indent: int = 2) -> list[str]:
         lines: list[str] = []
         for s in self.stmts:
-            if isinstance(s, Del):
-                lines += s.lines(indent)
-            else:
-                lines += assign(s.target, s.expr, indent, s.comment)
+            lines += s.lines(indent)
         return lines + returns(self.returns, indent)
 
     def key(self) -> tuple:
@@ -239,7 +335,8 @@ class ScopeBuilder:
         self.gen = gen
         self.graph = gen.graph
         self.top = top
-        self.namer = Namer(RESERVED, gen.class_bases)
+        reserved = RESERVED | {LOGITS} if top and gen.logits else RESERVED
+        self.namer = Namer(reserved, gen.class_bases)
         self.vars: dict[str, str] = {}
         names = []
         for value, want in args:
@@ -276,7 +373,9 @@ class ScopeBuilder:
             if isinstance(item, Node):
                 e = Emit(self, item)
                 expr = self.gen.emitters[item.op](item, e)
-                if expr is not None:
+                if self.top and item.name in self.gen.logits:
+                    self.logits_switch(item, e, expr)
+                elif expr is not None:
                     light = item.name in self.plan.inplace
                     self.body.stmts.append(Stmt(e.var, expr, self.comment(item.shape), light))
             else:
@@ -293,6 +392,22 @@ class ScopeBuilder:
         ]
         self.body.returns = [self.vars[v] for v in outputs]
         return self.body
+
+    def logits_switch(self, node: Node, e: Emit, expr: Expr | None) -> None:
+        """A trained output whose loss reads its logits: its final sigmoid/softmax runs
+        `if not logits:` (`forward(..., logits=True)` gives the values before it)."""
+        comment = self.comment(node.shape)
+        if node.op in PROBABILITY_OPS:  # its own layer: the input is the logits
+            if e.var != e.var_of(0):
+                self.body.stmts.append(Stmt(e.var, e.x, light=True))
+        elif isinstance(expr, Call) and expr.func in PROBABILITY_CALLS and expr.args:
+            self.body.stmts.append(Stmt(e.var, expr.args[0], comment))  # the layer itself
+            expr = Call(expr.func, (Raw(e.var), *expr.args[1:]))
+        else:  # pragma: no cover - `logits_nodes` picks only these two forms
+            raise AssertionError(f"no logits switch for {node.name}")
+        if isinstance(expr, Call) and expr.args and expr.args[0] != Raw(e.var):
+            expr = Call(expr.func, (Raw(e.var), *expr.args[1:]))
+        self.body.stmts.append(Stmt(e.var, expr, comment, unless=LOGITS))
 
     def use(self, use: BlockUse, owner: dict[str, str]) -> None:
         local = use.name.rsplit(".", 1)[-1]
@@ -347,6 +462,7 @@ class Generator:
         self.helpers: set[str] = set()
         self.cnamer = class_namer()
         self.class_name = model_class(graph.name, self.cnamer)
+        self.logits = logits_nodes(graph)
         self.top = self._build()
 
     def items(self, use: BlockUse | None) -> list[Node | BlockUse]:
@@ -420,8 +536,7 @@ class Generator:
     # -- rendering ----------------------------------------------------------------------------
     def source(self) -> str:
         parts = [self.header()]
-        if "PaddedAvgPool" in self.helpers:
-            parts.append(PADDED_AVG_POOL.strip("\n"))
+        parts += [text.strip("\n") for name, text in HELPERS.items() if name in self.helpers]
         parts += [self.render_block(c) for c in self.classes]
         parts.append(self.render_top())
         parts.append(LOAD_WEIGHTS.strip("\n"))
@@ -458,17 +573,42 @@ class Generator:
         for c in self.classes:
             text += c.body.forward_lines()
         text += self.top.forward_lines()
-        if self.helpers:
-            text.append("F.")
+        text += [HELPERS[name] for name in self.helpers]  # PaddedAvgPool calls F
         return "\n".join(text)
 
-    def forward_sig(self, body: Body) -> list[str]:
+    def forward_sig(self, body: Body, logits: bool = False) -> list[str]:
         params = ["self"] + [f"{a}: torch.Tensor" for a in body.args]
+        if logits:
+            params += ["*", f"{LOGITS}: bool = False"]
         n = len(body.returns)
         ret = "torch.Tensor" if n == 1 else f"tuple[{', '.join(['torch.Tensor'] * n)}]"
         lines = signature("forward", params, ret, 1)
         if max(map(len, lines)) > WIDTH:
             lines = signature("forward", params, "tuple[torch.Tensor, ...]", 1)
+        return lines
+
+    def init_code(self) -> list[str]:
+        """`__init__`'s last lines: the parameters drawn as the spec's `init:` says."""
+        groups = param_inits(self.graph)
+        if not groups:
+            return []
+        taken = {p.name for p in self.top_ctor.params} | RESERVED
+        var = next(v for v in ("layer", "module", "layer_", "module_") if v not in taken)
+        names = sorted({g[0] for g in groups})
+        pad = INDENT * 2
+        lines = [f"{pad}# initial weights as the spec says ({', '.join(names)}); biases zero"]
+        for init, drawn, zero, paths in groups:
+            func, extra = INIT_CALLS[init]
+            args = tuple(Kw(a[0], lit(a[1])) if isinstance(a, tuple) else lit(a) for a in extra)
+            calls = [(func, p, args) for p in drawn] + [("nn.init.zeros_", p, ()) for p in zero]
+            if len(paths) == 1:
+                for f, p, a in calls:
+                    lines += split("", Call(f, (Raw(f"self.{paths[0]}.{p}"), *a)), 2)
+                continue
+            seq = Seq("[", tuple(Raw(f"self.{m}") for m in paths))
+            lines += split(f"for {var} in ", seq, 2, ":")
+            for f, p, a in calls:
+                lines += split("", Call(f, (Raw(f"{var}.{p}"), *a)), 3)
         return lines
 
     def render_block(self, c: BlockClass) -> str:
@@ -493,8 +633,8 @@ class Generator:
             doc = [f"The `{g.name}` network."]
         lines += docstring(doc, 1)
         lines.append("")
-        lines += init_lines(self.top_ctor, self.top.decls)
-        lines += self.forward_sig(self.top)
+        lines += init_lines(self.top_ctor, self.top.decls, self.init_code())
+        lines += self.forward_sig(self.top, bool(self.logits))
         # "name [shape]" units, wrapped between units, never inside a shape
         ins = [
             f"{a} {dims(v.shape, g.inputs)}"
@@ -505,14 +645,21 @@ class Generator:
         text += ", ".join(u.replace(" ", "\x00") for u in outs)
         wrapped = textwrap.wrap(text, WIDTH - 11, break_long_words=False, break_on_hyphens=False)
         doc = [ln.replace("\x00", " ") for ln in wrapped]
+        if self.logits:
+            outs = [o for o, v in g.outputs.items() if v in self.logits]
+            doc += [""] + wrap(
+                f"{LOGITS}=True: {', '.join(outs)} before the final sigmoid/softmax (the "
+                "logits that training losses read).",
+                WIDTH - 11,
+            )
         lines += docstring(doc, 2)
         lines += self.top.forward_lines()
         return "\n".join(lines)
 
 
-def init_lines(ctor: Ctor, decls: list[Decl]) -> list[str]:
-    """`__init__`: its parameters, the defaults computed from others, the submodules (none
-    when the class has neither parameters nor submodules)."""
+def init_lines(ctor: Ctor, decls: list[Decl], tail: list[str] | None = None) -> list[str]:
+    """`__init__`: its parameters, the defaults computed from others, the submodules, then
+    `tail` (the initial weights; none when the class has neither parameters nor submodules)."""
     if not decls and not ctor.params:
         return []
     lines = signature("__init__", ["self", *ctor.signature()], None, 1)
@@ -522,4 +669,4 @@ def init_lines(ctor: Ctor, decls: list[Decl]) -> list[str]:
             lines += [f"{INDENT * 2}if {p.name} is None:", f"{INDENT * 3}{p.name} = {p.computed}"]
     for i, d in enumerate(decls):
         lines += split(f"self.{d.attr} = ", ctor.call(i, d), 2)
-    return [*lines, ""]
+    return [*lines, *(tail or []), ""]

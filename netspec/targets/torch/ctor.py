@@ -10,7 +10,7 @@ computed in the body). Each submodule argument is, in this order of preference:
   1)`; `padding: $p` with `p: same` does not: netspec resolved it to numbers);
 - for a size the spec does not write (a layer's input channels or features, a `Size`): the
   expression of the layer that set it, found by following the value back through ops that
-  keep that size (`emitters.KEEPS_SIZE`) to the op attribute that sets it (`emitters.SETS_SIZE`),
+  keep that size (the op record's `keeps_size`) to the op attribute that sets it (`sets_size`),
   also out of nested block uses; when it comes from a block input, a literal if every use of
   the class agrees, else an extra argument for that input's size (`in_channels`, or
   `<input>_channels` for a block with several inputs) that each caller computes in its own
@@ -37,9 +37,10 @@ from typing import Any
 from ...expr import Expr as SpecExpr
 from ...expr import parse
 from ...ir import REQUIRED, BlockDef, BlockUse, Graph, Node
+from ...ops import OPS
 from ..python.names import Namer
 from ..python.pyfmt import Call, Expr, Kw, Raw, flat, lit
-from .emitters import KEEPS_SIZE, SETS_SIZE, Default, Size, Spec
+from .emitters import Default, Size, Spec
 
 
 @dataclass
@@ -297,8 +298,9 @@ def trace(graph: Graph, use: BlockUse | None, of: str, axis: int) -> tuple | Non
         if of in inside:
             n = graph.node(of)
             rank = len(n.shape)
-            if n.op in SETS_SIZE:
-                at, attr = SETS_SIZE[n.op]
+            sets = OPS[n.op].sets_size
+            if sets is not None:
+                at, attr = sets
                 if at % rank != axis or n.attrs.get(attr) != n.shape[axis]:
                     return None
                 x = n.exprs.get(attr)
@@ -332,10 +334,10 @@ def trace(graph: Graph, use: BlockUse | None, of: str, axis: int) -> tuple | Non
 
 
 def _keeps(graph: Graph, n: Node, axis: int) -> bool:
-    if n.op not in KEEPS_SIZE or not n.inputs:
+    kept = OPS[n.op].keeps_size
+    if kept is None or not n.inputs:
         return False
-    kept = KEEPS_SIZE[n.op]
-    if kept is not None and kept != axis:
+    if kept == "channels" and axis != 0:
         return False
     shape = graph.value(n.inputs[0]).shape
     return axis < len(shape) and shape[axis] == n.shape[axis]

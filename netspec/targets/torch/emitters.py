@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...ir import Node
-from ..python.pyfmt import BinOp, Call, Expr, Kw, Raw, Seq, lit
+from ..python.pyfmt import WIDTH, BinOp, Call, Expr, Kw, Raw, Seq, flat, lit
 from .variables import inplace_activation
 
 if TYPE_CHECKING:
@@ -90,32 +90,6 @@ def opt(value: Any, default: Any) -> Any:
     return Default(value) if same else value
 
 
-# Which attribute sets the size of an op's output axis (-1: the last): a layer's input size
-# inside a block is that layer's expression. Kept with the emitters until the op records say it.
-SETS_SIZE: dict[str, tuple[int, str]] = {
-    "conv1d": (0, "filters"),
-    "conv2d": (0, "filters"),
-    "conv_transpose2d": (0, "filters"),
-    "dense": (-1, "units"),
-    "embedding": (-1, "dim"),
-    "rnn": (-1, "units"),
-    "lstm": (-1, "units"),
-    "gru": (-1, "units"),
-}
-# Ops whose output has their first input's size on every axis (None) or on the channel axis
-# only (0): a size is followed back through them.
-KEEPS_SIZE: dict[str, int | None] = {
-    **dict.fromkeys(
-        ["relu", "sigmoid", "tanh", "relu6", "selu", "gelu", "silu", "softplus", "hard_sigmoid"],
-        None,
-    ),
-    **dict.fromkeys(["identity", "leaky_relu", "elu", "softmax", "log_softmax", "prelu"], None),
-    **dict.fromkeys(["batch_norm", "layer_norm", "dropout", "add", "subtract", "multiply"], None),
-    **dict.fromkeys(["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"], 0),
-    **dict.fromkeys(["global_avg_pool", "global_max_pool"], 0),
-}
-
-
 def uniform(values: tuple[int, ...]) -> int | tuple[int, ...]:
     """One int when every spatial axis has the same value (as a PyTorch user writes it)."""
     return values[0] if len(set(values)) == 1 else tuple(values)
@@ -150,6 +124,7 @@ SIMPLE = {
     "silu": "F.silu",
     "softplus": "F.softplus",
     "hard_sigmoid": "F.hardsigmoid",  # relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1)
+    "hard_swish": "F.hardswish",  # x * relu6(x + 3) / 6
 }
 
 
@@ -299,6 +274,26 @@ def batch_norm(node: Node, e: Emit) -> Expr:
 def layer_norm(node: Node, e: Emit) -> Expr:
     e.module("nn.LayerNorm", e.size(-1), eps=e.attr("eps", opt(float(node.attrs["eps"]), 1e-5)))
     return e.call(e.x)
+
+
+@emitter("normalize")
+def normalize(node: Node, e: Emit) -> Expr:
+    """The helper module `Normalize` (in codegen): the statistics are buffers (state_dict keys
+    `<name>.mean`, `<name>.variance`), viewed to broadcast on their axis."""
+    axis, rank = node.attrs["axis"], len(node.shape)
+    e.helper("Normalize")
+    trailing = 0 if axis is None else rank - axis
+    size = lit(1) if axis is None else e.size(axis - 1)
+    if trailing:
+        e.module("Normalize", size, trailing=trailing)
+    else:
+        e.module("Normalize", size)
+    return e.call(e.x)
+
+
+def fits(var: str, expr: Expr) -> bool:
+    """Whether `var = expr` fits on one line of `forward` (two indents deep)."""
+    return 8 + len(var) + 3 + len(flat(expr)) <= WIDTH
 
 
 @emitter("dropout")

@@ -1,0 +1,253 @@
+"""`netspec train` and `netspec.train()`: data, split, initial weights, the target's training
+script, evaluation, and the files of a trained model.
+
+    history = train(graph, "data/xor.csv", target="torch", out="build/xor")
+
+Order of work: every user mistake is found before anything is written (the spec has a
+`training:` section, the data loads and fits the model, the weights file fits, a checkpoint
+exists for `resume`, matplotlib is there); then the target's `run_training` runs exactly the
+generated training script, writing a checkpoint each epoch into `<out>/checkpoints/`; then
+every other file is written into a temporary folder inside `out` and moved into place (as
+`netspec build` does): the trained canonical `<name>.safetensors`, `<name>.onnx` with those
+weights, the model and training sources, history.csv/json, metrics.json, curves.png/svg.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+from ..ir import Graph
+
+TRAIN_TARGETS = ("torch", "keras")
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class History:
+    """A finished run: per-epoch `history` ({"loss": [...], "val_loss": [...], ...}), the final
+    model's `metrics` by part ({"train": {...}, "validation": {...}, "test": {...}}), its
+    canonical `weights`, and the `files` written (empty without an output folder)."""
+
+    history: dict[str, list[float]]
+    metrics: dict[str, dict[str, float]]
+    weights: dict[str, Any]
+    target: str
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+    @property
+    def test(self) -> dict[str, float]:
+        return self.metrics.get("test", {})
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+
+def _relative(graph: Graph, path: str) -> str:
+    """A path the spec wrote: relative to the spec file's folder (sklearn:NAME as it is)."""
+    if path.startswith("sklearn:") or os.path.isabs(path) or not graph.source:
+        return path
+    return os.path.join(os.path.dirname(graph.source), path)
+
+
+def _target_module(target: str):
+    if target not in TRAIN_TARGETS:
+        raise SpecError(
+            f"cannot train on the {target!r} target",
+            hint="train with --target torch or --target keras (the ONNX model is written too)",
+        )
+    try:
+        return importlib.import_module(f"netspec.targets.{target}.train")
+    except ImportError as e:
+        if e.name and e.name.startswith("netspec"):
+            raise SpecError(
+                f"this netspec cannot train on the {target} target yet",
+                hint="use --target torch",
+            ) from None
+        raise SpecError(
+            f"training on the {target} target needs {e.name}, which is not installed",
+            hint=f"pip install 'netspec[{target}]'",
+        ) from None
+
+
+def load_parts(graph: Graph, data=None):
+    """(dataset, split, validation dataset or None, test dataset or None) of the plan."""
+    from .data import input_specs, load_data
+    from .split import split_rows
+
+    plan = graph.training
+    if data is None:
+        if plan.source is None:
+            raise SpecError(
+                "no training data: the spec's `training:` names no `data`",
+                (*plan.path,),
+                hint="add `data: FILE` to the section, or pass --data FILE",
+            )
+        data = _relative(graph, plan.source)
+    mapping, ins, outs = plan.data_map(), input_specs(graph), plan.target_specs(graph)
+    dataset = load_data(data, mapping, ins, outs)
+    side = {}
+    for part in ("validation", "test"):
+        v = getattr(plan, part)
+        side[part] = (
+            load_data(_relative(graph, v), mapping, ins, outs) if isinstance(v, str) else None
+        )
+    fracs = [0.0 if isinstance(v, str) else v for v in (plan.validation, plan.test)]
+    rows = split_rows(dataset.rows, plan.seed, *fracs)
+    return dataset, rows, side["validation"], side["test"]
+
+
+def _adapt(graph: Graph, weights, dataset, rows):
+    """Normalization statistics from the training rows (graphs with `normalize` layers)."""
+    if not any(n.op == "normalize" for n in graph.nodes):
+        return weights
+    try:
+        from .adapt import adapt
+    except ImportError:
+        raise SpecError(
+            "the model has normalize layers, but this netspec cannot compute their statistics "
+            "(netspec.train.adapt is missing)",
+            hint="update netspec, or remove the normalize layers",
+        ) from None
+    got = adapt(graph, weights, dataset, rows)
+    return weights if got is None else got
+
+
+def train(
+    graph: Graph,
+    data: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    *,
+    target: str = "torch",
+    out: str | os.PathLike | None = None,
+    weights: str | os.PathLike | Mapping | None = None,
+    resume: bool = False,
+    epochs: int | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> History:
+    """Train `graph` as its `training:` section says, on `data` (default: the section's
+    `data`), with the `target`'s generated training script; write the trained model's files
+    into `out` (nothing is written without it). `weights`: initial canonical weights (default:
+    `init_weights(graph, seed)`); `resume`: continue from `<out>/checkpoints/`; `epochs`: the
+    run's length (default: the section's); `progress(epoch, logs)` after each epoch."""
+    from ..weights import init_weights, load_weights
+
+    plan = graph.training
+    if plan is None:
+        raise SpecError(
+            f"the spec {graph.name!r} has no `training:` section",
+            hint="add one (see docs/training.md) to train the model",
+        )
+    if epochs is not None and (
+        isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
+    ):
+        raise SpecError(f"epochs must be a whole number >= 1, not {epochs!r}")
+    module = _target_module(target)
+    root = None if out is None else Path(out)
+    if root is not None and root.exists() and not root.is_dir():
+        raise SpecError(f"the output folder {str(root)!r} is a file", hint="choose another -o")
+    checkpoints = None if root is None else root / CHECKPOINTS
+    if resume:
+        if checkpoints is None:
+            raise SpecError("resume needs the output folder of the run to resume")
+        has = getattr(module, "has_checkpoint", None)
+        found = has(checkpoints) if has else (checkpoints / "checkpoint.safetensors").is_file()
+        if not found:
+            raise SpecError(
+                f"nothing to resume: no checkpoint in {checkpoints}",
+                hint="train without --resume first (each epoch writes one)",
+            )
+    dataset, rows, val_data, test_data = load_parts(graph, data)
+    w = init_weights(graph, plan.seed) if weights is None else load_weights(weights, graph)
+    w = _adapt(graph, w, dataset, rows.train)
+    if root is not None:
+        from .outputs import check_plotting
+
+        check_plotting()
+    train_part = dataset.take(rows.train)
+    if val_data is not None:
+        val_part = val_data.take(range(val_data.rows))
+    elif len(rows.validation):
+        val_part = dataset.take(rows.validation)
+    else:
+        val_part = None
+    if test_data is not None:
+        test_part = test_data.take(range(test_data.rows))
+    elif len(rows.test):
+        test_part = dataset.take(rows.test)
+    else:
+        test_part = None
+
+    created = root is not None and not root.exists()
+    if root is not None:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SpecError(
+                f"cannot create the output folder {str(root)!r}: {e.strerror}"
+            ) from None
+    trained = module.run_training(
+        graph,
+        w,
+        train_part,
+        val_part,
+        epochs=epochs,
+        checkpoint_dir=checkpoints,
+        resume=resume,
+        on_epoch_end=progress,
+    )
+    history = _ordered(plan, dict(trained.history), val_part is not None)
+    metrics: dict[str, Any] = {"epochs": len(next(iter(history.values()), []))}
+    metrics["train"] = trained.evaluate(train_part)
+    if val_part is not None:
+        metrics["validation"] = trained.evaluate(val_part)
+    if test_part is not None:
+        metrics["test"] = trained.evaluate(test_part)
+    final = trained.weights()
+    result = History(history, metrics, final, target)
+    if root is not None:
+        result.files = write_run(graph, target, result, root, created)
+    return result
+
+
+def _ordered(plan, history: dict, validation: bool) -> dict:
+    """The history in the plan's key order (the same columns whatever the target)."""
+    keys = getattr(plan, "history_keys", None)
+    if keys is None:
+        return history
+    order = [k for k in keys(validation) if k in history]
+    return {**{k: history[k] for k in order}, **history}
+
+
+def write_run(graph: Graph, target: str, run: History, root: Path, created: bool) -> list[Path]:
+    """Every file of a finished run, written into a temporary folder in `root`, then moved."""
+    from .. import targets
+    from ..weights import write_weights
+    from . import outputs
+
+    root = root.resolve()
+    tmp = Path(tempfile.mkdtemp(prefix=".netspec-train-", dir=root))
+    try:
+        write_weights(run.weights, graph, tmp / f"{graph.name}.safetensors")
+        targets.get("onnx").write(graph, run.weights, tmp)
+        targets.get(target).write(graph, run.weights, tmp)
+        outputs.write_history(run.history, tmp)
+        outputs.write_metrics(run.metrics, tmp)
+        outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
+        return outputs.commit(tmp, root)
+    except BaseException:
+        if created and not (root / CHECKPOINTS).exists():
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
