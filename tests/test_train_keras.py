@@ -568,3 +568,42 @@ def test_resume_without_a_checkpoint_is_a_spec_error(keras, tmp_path):
     g.training = plan(g)
     with pytest.raises(SpecError, match="nothing to resume"):
         run_training(g, init_weights(g, 0), data(8, "mse"), checkpoint_dir=tmp_path, resume=True)
+
+
+def test_script_adapts_normalize_as_netspec(keras, tmp_path):
+    """The standalone script's `main` sets a normalize layer's statistics from the training rows
+    as `netspec train` does (netspec.train.adapt)."""
+    from netspec.targets import keras as K
+    from netspec.targets.keras.train import load_script
+    from netspec.train.adapt import adapt
+    from netspec.train.data import DataMap, InputSpec, TargetSpec, load_data
+    from netspec.weights import init_weights
+
+    g = spec(
+        "x: {shape: [2, 3]}",
+        """
+        - {op: normalize, name: scale, axis: 1}
+        - {op: flatten, name: flat}
+        - {op: dense, name: out, units: 3}
+        """,
+    )
+    g.training = plan(g, inputs={"x": "x"})
+    text = K.generate_train(g)
+    assert 'NORMALIZE = {"scale": ("x", 1)}' in text
+    assert "    adapt(model, train[0])\n" in text
+    module = K.load_module(g)
+    script = load_script(g, module)
+    built = module.build_model()
+    x = np.random.default_rng(0).normal(size=(10, 2, 3)) * [[3.0], [0.5]] + 1
+    script.adapt(built, {"x": x})
+    got = K.export_weights(built, g)
+    np.savez(tmp_path / "d.npz", x=x.astype(np.float32), y=np.zeros((10, 3), np.float32))
+    data = load_data(
+        tmp_path / "d.npz",
+        DataMap(inputs={"x": "x"}, targets={"out": "y"}),
+        inputs={"x": InputSpec((2, 3))},
+        targets={"out": TargetSpec("regression", (3,))},
+    )
+    want = adapt(g, init_weights(g, 0), data, np.arange(10))
+    for k in ("scale.mean", "scale.variance"):
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-6)

@@ -332,11 +332,11 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
     ]
     for para in text:
         lines += wrap(para, 96, cut_long=True) if para else [""]
-    usage = [
-        "",
-        f"    python {name}_train_keras.py [--data FILE] [--epochs N] [--checkpoints DIR] "
-        "[--resume]",
-    ]
+    options = "[--data FILE] [--epochs N] [--checkpoints DIR] [--resume]"
+    usage = f"    python {name}_train_keras.py {options}"
+    if len(usage) > 100:
+        usage = f"    python {name}_train_keras.py --help"
+    usage = ["", usage]
     out = docstring([*lines, *usage], 0)
     out += [
         "",
@@ -381,6 +381,14 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
     out.append(f"CLASS_TARGETS = {_tuple(classes)}  # class labels or one-hot rows")
     out.append(f"CHANNELS_LAST = {_tuple(moved_in + moved_out)}  # channel axis moved last")
     out.append(f"OUTPUTS = {_tuple(o.output for o, _, _ in objs)}  # the trained outputs")
+    norms = {
+        n.name: (n.inputs[0], n.attrs["axis"])
+        for n in g.nodes
+        if n.op == "normalize" and n.inputs[0] in g.inputs
+    }
+    if norms:
+        items = {k: f"({quote(i)}, {a})" for k, (i, a) in norms.items()}
+        out += _table("NORMALIZE", items, "layer -> (the input it reads, its axis)")
     es = plan.early_stopping
     if es is not None:
         args = [
@@ -443,8 +451,20 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
     else:
         out.append("    stopping = None")
     out.append(FIT_TAIL)
+    if norms:
+        out.append(ADAPT)
     out.append(DATA_CODE)
-    out.append(MAIN.replace("{name}", name))
+    main = MAIN.replace("{name}", name)
+    line = f"    from {name}_keras import build_model, load_weights, save_weights\n"
+    if len(line) > 101:  # as ruff lays it out
+        names = "".join(f"        {n},\n" for n in ("build_model", "load_weights", "save_weights"))
+        main = main.replace(line, f"    from {name}_keras import (\n{names}    )\n")
+    if norms:
+        main = main.replace(
+            "        load_weights(model, args.weights)\n",
+            "        load_weights(model, args.weights)\n    adapt(model, train[0])\n",
+        )
+    out.append(main)
     text = "\n".join(out)
     return _tidy(text)
 
@@ -718,6 +738,20 @@ def evaluate(model, data):
     return {k: float(v) for k, v in example_weighted(got).items()}
 '''
 
+ADAPT = '''
+def adapt(model, inputs):
+    """Each normalize layer's mean and population variance from the training rows: one per
+    entry of its axis (counted with the batch as 0, in the spec's layout), every other axis
+    averaged over; one for every value without an axis (Keras's Normalization.adapt)."""
+    for name, (source, axis) in NORMALIZE.items():
+        x = np.asarray(inputs[source], dtype=np.float64)
+        axes = None if axis is None else tuple(i for i in range(x.ndim) if i != axis)
+        layer = model.get_layer(name)
+        mean, variance = layer.weights
+        mean.assign(np.reshape(x.mean(axis=axes), mean.shape))
+        variance.assign(np.reshape(x.var(axis=axes), variance.shape))
+'''
+
 DATA_CODE = '''
 def read_table(source):
     """The named columns or arrays of a data file (CSV/TSV with a header, .npz, .npy) or of a
@@ -801,8 +835,9 @@ def split(data):
 
 MAIN = '''
 def main(argv=None):
-    """Read the data, split it, build the model of {name}_keras.py, train, save its weights."""
-    from {name}_keras import build_model, load_weights, save_weights  # the model beside this
+    """Read the data, split it, build the model, train it, save its weights."""
+    # the model file beside this one
+    from {name}_keras import build_model, load_weights, save_weights
 
     parser = argparse.ArgumentParser(description=__doc__.split("\\n")[0])
     parser.add_argument("--data", default=DATA, help="data file, or sklearn:NAME")
@@ -810,7 +845,7 @@ def main(argv=None):
     parser.add_argument("--weights", help="start from these canonical weights (safetensors)")
     parser.add_argument("--checkpoints", help="write a checkpoint into this folder every epoch")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    parser.add_argument("-o", "--output", default="{name}_trained.safetensors")
+    parser.add_argument("-o", "--output", help="default: <this file's name>_trained.safetensors")
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("the spec names no data: give --data FILE")
@@ -834,8 +869,9 @@ def main(argv=None):
     )
     if test is not None:
         print("test: " + ", ".join(f"{k} {v:.6g}" for k, v in evaluate(model, test).items()))
-    save_weights(model, args.output)
-    print(f"wrote {args.output}")
+    output = args.output or __file__.replace("_train_keras.py", "_trained.safetensors")
+    save_weights(model, output)
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":
