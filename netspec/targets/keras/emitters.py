@@ -27,7 +27,7 @@ import numpy as np
 from ...ir import Node
 from ...ops import OPS
 from ...ops.base import same_pad
-from . import layout, runtime
+from . import layout
 from .codegen import Ctor, Default, Scope, T
 
 
@@ -575,37 +575,6 @@ def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
         axis=layout.last_axis(x.perm),
         epsilon=s.attr(node, "eps"),
     )
-
-
-# Not keras.layers.Normalization: it computes the same function, but from a copy of its
-# statistics taken when it is built, which set_weights does not update.
-runtime.LAYERS["Normalize"] = '''
-class Normalize(layers.Layer):
-    """netspec's normalize: (x - mean) / max(sqrt(variance), 1e-7) with one mean and variance
-    per entry of `axis` (None: one for every value); set from the training data, not trained."""
-
-    def __init__(self, axis=-1, **kwargs):
-        super().__init__(**kwargs)
-        self.axis = axis
-
-    def build(self, input_shape):
-        size = (1,) if self.axis is None else (input_shape[self.axis],)
-        self.mean = self.add_weight(shape=size, initializer="zeros", trainable=False, name="mean")
-        self.variance = self.add_weight(
-            shape=size, initializer="ones", trainable=False, name="variance"
-        )
-
-    def call(self, x):
-        shape = [1] * len(x.shape)
-        if self.axis is not None:
-            shape[self.axis] = -1
-        mean = keras.ops.reshape(self.mean, shape)
-        std = keras.ops.sqrt(keras.ops.reshape(self.variance, shape))
-        return (x - mean) / keras.ops.maximum(std, 1e-7)
-
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis}
-'''
 
 
 @emitter("normalize", weights=(NORMALIZE,))

@@ -1,5 +1,6 @@
 """Source text that generated Keras modules contain besides the model: the small layer classes
-for meanings Keras has no layer for, and the loader of canonical weights.
+for meanings Keras has no layer for (real code in custom_layers.py, read here as text), and the
+loader of canonical weights.
 
 Everything here is already formatted as `ruff format` writes it (line length 100); a generated
 module includes a layer class only if the model uses it. The weight conversions themselves are
@@ -10,117 +11,23 @@ class -> (canonical -> Keras, Keras -> canonical)).
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 REGISTER = '@keras.saving.register_keras_serializable(package="netspec")'
 
-LAYERS = {
-    "HardSigmoid": '''
-class HardSigmoid(layers.Layer):
-    """netspec's hard_sigmoid: clip(x / 6 + 1/2, 0, 1)."""
 
-    def call(self, x):
-        return keras.ops.clip(x / 6.0 + 0.5, 0.0, 1.0)
-''',
-    "LogSoftmax": '''
-class LogSoftmax(layers.Layer):
-    """log(softmax(x)) along one axis (Keras' log_softmax activation takes only the last)."""
+def _layers() -> dict[str, str]:
+    """Class name -> source text (with a leading newline) of each class in custom_layers.py."""
+    text = (Path(__file__).parent / "custom_layers.py").read_text(encoding="utf-8")
+    return {
+        node.name: "\n" + ast.get_source_segment(text, node) + "\n"
+        for node in ast.parse(text).body
+        if isinstance(node, ast.ClassDef)
+    }
 
-    def __init__(self, axis=-1, **kwargs):
-        super().__init__(**kwargs)
-        self.axis = axis
 
-    def call(self, x):
-        return keras.ops.log_softmax(x, axis=self.axis)
-
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis}
-''',
-    "BroadcastAdd": '''
-class BroadcastAdd(layers.Layer):
-    """The sum of inputs that broadcast against each other (axes equal or 1). Not keras.ops.add:
-    on TensorFlow it turns `x1 + x2` into a bias_add when x2 has one axis larger than 1, which
-    mixes up examples when that axis is the batch. x - (-y) is exactly x + y."""
-
-    def call(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = keras.ops.subtract(out, keras.ops.negative(x))
-        return out
-''',
-    "LayerNorm": '''
-class LayerNorm(layers.Layer):
-    """Layer normalization over one axis as PyTorch computes it: (x - mean) / sqrt(var + eps)
-    * gamma + beta. (Keras' LayerNormalization computes x * inv + (beta - mean * inv), which
-    loses digits when a row's mean is large against its spread.)"""
-
-    def __init__(self, axis=-1, epsilon=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.axis = axis
-        self.epsilon = epsilon
-
-    def build(self, input_shape):
-        size = (input_shape[self.axis],)
-        self.gamma = self.add_weight(shape=size, initializer="ones", name="gamma")
-        self.beta = self.add_weight(shape=size, initializer="zeros", name="beta")
-
-    def call(self, x):
-        shape = [1] * len(x.shape)
-        shape[self.axis] = -1
-        gamma = keras.ops.reshape(self.gamma, shape)
-        beta = keras.ops.reshape(self.beta, shape)
-        mean = keras.ops.mean(x, axis=self.axis, keepdims=True)
-        centered = keras.ops.subtract(x, mean)
-        var = keras.ops.mean(keras.ops.square(centered), axis=self.axis, keepdims=True)
-        y = centered * (1.0 / keras.ops.sqrt(var + self.epsilon)) * gamma
-        # y - (-beta) is exactly y + beta; keras.ops.add could take beta for a bias_add along
-        # another axis of the same size
-        return keras.ops.subtract(y, keras.ops.negative(beta))
-
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
-''',
-    "PaddedMaxPool": '''
-class PaddedMaxPool(layers.Layer):
-    """Max pooling with explicit (before, after) padding per spatial axis; the padding is never
-    the maximum. Channels-last input."""
-
-    def __init__(self, pool_size, strides, padding, **kwargs):
-        super().__init__(**kwargs)
-        self.pool_size = tuple(pool_size)
-        self.strides = tuple(strides)
-        self.padding = tuple(tuple(p) for p in padding)
-
-    def call(self, x):
-        pads = [(0, 0), *self.padding, (0, 0)]
-        x = keras.ops.pad(x, pads, constant_values=float("-inf"))
-        return keras.ops.max_pool(x, self.pool_size, self.strides, padding="valid")
-
-    def get_config(self):
-        config = {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
-        return {**super().get_config(), **config}
-''',
-    "PaddedAvgPool": '''
-class PaddedAvgPool(layers.Layer):
-    """Average pooling with explicit (before, after) padding per spatial axis that divides by
-    the number of real (unpadded) elements in each window. Channels-last input."""
-
-    def __init__(self, pool_size, strides, padding, **kwargs):
-        super().__init__(**kwargs)
-        self.pool_size = tuple(pool_size)
-        self.strides = tuple(strides)
-        self.padding = tuple(tuple(p) for p in padding)
-
-    def call(self, x):
-        pads = [(0, 0), *self.padding, (0, 0)]
-        total = keras.ops.average_pool(keras.ops.pad(x, pads), self.pool_size, self.strides)
-        ones = keras.ops.pad(keras.ops.ones_like(x[..., :1]), pads)
-        count = keras.ops.average_pool(ones, self.pool_size, self.strides)
-        return total / count
-
-    def get_config(self):
-        config = {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
-        return {**super().get_config(), **config}
-''',
-}
+LAYERS = _layers()
 
 
 LOAD = '''

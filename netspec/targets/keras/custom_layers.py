@@ -1,0 +1,144 @@
+"""Layer classes for meanings Keras has no exact layer for. A generated Keras module copies the
+ones its model uses (their source is read from this file by `runtime.LAYERS` without importing
+it: generating a model must not import keras), registered as serializable under "netspec".
+Real code, so tests import and exercise each class directly.
+"""
+
+import keras
+from keras import layers
+
+
+class HardSigmoid(layers.Layer):
+    """netspec's hard_sigmoid: clip(x / 6 + 1/2, 0, 1)."""
+
+    def call(self, x):
+        return keras.ops.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+class LogSoftmax(layers.Layer):
+    """log(softmax(x)) along one axis (Keras' log_softmax activation takes only the last)."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def call(self, x):
+        return keras.ops.log_softmax(x, axis=self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class BroadcastAdd(layers.Layer):
+    """The sum of inputs that broadcast against each other (axes equal or 1). Not keras.ops.add:
+    on TensorFlow it turns `x1 + x2` into a bias_add when x2 has one axis larger than 1, which
+    mixes up examples when that axis is the batch. x - (-y) is exactly x + y."""
+
+    def call(self, inputs):
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = keras.ops.subtract(out, keras.ops.negative(x))
+        return out
+
+
+class LayerNorm(layers.Layer):
+    """Layer normalization over one axis as PyTorch computes it: (x - mean) / sqrt(var + eps)
+    * gamma + beta. (Keras' LayerNormalization computes x * inv + (beta - mean * inv), which
+    loses digits when a row's mean is large against its spread.)"""
+
+    def __init__(self, axis=-1, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        size = (input_shape[self.axis],)
+        self.gamma = self.add_weight(shape=size, initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=size, initializer="zeros", name="beta")
+
+    def call(self, x):
+        shape = [1] * len(x.shape)
+        shape[self.axis] = -1
+        gamma = keras.ops.reshape(self.gamma, shape)
+        beta = keras.ops.reshape(self.beta, shape)
+        mean = keras.ops.mean(x, axis=self.axis, keepdims=True)
+        centered = keras.ops.subtract(x, mean)
+        var = keras.ops.mean(keras.ops.square(centered), axis=self.axis, keepdims=True)
+        y = centered * (1.0 / keras.ops.sqrt(var + self.epsilon)) * gamma
+        # y - (-beta) is exactly y + beta; keras.ops.add could take beta for a bias_add along
+        # another axis of the same size
+        return keras.ops.subtract(y, keras.ops.negative(beta))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
+
+
+class PaddedMaxPool(layers.Layer):
+    """Max pooling with explicit (before, after) padding per spatial axis; the padding is never
+    the maximum. Channels-last input."""
+
+    def __init__(self, pool_size, strides, padding, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = tuple(pool_size)
+        self.strides = tuple(strides)
+        self.padding = tuple(tuple(p) for p in padding)
+
+    def call(self, x):
+        pads = [(0, 0), *self.padding, (0, 0)]
+        x = keras.ops.pad(x, pads, constant_values=float("-inf"))
+        return keras.ops.max_pool(x, self.pool_size, self.strides, padding="valid")
+
+    def get_config(self):
+        config = {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+        return {**super().get_config(), **config}
+
+
+class PaddedAvgPool(layers.Layer):
+    """Average pooling with explicit (before, after) padding per spatial axis that divides by
+    the number of real (unpadded) elements in each window. Channels-last input."""
+
+    def __init__(self, pool_size, strides, padding, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = tuple(pool_size)
+        self.strides = tuple(strides)
+        self.padding = tuple(tuple(p) for p in padding)
+
+    def call(self, x):
+        pads = [(0, 0), *self.padding, (0, 0)]
+        total = keras.ops.average_pool(keras.ops.pad(x, pads), self.pool_size, self.strides)
+        ones = keras.ops.pad(keras.ops.ones_like(x[..., :1]), pads)
+        count = keras.ops.average_pool(ones, self.pool_size, self.strides)
+        return total / count
+
+    def get_config(self):
+        config = {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+        return {**super().get_config(), **config}
+
+
+# Not keras.layers.Normalization: it computes the same function, but from a copy of its
+# statistics taken when it is built, which set_weights does not update.
+class Normalize(layers.Layer):
+    """netspec's normalize: (x - mean) / max(sqrt(variance), 1e-7) with one mean and variance
+    per entry of `axis` (None: one for every value); set from the training data, not trained."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def build(self, input_shape):
+        size = (1,) if self.axis is None else (input_shape[self.axis],)
+        self.mean = self.add_weight(shape=size, initializer="zeros", trainable=False, name="mean")
+        self.variance = self.add_weight(
+            shape=size, initializer="ones", trainable=False, name="variance"
+        )
+
+    def call(self, x):
+        shape = [1] * len(x.shape)
+        if self.axis is not None:
+            shape[self.axis] = -1
+        mean = keras.ops.reshape(self.mean, shape)
+        std = keras.ops.sqrt(keras.ops.reshape(self.variance, shape))
+        return (x - mean) / keras.ops.maximum(std, 1e-7)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
