@@ -835,15 +835,16 @@ HAND = {
     "student_score": (2 * 8 + 8) + (8 + 1),  # 33
     "salary": 1 + 1,  # 2
     "digit_recognition": (784 * 128 + 128) + (128 * 10 + 10),  # 101,770
-    "apartment_price": (3 * 5 + 5) + (5 + 1),  # 26
     "exam_score": 1 + 1,  # 2
     "exam_score_sleep": 2 + 1,  # 3
     "iris": (4 * 16 + 16) + (16 * 3 + 3),  # 131
     "digits_mlp": (64 * 128 + 128) + (128 * 10 + 10),  # 9,610
 }
-# (parameters, buffers) by hand for specs with batch norm: conv k x k without bias has
-# k * k * in * out weights, batch norm 2 parameters and 2 statistics per channel.
+# (parameters, buffers) by hand for specs with statistics: conv k x k without bias has
+# k * k * in * out weights, batch norm 2 parameters and 2 statistics per channel, normalize a
+# mean and a variance per feature.
 HAND_BN = {
+    "apartment_price": ((3 * 5 + 5) + (5 + 1), 2 * 3),  # 26, 6
     "digits_cnn": (
         (9 * 1 * 16) + 2 * 16 + (9 * 16 * 32) + 2 * 32 + (32 * 2 * 2 * 10 + 10),  # 6,138
         2 * 16 + 2 * 32,  # 96

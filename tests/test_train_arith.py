@@ -324,7 +324,7 @@ def test_record_schemas_agree_with_resolve():
 
 def test_importing_the_records_loads_no_numpy_or_framework():
     code = (
-        "import sys, netspec.train as t; t.tables(); "
+        "import sys; from netspec.train import tables; tables(); "
         "print(sorted(m for m in ('numpy', 'torch', 'tensorflow', 'keras') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -579,7 +579,8 @@ class Generator:
     def forward_sig(self, body: Body, logits: bool = False) -> list[str]:
         params = ["self"] + [f"{a}: torch.Tensor" for a in body.args]
         if logits:
-            params += ["*", f"{LOGITS}: bool = False"]
+            params.append(f"{LOGITS}: bool = False")  # not keyword-only: torch.onnx.export
+            # (TorchScript tracing) passes every argument with a default positionally
         n = len(body.returns)
         ret = "torch.Tensor" if n == 1 else f"tuple[{', '.join(['torch.Tensor'] * n)}]"
         lines = signature("forward", params, ret, 1)
