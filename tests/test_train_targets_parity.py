@@ -215,13 +215,33 @@ def has_dropout(graph) -> bool:
     return any(n.op == "dropout" and n.attrs["rate"] > 0 for n in graph.nodes)
 
 
+# The issue's goal is 1e-3; these whole float32 runs of Adam (weights computed from the same
+# arithmetic in a different summation order) drift further by their last epochs, measured:
+# digits_cnn 6.4e-3 (batch norm, 20 epochs), digits_mlp with dropout off 1.4e-3 (loss) and
+# 5.6e-3 (val_loss, 40 epochs).
+# Their float64 runs agree to 1e-15 (test_float64_weights_agree_*); reported as missed.
+MISSED = {"digits_cnn": 1e-2, "digits_mlp": 1e-2}
+
+
+def dropout_off(graph) -> dict | None:
+    """Params that set every dropout rate of `graph` to 0, or None when a rate is a literal."""
+    names: set[str] = set()
+    for n in graph.nodes:
+        if n.op == "dropout" and n.attrs["rate"] > 0:
+            x = n.exprs.get("rate")
+            if x is None:
+                return None
+            names |= set(x.names())
+    return {k: 0 for k in names}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", example_specs(), ids=lambda p: p.stem)
 def test_example_specs_train_alike(keras, path):
     """`netspec train` of each example spec on both targets (float32, the whole run): the same
     history keys, per-epoch losses within 1e-3 relative (1e-2 with batch norm: float32 rounding
     differences of the two frameworks' convolutions and batch statistics grow over a long Adam
-    run, measured up to 6.4e-3 on digits_cnn; and at least float32's rounding of the run's
+    run: see MISSED; and at least float32's rounding of the run's
     largest loss, which a converged regression's loss reaches), the same final metrics. A spec
     with dropout draws its masks from each framework's own generator: only its keys and its
     test accuracy within 3 points are compared."""
@@ -235,9 +255,13 @@ def test_example_specs_train_alike(keras, path):
         for k, v in got["torch"].test.items():
             if k.endswith("accuracy"):
                 assert got["keras"].test[k] == pytest.approx(v, abs=0.03)
-        return
-    norm = any(n.op == "batch_norm" for n in netspec.load(path).nodes)
-    bound = 1e-2 if norm else 1e-3
+        off = dropout_off(netspec.load(path))
+        if off is None:
+            return
+        # the same run with the dropout rates set to 0 (params) must agree like any other
+        got = {t: run.train(netspec.load(path, params=off), target=t) for t in ("torch", "keras")}
+        a, b = got["torch"].history, got["keras"].history
+    bound = MISSED.get(path.stem, 1e-3)
     for k in a:
         if k.endswith("loss"):
             # a loss near zero is the square of float32-rounded predictions' residuals: below
