@@ -5,8 +5,8 @@ same data, each timed per epoch after a warm-up epoch:
 
 - PyTorch: netspec's generated training script (`run_training`, a checkpoint written after every
   epoch, as `netspec train` does; and again without checkpoints) against a hand-written loop
-  (`TensorDataset` + a shuffling `DataLoader`, `zero_grad` / `backward` / `step`, the loss summed
-  for the epoch's mean as every tutorial does).
+  (`TensorDataset` + a shuffling `DataLoader`, `zero_grad` / `backward` / `step`, the loss and
+  the correct predictions summed for the epoch's loss and accuracy, as every tutorial does).
 - Keras: netspec's generated script (`compile` + `fit` over its batch-order `PyDataset`, with
   and without checkpoints) against `model.compile(...)` + `model.fit(x, y, shuffle=True)` with
   Keras's own optimizer and loss.
@@ -100,7 +100,7 @@ def torch_loop_epochs(graph, weights, train, epochs: int):
     for _ in range(epochs):
         t0 = time.perf_counter()
         model.train()
-        total = 0.0
+        total, correct = 0.0, 0
         for xb, yb in loader:
             opt.zero_grad()
             out = model(xb, logits=True) if logits else model(xb)
@@ -108,6 +108,7 @@ def torch_loop_epochs(graph, weights, train, epochs: int):
             loss.backward()
             opt.step()
             total += loss.item() * len(xb)
+            correct += (out.argmax(1) == yb).sum().item()
         times.append(time.perf_counter() - t0)
     return times
 
