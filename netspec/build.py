@@ -16,16 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from . import targets
-from .errors import SpecError
 from .ir import Graph
+from .outdir import commit
 from .weights import load_weights, write_weights
-
-
-def _confined(path: Path, root: Path) -> Path:
-    rel = path.relative_to(root)  # raises if outside
-    if ".." in rel.parts or path.is_symlink() or not path.is_file():
-        raise SpecError(f"refusing to write {rel}: not a plain file inside the output directory")
-    return rel
 
 
 def build(
@@ -64,15 +57,7 @@ def build(
             if step:
                 step("weights")
             saved.result()  # on an error above, leaving the block waits for the thread first
-        files = sorted(p for p in tmp.rglob("*") if not p.is_dir())
-        rels = [_confined(p, tmp) for p in files]
-        written = []
-        for p, rel in zip(files, rels, strict=True):
-            dest = root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(p, dest)
-            written.append(dest)
-        return written
+        return commit(tmp, root)
     except BaseException:
         if created:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from pathlib import Path
 
 FILES = ("history.csv", "history.json", "metrics.json", "curves.png", "curves.svg")
@@ -100,25 +99,3 @@ def check_plotting() -> None:
             "netspec train draws its loss curves with matplotlib, which is not installed",
             hint="pip install 'netspec[train]'",
         )
-
-
-def commit(tmp: Path, root: Path) -> list[Path]:
-    """Move every file written under `tmp` to the same place under `root`, each checked first
-    to be a plain file inside `tmp` (`os.replace` replaces a symlink at the destination instead
-    of writing through it, as `netspec build` does); the files, in order."""
-    from ..errors import SpecError
-
-    files = sorted(p for p in tmp.rglob("*") if not p.is_dir())
-    rels = []
-    for p in files:
-        rel = p.relative_to(tmp)
-        if ".." in rel.parts or p.is_symlink() or not p.is_file():
-            raise SpecError(f"refusing to write {rel}: not a plain file inside the output folder")
-        rels.append(rel)
-    written = []
-    for p, rel in zip(files, rels, strict=True):
-        dest = root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(p, dest)
-        written.append(dest)
-    return written

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..ir import Graph
+from ..outdir import commit
 
 TRAIN_TARGETS = ("torch", "keras")
 CHECKPOINTS = "checkpoints"
@@ -244,7 +245,7 @@ def write_run(graph: Graph, target: str, run: History, root: Path, created: bool
         outputs.write_history(run.history, tmp)
         outputs.write_metrics(run.metrics, tmp)
         outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
-        return outputs.commit(tmp, root)
+        return commit(tmp, root)
     except BaseException:
         if created and not (root / CHECKPOINTS).exists():
             shutil.rmtree(root, ignore_errors=True)
