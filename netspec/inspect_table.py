@@ -31,6 +31,38 @@ def totals(graph: Graph) -> dict[str, int]:
     }
 
 
+def _record(name: str, attrs: dict, shown: tuple[str, ...]) -> str:
+    given = [f"{k} {attrs[k]:g}" for k in shown if attrs.get(k) or k == "lr"]
+    return name + (f" ({', '.join(given)})" if given else "")
+
+
+def training(graph: Graph) -> dict[str, str] | None:
+    """The training plan in a few lines (None without a `training:` section)."""
+    p = graph.training
+    if p is None:
+        return None
+    losses = ", ".join(f"{o.loss} on {o.output}" for o in p.objectives)
+    split = [
+        f"{name} {v:g}" if isinstance(v, float) else f"{name} {v}"
+        for name, v in (("validation", p.validation), ("test", p.test))
+        if v
+    ]
+    out = {
+        "loss": losses,
+        "optimizer": _record(p.optimizer, p.optimizer_attrs, ("lr", "momentum", "weight_decay")),
+        "run": f"{p.epochs} epochs of batches of {p.batch_size}, seed {p.seed}",
+        "data": (p.source or "given by --data") + (f" ({', '.join(split)})" if split else ""),
+    }
+    if p.schedule:
+        out["schedule"] = p.schedule
+    if p.metrics:
+        out["metrics"] = ", ".join(dict.fromkeys(m.name for m in p.metrics))
+    if p.early_stopping:
+        e = p.early_stopping
+        out["early stopping"] = f"on {e.monitor}, patience {e.patience}"
+    return out
+
+
 def plain_inspect(graph: Graph) -> str:
     head = ("name", "op", "output shape", "params")
     body = rows(graph)
@@ -53,4 +85,8 @@ def plain_inspect(graph: Graph) -> str:
     lines.append(f"weight bytes: {t['weight_bytes']:,} ({human_bytes(t['weight_bytes'])}, float32)")
     outs = ", ".join(f"{k} {shape_str(graph.value(v).shape)}" for k, v in graph.outputs.items())
     lines.append(f"outputs: {outs}")
+    plan = training(graph)
+    if plan:
+        lines.append("training:")
+        lines.extend(f"  {k}: {v}" for k, v in plan.items())
     return "\n".join(lines) + "\n"

@@ -426,6 +426,30 @@ def test_cli_inspect_stays_plain_when_piped():
     assert rc == 0 and "\x1b[" not in out and out.splitlines()[1].startswith("name")
 
 
+def test_inspect_shows_the_training_plan():
+    """Plain, JSON and terminal output each show the plan; a spec without one shows none."""
+    import json
+
+    rc, out, _ = run_cli(["inspect", ROOT / "specs" / "iris.yaml", "--set", "lr=0.02"])
+    assert rc == 0
+    tail = out.split("training:\n", 1)[1]
+    assert "  loss: categorical_crossentropy on species\n" in tail
+    assert "  optimizer: adam (lr 0.02)\n" in tail  # --set reaches it; zero attributes left out
+    assert "  data: sklearn:iris (validation 0.2, test 0.2)\n" in tail
+    assert "early stopping: on val_loss, patience 20" in tail
+    rc, out, _ = run_cli(["inspect", ROOT / "specs" / "iris.yaml", "--json"])
+    assert json.loads(out)["training"]["run"] == "150 epochs of batches of 16, seed 0"
+    rc, out, _ = run_cli(["inspect", ROOT / "specs" / "mlp.yaml", "--json"])
+    assert json.loads(out)["training"] is None
+    pytest.importorskip("rich")
+    from netspec.render.term import print_inspect
+
+    tty = _Tty()
+    print_inspect(netspec.load(ROOT / "specs" / "exam_score.yaml"), tty)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", tty.getvalue())
+    assert "optimizer sgd (lr 0.01, momentum 0.9)" in plain
+
+
 def test_layout_is_deterministic():
     g = netspec.load(ROOT / "specs" / "keras_mobilenetv2.yaml")
     assert render(g, "svg") == render(g, "svg")

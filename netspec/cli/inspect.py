@@ -20,7 +20,7 @@ def run(args) -> int:
     if args.json:
         import json
 
-        from ..inspect_table import rows, totals
+        from ..inspect_table import rows, totals, training
 
         data = {
             "name": graph.name,
@@ -28,6 +28,7 @@ def run(args) -> int:
                 dict(zip(("name", "op", "shape", "params"), r, strict=True)) for r in rows(graph)
             ],
             **totals(graph),
+            "training": training(graph),
         }
         print(json.dumps(data, indent=2))
         return 0

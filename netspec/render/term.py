@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from ..inspect_table import human_bytes, rows, totals
+from ..inspect_table import human_bytes, rows, totals, training
 from ..ir import Graph, shape_str
 
 FAMILY_STYLE = {
@@ -40,6 +40,7 @@ def print_inspect(graph: Graph, file: TextIO = sys.stdout) -> None:
         file.write(plain_inspect(graph))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -71,6 +72,11 @@ def print_inspect(graph: Graph, file: TextIO = sys.stdout) -> None:
         f"[bold]weight bytes[/] {t['weight_bytes']:,} "
         f"({human_bytes(t['weight_bytes'])}, float32)   [bold]outputs[/] {outs}"
     )
+    plan = training(graph)
+    if plan:
+        console.print("[bold]training[/]")
+        for k, v in plan.items():
+            console.print(f"  [bold]{k}[/] {escape(v)}")
 
 
 @contextmanager
