@@ -8,7 +8,8 @@ RNN_ATTRS = [
     Attr("units", "int", doc="hidden size", minimum=1, width=True),
     Attr("return_sequences", "bool", False, "every step's output, not only the last"),
     Attr("bidirectional", "bool", False, "run forward and backward; concatenate features"),
-    Attr("num_layers", "int", 1, "stacked layers", minimum=1),
+    # bounded like a spec's node count: each stacked layer declares its own weights
+    Attr("num_layers", "int", 1, "stacked layers", minimum=1, maximum=1000),
 ]
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
