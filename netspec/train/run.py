@@ -71,11 +71,6 @@ def _target_module(target: str):
     try:
         return importlib.import_module(f"netspec.targets.{target}.train")
     except ImportError as e:
-        if e.name and e.name.startswith("netspec"):
-            raise SpecError(
-                f"this netspec cannot train on the {target} target yet",
-                hint="use --target torch",
-            ) from None
         raise SpecError(
             f"training on the {target} target needs {e.name}, which is not installed",
             hint=f"pip install 'netspec[{target}]'",
@@ -113,16 +108,17 @@ def _adapt(graph: Graph, weights, dataset, rows):
     """Normalization statistics from the training rows (graphs with `normalize` layers)."""
     if not any(n.op == "normalize" for n in graph.nodes):
         return weights
-    try:
-        from .adapt import adapt
-    except ImportError:
-        raise SpecError(
-            "the model has normalize layers, but this netspec cannot compute their statistics "
-            "(netspec.train.adapt is missing)",
-            hint="update netspec, or remove the normalize layers",
-        ) from None
-    got = adapt(graph, weights, dataset, rows)
-    return weights if got is None else got
+    from .adapt import adapt
+
+    return adapt(graph, weights, dataset, rows)
+
+
+def _part(own, dataset, rows):
+    """The (inputs, targets) arrays of a validation or test part: every row of its own file
+    (`own`), else `rows` of the split data set, else None (no such part)."""
+    if own is not None:
+        return own.take(range(own.rows))
+    return dataset.take(rows) if len(rows) else None
 
 
 def train(
@@ -161,9 +157,7 @@ def train(
     if resume:
         if checkpoints is None:
             raise SpecError("resume needs the output folder of the run to resume")
-        has = getattr(module, "has_checkpoint", None)
-        found = has(checkpoints) if has else (checkpoints / "checkpoint.safetensors").is_file()
-        if not found:
+        if not module.has_checkpoint(checkpoints):
             raise SpecError(
                 f"nothing to resume: no checkpoint in {checkpoints}",
                 hint="train without --resume first (each epoch writes one)",
@@ -176,18 +170,8 @@ def train(
 
         check_plotting()
     train_part = dataset.take(rows.train)
-    if val_data is not None:
-        val_part = val_data.take(range(val_data.rows))
-    elif len(rows.validation):
-        val_part = dataset.take(rows.validation)
-    else:
-        val_part = None
-    if test_data is not None:
-        test_part = test_data.take(range(test_data.rows))
-    elif len(rows.test):
-        test_part = dataset.take(rows.test)
-    else:
-        test_part = None
+    val_part = _part(val_data, dataset, rows.validation)
+    test_part = _part(test_data, dataset, rows.test)
 
     created = root is not None and not root.exists()
     if root is not None:
@@ -223,10 +207,7 @@ def train(
 
 def _ordered(plan, history: dict, validation: bool) -> dict:
     """The history in the plan's key order (the same columns whatever the target)."""
-    keys = getattr(plan, "history_keys", None)
-    if keys is None:
-        return history
-    order = [k for k in keys(validation) if k in history]
+    order = [k for k in plan.history_keys(validation) if k in history]
     return {**{k: history[k] for k in order}, **history}
 
 

@@ -11,23 +11,13 @@ class -> (canonical -> Keras, Keras -> canonical)).
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+from .classes import class_sources
 
 REGISTER = '@keras.saving.register_keras_serializable(package="netspec")'
 
 
-def _layers() -> dict[str, str]:
-    """Class name -> source text (with a leading newline) of each class in custom_layers.py."""
-    text = (Path(__file__).parent / "custom_layers.py").read_text(encoding="utf-8")
-    return {
-        node.name: "\n" + ast.get_source_segment(text, node) + "\n"
-        for node in ast.parse(text).body
-        if isinstance(node, ast.ClassDef)
-    }
-
-
-LAYERS = _layers()
+# class name -> source text (with a leading newline) of each class in custom_layers.py
+LAYERS = {name: "\n" + text for name, text in class_sources("custom_layers.py").items()}
 
 
 LOAD = '''
