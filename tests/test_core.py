@@ -667,6 +667,69 @@ def test_global_pools(op, shape):
     assert out_shape(shape, op) == (5,)
 
 
+def test_ceil_mode_rounds_like_torch():
+    """ceil_mode's output size (and that no window starts after the input) on every small
+    size, kernel, stride and symmetric padding, against PyTorch's pools."""
+    nn = pytest.importorskip("torch.nn")
+    for size in range(3, 12):
+        for k in (2, 3, 4):
+            for s in (1, 2, 3):
+                for p in range(k // 2 + 1):
+                    if size + 2 * p < k:
+                        continue
+                    layer = {"op": "max_pool1d", "size": k, "stride": s, "padding": p}
+                    got = out_shape([1, size], {**layer, "ceil_mode": True})
+                    want = torch_out(nn.MaxPool1d(k, s, p, ceil_mode=True), [1, size])
+                    assert got == want, (size, k, s, p)
+
+
+# (op, per-example input shape, attrs, the PyTorch module with the same output shape)
+NEW_SHAPE_CASES = [
+    ("adaptive_avg_pool", [3, 13, 9], {"output_size": [7, 4]}, "nn.AdaptiveAvgPool2d((7, 4))"),
+    ("adaptive_max_pool", [3, 5], {"output_size": 8}, "nn.AdaptiveMaxPool1d(8)"),
+    ("adaptive_avg_pool", [2, 4, 5, 6], {"output_size": 2}, "nn.AdaptiveAvgPool3d(2)"),
+    ("upsample", [3, 4, 5], {"scale_factor": [2, 3]}, "nn.Upsample(scale_factor=(2, 3))"),
+    (
+        "upsample",
+        [3, 5],
+        {"scale_factor": 2, "mode": "linear"},
+        "nn.Upsample(scale_factor=2, mode='linear')",
+    ),
+    ("pad", [2, 4, 5], {"padding": [[1, 2], [3, 0]]}, "nn.ZeroPad2d((3, 0, 1, 2))"),
+    ("pad", [2, 6], {"padding": 2, "mode": "reflect"}, "nn.ReflectionPad1d(2)"),
+    ("pad", [2, 2, 3, 4], {"padding": 1, "mode": "replicate"}, "nn.ReplicationPad3d(1)"),
+]
+
+
+@pytest.mark.parametrize("op", ["reduce_mean", "reduce_max", "reduce_sum"])
+def test_reduce_shapes(op):
+    assert out_shape([3, 4, 5], {"op": op, "axes": [2, 3]}) == (3,)
+    assert out_shape([3, 4, 5], {"op": op, "axes": [3, 1], "keepdims": True}) == (1, 4, 1)
+    assert out_shape([None, 4], {"op": op, "axes": [1]}) == (4,)
+    assert "would leave no axis" in error([{"op": op, "axes": [1]}])
+    assert "out of range" in error([{"op": op, "axes": [2]}])
+
+
+@pytest.mark.parametrize(("op", "shape", "attrs", "module"), NEW_SHAPE_CASES)
+def test_new_op_shapes_match_torch(op, shape, attrs, module):
+    pytest.importorskip("torch")
+    node = loads([{"op": op, **attrs}], inputs={"x": {"shape": shape}}).nodes[0]
+    assert node.shape == torch_out(_module(module), shape)
+
+
+def _module(text: str):
+    """`nn.Name(args)` -> the module (literal arguments only, read with ast)."""
+    import ast
+
+    from torch import nn
+
+    call = ast.parse(text, mode="eval").body
+    cls = getattr(nn, call.func.attr)
+    args = [ast.literal_eval(a) for a in call.args]
+    kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    return cls(*args, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("op", "bi", "layers", "seq"),
     [

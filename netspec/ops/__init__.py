@@ -7,7 +7,19 @@ Schema (`netspec.schema`), the docs' op table, validation (`netspec.lower`), `in
 the reference interpreter, the per-op tests and the random-spec generator all read it.
 """
 
-from . import activation, conv, linear, merge, norm, pool, recurrent, shape  # noqa: F401
+from . import (  # noqa: F401
+    activation,
+    adaptive,
+    conv,
+    linear,
+    merge,
+    norm,
+    pool,
+    recurrent,
+    reduce,
+    shape,
+    upsample,
+)
 from .base import ACTIVATIONS, INITS, OPS, REQUIRED, Attr, Ctx, Example, Invalid, OpDef
 
 FAMILY_ORDER = [

@@ -142,3 +142,124 @@ class Normalize(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+# Not keras.layers.AdaptiveMaxPooling2D: on TensorFlow it stops the process with a floating
+# point exception for output size 1 (Keras 3.15), and its bins are computed in float32.
+class AdaptivePool(layers.Layer):
+    """PyTorch's adaptive pooling, channels-last: bin j of a spatial axis of size L covers
+    [floor(j L / o), ceil((j + 1) L / o)); `reduce` is "mean" or "max", one axis at a time (a
+    bin is the product of one bin per axis). The spatial sizes are fixed."""
+
+    def __init__(self, output_size, reduce="mean", **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = tuple(output_size)
+        self.reduce = reduce
+
+    def call(self, x):
+        fn = keras.ops.mean if self.reduce == "mean" else keras.ops.max
+        for i, out in enumerate(self.output_size):
+            axis = 1 + i
+            size = x.shape[axis]
+            parts = []
+            for j in range(out):
+                lo, hi = j * size // out, -(-(j + 1) * size // out)
+                part = x[(slice(None),) * axis + (slice(lo, hi),)]
+                parts.append(fn(part, axis=axis, keepdims=True))
+            x = keras.ops.concatenate(parts, axis=axis) if out > 1 else parts[0]
+        return x
+
+    def get_config(self):
+        config = {"output_size": self.output_size, "reduce": self.reduce}
+        return {**super().get_config(), **config}
+
+
+class LinearUpsample(layers.Layer):
+    """PyTorch's linear / bilinear / trilinear interpolation by integer factors, one spatial
+    axis at a time, channels-last, fixed spatial sizes: output j of an axis reads inputs
+    floor(src) and the next, src = j (L - 1) / (out - 1) with align_corners, else
+    max((j + 1/2) / scale - 1/2, 0)."""
+
+    def __init__(self, scale, align_corners=False, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = tuple(scale)
+        self.align_corners = align_corners
+
+    def call(self, x):
+        for i, scale in enumerate(self.scale):
+            axis = 1 + i
+            size = x.shape[axis]
+            out = size * scale
+            lo, hi, weight = [], [], []
+            for j in range(out):
+                if self.align_corners:
+                    src = j * (size - 1) / (out - 1) if out > 1 else 0.0
+                else:
+                    src = max((j + 0.5) / scale - 0.5, 0.0)
+                first = min(int(src), size - 1)
+                lo.append(first)
+                hi.append(min(first + 1, size - 1))
+                weight.append(src - first)
+            shape = [1] * len(x.shape)
+            shape[axis] = out
+            w = keras.ops.reshape(keras.ops.convert_to_tensor(weight, x.dtype), shape)
+            a = keras.ops.take(x, lo, axis=axis)
+            b = keras.ops.take(x, hi, axis=axis)
+            x = a + (b - a) * w
+        return x
+
+    def get_config(self):
+        config = {"scale": self.scale, "align_corners": self.align_corners}
+        return {**super().get_config(), **config}
+
+
+class Pad(layers.Layer):
+    """PyTorch's F.pad of the spatial axes, channels-last: (before, after) per spatial axis;
+    mode constant (`value`), reflect (mirrored without the edge) or replicate (the edge
+    repeated)."""
+
+    def __init__(self, padding, mode="constant", value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = tuple(tuple(p) for p in padding)
+        self.mode = mode
+        self.value = value
+
+    def call(self, x):
+        if self.mode != "replicate":
+            pads = [(0, 0), *self.padding, (0, 0)]
+            if self.mode == "reflect":
+                return keras.ops.pad(x, pads, mode="reflect")
+            return keras.ops.pad(x, pads, constant_values=self.value)
+        for i, (before, after) in enumerate(self.padding):
+            axis = 1 + i
+            head = (slice(None),) * axis
+            parts = [x]
+            if before:
+                parts.insert(0, keras.ops.repeat(x[head + (slice(0, 1),)], before, axis=axis))
+            if after:
+                parts.append(keras.ops.repeat(x[head + (slice(-1, None),)], after, axis=axis))
+            if len(parts) > 1:
+                x = keras.ops.concatenate(parts, axis=axis)
+        return x
+
+    def get_config(self):
+        config = {"padding": self.padding, "mode": self.mode, "value": self.value}
+        return {**super().get_config(), **config}
+
+
+class Reduce(layers.Layer):
+    """The mean, max or sum over Keras axes `axis` (batch = 0)."""
+
+    def __init__(self, axis, keepdims=False, reduce="mean", **kwargs):
+        super().__init__(**kwargs)
+        self.axis = tuple(axis)
+        self.keepdims = keepdims
+        self.reduce = reduce
+
+    def call(self, x):
+        fn = {"mean": keras.ops.mean, "max": keras.ops.max, "sum": keras.ops.sum}[self.reduce]
+        return fn(x, axis=self.axis, keepdims=self.keepdims)
+
+    def get_config(self):
+        config = {"axis": self.axis, "keepdims": self.keepdims, "reduce": self.reduce}
+        return {**super().get_config(), **config}

@@ -505,12 +505,19 @@ def emit_pool(s: Scope, node: Node, xs: list[T]) -> T:
     """Keras' pooling where its padding is exact: 'same' / 'valid' (its 'same' max pool never
     takes the padding, its average divides by the number of real elements: netspec's meaning),
     or, for a max pool of a tensor that is never negative, zero padding first (every window
-    keeps a real element, whose maximum is at least 0). Else a generated layer."""
+    keeps a real element, whose maximum is at least 0). Else a generated layer. Ceil mode's
+    overhang is padding after that no window counts; count_include_pad is a ZeroPadding layer
+    first (its zeros are then real elements)."""
     a = node.attrs
     n = len(a["size"])
     x = s.convert(xs[0], layout.spatial(xs[0].rank))
     perm = layout.spatial(len(node.shape))
-    size, stride, pads = a["size"], a["stride"], a["padding"]
+    size, stride = a["size"], a["stride"]
+    extra = a["ceil_extra"]
+    pads = tuple((b, c + e) for (b, c), e in zip(a["padding"], extra, strict=True))
+    if node.op.startswith("avg") and a["count_include_pad"] and any(map(any, a["padding"])):
+        x = zero_pad(s, node, x, a["padding"])
+        pads = tuple((0, e) for e in extra)
     mode = keras_padding(pads, x.shape[1:], size, stride, (1,) * n)
     is_max = node.op.startswith("max")
     cls = f"{L}{'Max' if is_max else 'Average'}Pooling{n}D"
@@ -535,6 +542,19 @@ def emit_pool(s: Scope, node: Node, xs: list[T]) -> T:
         pool_size=tuple(size),
         strides=tuple(stride),
         padding=tuple(tuple(p) for p in pads),
+    )
+
+
+@emitter("adaptive_avg_pool", "adaptive_max_pool")
+def emit_adaptive_pool(s: Scope, node: Node, xs: list[T]) -> T:
+    x = s.convert(xs[0], layout.spatial(xs[0].rank))
+    kw = with_defaults(
+        {"reduce": "mean"}, reduce="mean" if node.op == "adaptive_avg_pool" else "max"
+    )
+    perm = layout.spatial(len(node.shape))
+    size = tuple(node.attrs["output_size"])
+    return s.layer(
+        s.custom("AdaptivePool"), x, node.local_name, node.shape, perm, output_size=size, **kw
     )
 
 
@@ -616,6 +636,57 @@ def emit_permute(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
     perm = layout.permuted(x.perm, node.attrs["dims"])
     return x.relabeled(node.shape, perm, node.local_name)
+
+
+@emitter("upsample")
+def emit_upsample(s: Scope, node: Node, xs: list[T]) -> T:
+    """Keras' UpSampling where it computes the same (nearest; bilinear with half-pixel centers
+    on two axes), else `LinearUpsample`."""
+    a = node.attrs
+    x = s.convert(xs[0], layout.spatial(xs[0].rank))
+    n = len(a["scale_factor"])
+    perm = layout.spatial(len(node.shape))
+    size = s.spatial(node, "scale_factor")
+    if a["mode"] == "nearest" or (n == 2 and not a["align_corners"]):
+        kw = {} if a["mode"] == "nearest" or n != 2 else {"interpolation": "bilinear"}
+        return s.layer(f"{L}UpSampling{n}D", x, node.local_name, node.shape, perm, [size], **kw)
+    kw = with_defaults({"align_corners": False}, align_corners=a["align_corners"])
+    cls = s.custom("LinearUpsample")
+    return s.layer(cls, x, node.local_name, node.shape, perm, scale=tuple(a["scale_factor"]), **kw)
+
+
+@emitter("pad")
+def emit_pad(s: Scope, node: Node, xs: list[T]) -> T:
+    a = node.attrs
+    x = s.convert(xs[0], layout.spatial(xs[0].rank))
+    perm = layout.spatial(len(node.shape))
+    if a["mode"] == "constant" and not a["value"]:
+        cls = f"{L}ZeroPadding{len(a['padding'])}D"
+        t = s.layer(cls, x, node.local_name, node.shape, perm, [compact_pads(a["padding"])])
+        t.nonnegative = x.nonnegative
+        return t
+    kw = with_defaults({"mode": "constant", "value": 0.0}, mode=a["mode"], value=a["value"])
+    pads = tuple(tuple(p) for p in a["padding"])
+    return s.layer(s.custom("Pad"), x, node.local_name, node.shape, perm, padding=pads, **kw)
+
+
+@emitter("reduce_mean", "reduce_max", "reduce_sum")
+def emit_reduce(s: Scope, node: Node, xs: list[T]) -> T:
+    """In the input's layout: its Keras axes of the reduced logical ones; the other axes keep
+    their order."""
+    x = xs[0]
+    axes, keep = node.attrs["axes"], node.attrs["keepdims"]
+    gone = {d - 1 for d in axes}
+    keras_axes = tuple(sorted(x.perm.index(g) + 1 for g in gone))
+    if keep:
+        perm = x.perm
+    else:
+        perm = tuple(p - sum(g < p for g in gone) for p in x.perm if p not in gone)
+    kw = with_defaults(
+        {"keepdims": False, "reduce": "mean"}, keepdims=keep, reduce=node.op.split("_")[1]
+    )
+    cls = s.custom("Reduce")
+    return s.layer(cls, x, node.local_name, node.shape, perm, axis=keras_axes, **kw)
 
 
 # -- merge --------------------------------------------------------------------------------

@@ -155,6 +155,20 @@ def conv_transpose(b: Builder, node: Node, xs: list[str], out: str) -> str:
 
 
 # -- pooling ------------------------------------------------------------------------------
+def _pad(
+    b: Builder, x: str, pairs, out: str | None = None, mode: str = "constant", what: str = "pad"
+) -> str:
+    """Pad the spatial axes by (before, after) pairs (zeros, or `mode`: reflect, edge)."""
+    pads = b.const(_pads([(0, 0), (0, 0), *pairs]), what="pads")
+    return b.op("Pad", [x, pads], out, what=what, mode=None if mode == "constant" else mode)
+
+
+def _overhang(a: dict) -> list[tuple[int, int]]:
+    """Padding pairs with ceil mode's overhang added after (ONNX's own ceil_mode is left
+    alone: ONNX Runtime's rounding has differed from PyTorch's between versions)."""
+    return [(b, c + x) for (b, c), x in zip(a["padding"], a["ceil_extra"], strict=True)]
+
+
 @emitter("max_pool1d", "max_pool2d")
 def max_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
     a = node.attrs  # ONNX MaxPool never takes a padded position as the maximum
@@ -164,22 +178,62 @@ def max_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
         out,
         kernel_shape=list(a["size"]),
         strides=list(a["stride"]),
-        pads=_pads(a["padding"]),
+        pads=_pads(_overhang(a)),
     )
 
 
 @emitter("avg_pool1d", "avg_pool2d")
 def avg_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """count_include_pad counts the padding but never ceil mode's overhang (PyTorch): the
+    padding is then a Pad of zeros, and the pool counts only the elements it reads."""
     a = node.attrs
+    x, pads = xs[0], _overhang(a)
+    if a["count_include_pad"] and any(p for pair in a["padding"] for p in pair):
+        x = _pad(b, x, a["padding"], what="padded")
+        pads = [(0, e) for e in a["ceil_extra"]]
     return b.op(
         "AveragePool",
-        xs[:1],
+        [x],
         out,
         kernel_shape=list(a["size"]),
         strides=list(a["stride"]),
-        pads=_pads(a["padding"]),
+        pads=_pads(pads),
         count_include_pad=0,
     )
+
+
+@emitter("adaptive_avg_pool", "adaptive_max_pool")
+def adaptive_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """One AveragePool / MaxPool over the axes whose size the output size divides (kernel and
+    stride L / o); each other axis bin by bin: Slice, ReduceMean / ReduceMax, Concat (a bin of
+    several axes is the product of one bin per axis, so reducing axis after axis is exact)."""
+    from ...ops.adaptive import bins
+
+    sizes = b.graph.value(node.inputs[0]).shape[1:]
+    outs = node.attrs["output_size"]
+    avg = node.op == "adaptive_avg_pool"
+    even = [o <= size and size % o == 0 for size, o in zip(sizes, outs, strict=True)]
+    steps = [i for i, ok in enumerate(even) if not ok]
+    x = xs[0]
+    if any(ok and size != o for ok, size, o in zip(even, sizes, outs, strict=True)):
+        k = [size // o if ok else 1 for ok, size, o in zip(even, sizes, outs, strict=True)]
+        pool = "AveragePool" if avg else "MaxPool"
+        x = b.op(pool, [x], out if not steps else None, what="pool", kernel_shape=k, strides=k)
+    for j, i in enumerate(steps):
+        axis = 2 + i
+        parts = []
+        for lo, hi in bins(sizes[i], outs[i]):
+            part = b.op(
+                "Slice",
+                [x, b.const([lo]), b.const([hi]), b.const([axis], what="axes")],
+                what="bin",
+            )
+            parts.append(
+                b.reduce("ReduceMean" if avg else "ReduceMax", part, [axis], True, what="bin_pool")
+            )
+        last = j == len(steps) - 1
+        x = b.op("Concat", parts, out if last else None, what="bins", axis=axis)
+    return x  # the input itself where the output size is the input's (the identity)
 
 
 @emitter("global_avg_pool", "global_max_pool")
@@ -251,6 +305,41 @@ def reshape(b: Builder, node: Node, xs: list[str], out: str) -> str:
 @emitter("permute")
 def permute(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return b.op("Transpose", xs[:1], out, perm=[0, *node.attrs["dims"]])
+
+
+@emitter("upsample")
+def upsample(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """Resize by constant scales: nearest as PyTorch picks (floor of out / scale), linear with
+    half-pixel centers or aligned corners."""
+    a = node.attrs
+    scales = b.const([1.0, 1.0, *map(float, a["scale_factor"])], np.float32, "scales")
+    if a["mode"] == "nearest":
+        kw = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:
+        corners = "align_corners" if a["align_corners"] else "half_pixel"
+        kw = {"coordinate_transformation_mode": corners}
+    return b.op("Resize", [xs[0], "", scales], out, mode=a["mode"], **kw)
+
+
+@emitter("pad")
+def pad(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    a = node.attrs
+    mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[a["mode"]]
+    if mode == "constant" and a["value"]:
+        pads = b.const(_pads([(0, 0), (0, 0), *a["padding"]]), what="pads")
+        value = b.const(a["value"], np.float32, "pad_value")
+        return b.op("Pad", [xs[0], pads, value], out)
+    return _pad(b, xs[0], a["padding"], out, mode)
+
+
+@emitter("reduce_mean", "reduce_max", "reduce_sum")
+def reduce(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    axes, keep = list(node.attrs["axes"]), node.attrs["keepdims"]
+    if node.op == "reduce_sum":  # ReduceSum takes its axes as an input from opset 13
+        ins = [xs[0], b.const(axes, what="axes")]
+        return b.op("ReduceSum", ins, out, keepdims=int(keep))
+    op_type = "ReduceMean" if node.op == "reduce_mean" else "ReduceMax"
+    return b.reduce(op_type, xs[0], axes, keep, out=out)
 
 
 # -- merge --------------------------------------------------------------------------------
