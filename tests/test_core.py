@@ -698,7 +698,21 @@ NEW_SHAPE_CASES = [
     ("pad", [2, 4, 5], {"padding": [[1, 2], [3, 0]]}, "nn.ZeroPad2d((3, 0, 1, 2))"),
     ("pad", [2, 6], {"padding": 2, "mode": "reflect"}, "nn.ReflectionPad1d(2)"),
     ("pad", [2, 2, 3, 4], {"padding": 1, "mode": "replicate"}, "nn.ReplicationPad3d(1)"),
+    ("group_norm", [6, 4, 5], {"groups": 3}, "nn.GroupNorm(3, 6)"),
+    ("instance_norm", [3, 4, 5], {"affine": True}, "nn.InstanceNorm2d(3, affine=True)"),
 ]
+
+
+def test_norms_on_a_chosen_axis():
+    g = loads([{"op": "batch_norm", "axis": -1}], inputs={"x": {"shape": [7, 3]}})
+    assert g.nodes[0].attrs["axis"] == 2 and g.nodes[0].params["weight"] == (3,)
+    g = loads([{"op": "layer_norm", "axis": 1}], inputs={"x": {"shape": [4, 5, 6]}})
+    assert g.nodes[0].params == {"weight": (4,), "bias": (4,)}
+    assert loads([{"op": "layer_norm"}]).nodes[0].attrs["axis"] == 1  # the last of [8]
+    assert "out of range" in error([{"op": "batch_norm", "axis": 2}])
+    assert "must divide" in error(
+        [{"op": "group_norm", "groups": 4}], inputs={"x": {"shape": [6, 3]}}
+    )
 
 
 @pytest.mark.parametrize("op", ["reduce_mean", "reduce_max", "reduce_sum"])
@@ -787,7 +801,7 @@ def test_dense_batch_norm_layer_norm_embedding_prelu_weights_match_torch():
     n = loads(["batch_norm"], inputs={"x": {"shape": [6, 5, 5]}}).nodes[0]
     bn = nn.BatchNorm2d(6)
     assert (n.shape, n.params, n.buffers) == ((6, 5, 5), params(bn), buffers(bn))
-    assert n.attrs == {"eps": 1e-5, "momentum": 0.1}
+    assert n.attrs == {"eps": 1e-5, "momentum": 0.1, "axis": 1}
     n = loads(["batch_norm"]).nodes[0]
     assert n.params == params(nn.BatchNorm1d(8))
     n = loads(["layer_norm"], inputs={"x": {"shape": [3, 10]}}).nodes[0]

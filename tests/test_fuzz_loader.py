@@ -251,10 +251,14 @@ REFS = st.lists(
 )
 
 
+def plausible(a):
+    return st.sampled_from(a.choices) if a.kind == "choice" else PLAUSIBLE[a.kind]
+
+
 def op_layer(op: str):
     attrs = OPS[op].attrs.values()
-    required = {a.name: mostly(PLAUSIBLE[a.kind], VALUES, 4) for a in attrs if a.required}
-    optional = {a.name: mostly(PLAUSIBLE[a.kind], VALUES, 4) for a in attrs if not a.required}
+    required = {a.name: mostly(plausible(a), VALUES, 4) for a in attrs if a.required}
+    optional = {a.name: mostly(plausible(a), VALUES, 4) for a in attrs if not a.required}
     optional.update(name=st.sampled_from(NAMES), inputs=REFS, repeat=st.integers(1, 3))
     return st.fixed_dictionaries({"op": st.just(op), **required}, optional=optional)
 

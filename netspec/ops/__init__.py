@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     linear,
     merge,
     norm,
+    norm2,
     pool,
     recurrent,
     reduce,

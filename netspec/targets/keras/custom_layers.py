@@ -263,3 +263,38 @@ class Reduce(layers.Layer):
     def get_config(self):
         config = {"axis": self.axis, "keepdims": self.keepdims, "reduce": self.reduce}
         return {**super().get_config(), **config}
+
+
+class GroupNorm(layers.Layer):
+    """PyTorch's GroupNorm (and InstanceNorm: one group per channel), channels-last: each
+    example's group of channels normalized over its channels and the spatial axes, (x - mean)
+    / sqrt(var + eps), then gamma and beta per channel when `affine`."""
+
+    def __init__(self, groups, epsilon=1e-5, affine=True, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+        self.epsilon = epsilon
+        self.affine = affine
+
+    def build(self, input_shape):
+        if self.affine:
+            size = (input_shape[-1],)
+            self.gamma = self.add_weight(shape=size, initializer="ones", name="gamma")
+            self.beta = self.add_weight(shape=size, initializer="zeros", name="beta")
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        channels = x.shape[-1]
+        grouped = keras.ops.reshape(x, (*shape[:-1], self.groups, channels // self.groups))
+        axes = (*range(1, len(x.shape) - 1), len(x.shape))
+        mean = keras.ops.mean(grouped, axis=axes, keepdims=True)
+        centered = keras.ops.subtract(grouped, mean)
+        var = keras.ops.mean(keras.ops.square(centered), axis=axes, keepdims=True)
+        y = keras.ops.reshape(centered / keras.ops.sqrt(var + self.epsilon), shape)
+        if not self.affine:
+            return y
+        return keras.ops.subtract(y * self.gamma, keras.ops.negative(self.beta))
+
+    def get_config(self):
+        config = {"groups": self.groups, "epsilon": self.epsilon, "affine": self.affine}
+        return {**super().get_config(), **config}

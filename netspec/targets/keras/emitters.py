@@ -149,6 +149,15 @@ def normalize_from_keras(mean, variance):
     return {"mean": mean, "variance": variance}
 
 
+def group_norm_to_keras(weight, bias):
+    """GroupNorm: gamma and beta are the canonical arrays."""
+    return [weight, bias]
+
+
+def group_norm_from_keras(gamma, beta):
+    return {"weight": gamma, "bias": beta}
+
+
 def prelu_to_keras(weight):
     """PReLU: one slope per channel (Keras' alpha has the channel axis among shared ones)."""
     return [weight]
@@ -213,6 +222,7 @@ BATCH_NORM = Conversion(batch_norm_to_keras, batch_norm_from_keras)
 LAYER_NORM = Conversion(layer_norm_to_keras, layer_norm_from_keras)
 PRELU = Conversion(prelu_to_keras, prelu_from_keras)
 NORMALIZE = Conversion(normalize_to_keras, normalize_from_keras)
+GROUP_NORM = Conversion(group_norm_to_keras, group_norm_from_keras)
 EMBEDDING = Conversion(embedding_to_keras, embedding_from_keras)
 RNN_WEIGHTS = Conversion(rnn_to_keras, rnn_from_keras)
 GRU_WEIGHTS = Conversion(gru_to_keras, gru_from_keras)
@@ -573,7 +583,7 @@ def emit_batch_norm(s: Scope, node: Node, xs: list[T]) -> T:
     momentum = float(f"{1.0 - node.attrs['momentum']:.12g}")  # Keras: weight of the old stats
     kw = with_defaults(
         {"axis": -1, "momentum": 0.99, "epsilon": 0.001},
-        axis=layout.channel_axis(x.perm),
+        axis=layout.axis(x.perm, node.attrs["axis"]),
         momentum=momentum,
         epsilon=s.attr(node, "eps"),
     )
@@ -592,8 +602,34 @@ def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
         x.shape,
         x.perm,
         weights=LAYER_NORM,
-        axis=layout.last_axis(x.perm),
+        axis=layout.axis(x.perm, node.attrs["axis"]),
         epsilon=s.attr(node, "eps"),
+    )
+
+
+@emitter("group_norm", "instance_norm", weights=(GROUP_NORM,))
+def emit_group_norm(s: Scope, node: Node, xs: list[T]) -> T:
+    """Not keras.layers.GroupNormalization: it folds the mean into the shift, as Keras'
+    LayerNormalization does (see LayerNorm)."""
+    x = s.convert(xs[0], layout.spatial(xs[0].rank))
+    a = node.attrs
+    if node.op == "group_norm":
+        groups, affine = s.attr(node, "groups"), True
+    else:
+        groups, affine = node.shape[0], a["affine"]
+    kw = with_defaults({"affine": True}, affine=affine)
+    w = GROUP_NORM if affine else None
+    cls = s.custom("GroupNorm")
+    return s.layer(
+        cls,
+        x,
+        node.local_name,
+        x.shape,
+        x.perm,
+        [groups],
+        weights=w,
+        epsilon=s.attr(node, "eps"),
+        **kw,
     )
 
 

@@ -245,32 +245,75 @@ def global_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
 # -- normalization ------------------------------------------------------------------------
 @emitter("batch_norm")
 def batch_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
-    ins = [xs[0], *(b.param(node, p) for p in ("weight", "bias", "running_mean", "running_var"))]
+    """On another axis than 1: transposed to axis 1 and back."""
+    axis, rank = node.attrs["axis"], len(node.shape)
+    x = xs[0]
+    perm = [0, axis, *[i for i in range(1, rank + 1) if i != axis]]
+    if axis != 1:
+        x = b.op("Transpose", [x], what="to_axis1", perm=perm)
+    ins = [x, *(b.param(node, p) for p in ("weight", "bias", "running_mean", "running_var"))]
     # ONNX's momentum weighs the running value (PyTorch's weighs the new batch)
-    return b.op(
+    y = b.op(
         "BatchNormalization",
         ins,
-        out,
+        out if axis == 1 else None,
+        what="normalized",
         epsilon=node.attrs["eps"],
         momentum=1.0 - node.attrs["momentum"],
     )
+    if axis == 1:
+        return y
+    return b.op("Transpose", [y], out, perm=[perm.index(i) for i in range(rank + 1)])
 
 
 @emitter("layer_norm")
 def layer_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
-    eps = node.attrs["eps"]
-    w, bias = b.param(node, "weight"), b.param(node, "bias")
-    if b.opset >= 17:
+    eps, axis, rank = node.attrs["eps"], node.attrs["axis"], len(node.shape)
+    last = axis == rank
+    shape = None if last else [-1] + [1] * (rank - axis)  # the weights broadcast on the axis
+    w, bias = b.param(node, "weight", shape), b.param(node, "bias", shape)
+    if b.opset >= 17 and last:
         return b.op("LayerNormalization", [xs[0], w, bias], out, axis=-1, epsilon=eps)
-    # before opset 17: (x - mean) / sqrt(var + eps) * w + b, statistics over the last axis
-    mean = b.reduce("ReduceMean", xs[0], [-1], True, what="mean")
+    # before opset 17, or another axis than the last: (x - mean) / sqrt(var + eps) * w + b
+    mean = b.reduce("ReduceMean", xs[0], [axis], True, what="mean")
     d = b.op("Sub", [xs[0], mean], what="centered")
-    var = b.reduce("ReduceMean", b.op("Mul", [d, d], what="square"), [-1], True, what="var")
+    var = b.reduce("ReduceMean", b.op("Mul", [d, d], what="square"), [axis], True, what="var")
     std = b.op(
         "Sqrt", [b.op("Add", [var, b.const(eps, np.float32, "eps")], what="var_eps")], what="std"
     )
     y = b.op("Mul", [b.op("Div", [d, std], what="normalized"), w], what="scaled")
     return b.op("Add", [y, bias], out)
+
+
+@emitter("group_norm")
+def group_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """[N, C, ...] -> [N, groups, -1], normalized over the last axis, back to the input's shape,
+    then the per-channel scale and shift (ONNX's GroupNormalization scales per group before
+    opset 21)."""
+    x, rank = xs[0], len(node.shape)
+    g = b.reshape(x, [0, node.attrs["groups"], -1], what="groups")
+    mean = b.reduce("ReduceMean", g, [2], True, what="mean")
+    d = b.op("Sub", [g, mean], what="centered")
+    var = b.reduce("ReduceMean", b.op("Mul", [d, d], what="square"), [2], True, what="var")
+    eps = b.const(node.attrs["eps"], np.float32, "eps")
+    std = b.op("Sqrt", [b.op("Add", [var, eps], what="var_eps")], what="std")
+    y = b.op("Div", [d, std], what="normalized")
+    y = b.op("Reshape", [y, b.op("Shape", [x], what="shape")], what="ungrouped")
+    c = node.params["weight"][0]
+    w = b.param(node, "weight", [c] + [1] * (rank - 1))
+    bias = b.param(node, "bias", [c] + [1] * (rank - 1))
+    return b.op("Add", [b.op("Mul", [y, w], what="scaled"), bias], out)
+
+
+@emitter("instance_norm")
+def instance_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    c = node.shape[0]
+    if node.attrs["affine"]:
+        w, bias = b.param(node, "weight"), b.param(node, "bias")
+    else:
+        w = b.const(np.ones(c), np.float32, "ones")
+        bias = b.const(np.zeros(c), np.float32, "zeros")
+    return b.op("InstanceNormalization", [xs[0], w, bias], out, epsilon=node.attrs["eps"])
 
 
 @emitter("normalize")

@@ -293,19 +293,47 @@ def global_pool(node: Node, e: Emit) -> Expr:
 
 
 # -- normalization and regularization ---------------------------------------------------------
+def moved(node: Node, e: Emit, axis: int, to: int) -> Expr:
+    """The module's call on the input with logical `axis` moved to `to`, moved back after (a
+    norm on another axis than PyTorch's)."""
+    if axis == to or (to == -1 and axis == len(e.shape())):
+        return e.call(e.x)
+    e.stmt(e.var, e.call(Raw(f"{e.var_of(0)}.movedim({axis}, {to})")))
+    return Call(f"{e.var}.movedim", (lit(to), lit(axis)))
+
+
 @emitter("batch_norm")
 def batch_norm(node: Node, e: Emit) -> Expr:
     rank = len(e.shape())
     cls = {1: "nn.BatchNorm1d", 2: "nn.BatchNorm1d", 3: "nn.BatchNorm2d", 4: "nn.BatchNorm3d"}
     eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
     momentum = e.attr("momentum", opt(float(node.attrs["momentum"]), 0.1))
-    e.module(cls[rank], e.size(0), eps=eps, momentum=momentum)
-    return e.call(e.x)
+    axis = node.attrs["axis"]
+    e.module(cls[rank], e.size(axis - 1), eps=eps, momentum=momentum)
+    return moved(node, e, axis, 1)
 
 
 @emitter("layer_norm")
 def layer_norm(node: Node, e: Emit) -> Expr:
-    e.module("nn.LayerNorm", e.size(-1), eps=e.attr("eps", opt(float(node.attrs["eps"]), 1e-5)))
+    axis = node.attrs["axis"]
+    eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
+    e.module("nn.LayerNorm", e.size(axis - 1), eps=eps)
+    return moved(node, e, axis, -1)
+
+
+@emitter("group_norm")
+def group_norm(node: Node, e: Emit) -> Expr:
+    eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
+    e.module("nn.GroupNorm", e.attr("groups"), e.size(0), eps=eps)
+    return e.call(e.x)
+
+
+@emitter("instance_norm")
+def instance_norm(node: Node, e: Emit) -> Expr:
+    n = len(node.shape) - 1
+    eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
+    affine = e.attr("affine", opt(node.attrs["affine"], False))
+    e.module(f"nn.InstanceNorm{n}d", e.size(0), eps=eps, affine=affine)
     return e.call(e.x)
 
 
