@@ -703,6 +703,14 @@ NEW_SHAPE_CASES = [
 ]
 
 
+@pytest.mark.parametrize("op", ["drop_path", "spatial_dropout", "dropblock"])
+def test_regularizers_keep_the_shape(op):
+    assert out_shape([3, 5, 6], {"op": op, "rate": 0.2}) == (3, 5, 6)
+    assert "larger than spatial axis" in error(
+        [{"op": "dropblock", "block_size": 4}], inputs={"x": {"shape": [2, 3, 5]}}
+    )
+
+
 def test_norms_on_a_chosen_axis():
     g = loads([{"op": "batch_norm", "axis": -1}], inputs={"x": {"shape": [7, 3]}})
     assert g.nodes[0].attrs["axis"] == 2 and g.nodes[0].params["weight"] == (3,)

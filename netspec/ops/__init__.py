@@ -18,6 +18,7 @@ from . import (  # noqa: F401
     pool,
     recurrent,
     reduce,
+    regularize,
     shape,
     upsample,
 )

@@ -298,3 +298,55 @@ class GroupNorm(layers.Layer):
     def get_config(self):
         config = {"groups": self.groups, "epsilon": self.epsilon, "affine": self.affine}
         return {**super().get_config(), **config}
+
+
+class DropPath(layers.Layer):
+    """Stochastic depth: in training, each example is zeroed with probability `rate` and the
+    rest scaled by 1 / (1 - rate); the identity at inference."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        shape = (keras.ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
+        noise = keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype)
+        return x * keras.ops.floor(keep + noise) / keep
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+class DropBlock(layers.Layer):
+    """DropBlock (Ghiasi et al. 2018), channels-last [N, H, W, C]: in training, block_size
+    squares inside each channel are zeroed, seeded with the probability that drops about
+    `rate` of the values, and the rest scaled by the inverse of the kept fraction; the
+    identity at inference."""
+
+    def __init__(self, rate, block_size, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.block_size = block_size
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        n, h, w, c = keras.ops.shape(x)
+        k = self.block_size
+        gamma = self.rate * h * w / (k * k * (h - k + 1) * (w - k + 1))
+        shape = (n, h - k + 1, w - k + 1, c)
+        seeds = keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype) < gamma
+        pads = [(0, 0), (k - 1, k - 1), (k - 1, k - 1), (0, 0)]
+        seeds = keras.ops.pad(keras.ops.cast(seeds, x.dtype), pads)
+        mask = keras.ops.max_pool(seeds, k, 1, padding="valid")
+        keep = 1.0 - mask
+        total = keras.ops.cast(keras.ops.size(keep), x.dtype)
+        return x * keep * (total / keras.ops.maximum(keras.ops.sum(keep), 1.0))
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "block_size": self.block_size}

@@ -650,6 +650,26 @@ def emit_dropout(s: Scope, node: Node, xs: list[T]) -> T:
     return t
 
 
+@emitter("drop_path", "spatial_dropout", "dropblock")
+def emit_drop(s: Scope, node: Node, xs: list[T]) -> T:
+    """SpatialDropout (channels-last); DropPath and DropBlock classes (the identity at
+    inference)."""
+    x = xs[0]
+    rate = s.attr(node, "rate")
+    if node.op == "spatial_dropout":
+        x = s.convert(x, layout.spatial(x.rank))
+        cls = f"{L}SpatialDropout{x.rank - 1}D"
+        t = s.layer(cls, x, node.local_name, x.shape, x.perm, [rate])
+    elif node.op == "drop_path":
+        t = s.layer(s.custom("DropPath"), x, node.local_name, x.shape, x.perm, [rate])
+    else:
+        x = s.convert(x, layout.spatial(x.rank))
+        size = s.attr(node, "block_size")
+        t = s.layer(s.custom("DropBlock"), x, node.local_name, x.shape, x.perm, [rate, size])
+    t.nonnegative = x.nonnegative
+    return t
+
+
 # -- shape --------------------------------------------------------------------------------
 @emitter("flatten")
 def emit_flatten(s: Scope, node: Node, xs: list[T]) -> T:

@@ -329,7 +329,7 @@ def normalize(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return b.op("Div", [d, b.op("Max", [std, eps], what="std_eps")], out)
 
 
-@emitter("dropout", "identity")
+@emitter("dropout", "identity", "drop_path", "spatial_dropout", "dropblock")
 def identity(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return xs[0]  # the identity at inference: no node
 

@@ -53,9 +53,10 @@ from ..python.text import docstring, escape, wrap
 from . import variables
 from .ctor import Ctor, Decl, Resolver
 from .emitters import Emitter, Size, Spec
+from .regularize import HELPERS as REGULARIZATION_HELPERS
 
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
-HELPER_NAMES = {"PaddedAvgPool", "Normalize"}
+HELPER_NAMES = {"PaddedAvgPool", "Normalize", *REGULARIZATION_HELPERS}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
 RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
@@ -121,6 +122,7 @@ class Normalize(nn.Module):
 HELPERS = {
     "PaddedAvgPool": PADDED_AVG_POOL,
     "Normalize": NORMALIZE.replace("clamp_min(EPSILON)", f"clamp_min({NORM_EPSILON!r})"),
+    **REGULARIZATION_HELPERS,
 }
 
 LOAD_WEIGHTS = '''

@@ -363,6 +363,27 @@ def dropout(node: Node, e: Emit) -> Expr:
     return e.call(e.x)
 
 
+@emitter("drop_path")
+def drop_path(node: Node, e: Emit) -> Expr:
+    e.helper("DropPath")
+    e.module("DropPath", e.attr("rate", float(node.attrs["rate"])))
+    return e.call(e.x)
+
+
+@emitter("spatial_dropout")
+def spatial_dropout(node: Node, e: Emit) -> Expr:
+    e.module(f"nn.Dropout{len(node.shape) - 1}d", e.attr("rate", float(node.attrs["rate"])))
+    return e.call(e.x)
+
+
+@emitter("dropblock")
+def dropblock(node: Node, e: Emit) -> Expr:
+    e.helper("DropBlock")
+    rate = e.attr("rate", float(node.attrs["rate"]))
+    e.module("DropBlock", rate, e.attr("block_size"))
+    return e.call(e.x)
+
+
 # -- shape ------------------------------------------------------------------------------------
 @emitter("flatten")
 def flatten(node: Node, e: Emit) -> Expr:
