@@ -220,6 +220,8 @@ class Lowerer:
                 raw = {"op": raw}
             kkey = "block" if "block" in raw else "op"
             kind = raw[kkey]
+            if "when" in raw and not self.when(raw, lpath, scope, kind):
+                continue
             repeat = self.resolve(raw.get("repeat", 1), scope.env, (*lpath, "repeat"))
             if isinstance(repeat, float) and repeat.is_integer():
                 repeat = int(repeat)
@@ -259,6 +261,43 @@ class Lowerer:
             if name is not None and repeat > 1:
                 scope.names[name] = scope.names[f"{name}_{repeat}"]
                 scope.defined[name] = (lpath, False)
+
+    def when(self, raw: dict, lpath: Path, scope: Scope, kind: str) -> bool:
+        """A layer's `when:` condition. False: the layer is left out and passes its one input
+        on (its name, if any, names that input); default names count it all the same, so the
+        layers after it keep theirs."""
+        wpath = (*lpath, "when")
+        cond = self.resolve(raw["when"], scope.env, wpath)
+        if not isinstance(cond, bool):
+            raise self.err(
+                f"expected true or false, got {_show(cond)}",
+                wpath,
+                "write a comparison, e.g. when: ${stride > 1}",
+            )
+        if cond:
+            return True
+        ins = self.refs(raw.get("inputs"), lpath, scope, 1)
+        if len(ins) != 1:
+            raise self.err(
+                f"a layer left out by 'when' passes its input on, so it takes one input, "
+                f"got {len(ins)}",
+                (*lpath, "inputs"),
+                "make the layer that reads several inputs unconditional",
+            )
+        repeat = raw.get("repeat", 1)
+        scope.counters[kind] = scope.counters.get(kind, 0) + (
+            repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 1
+        )
+        name = raw.get("name")
+        if name is not None:
+            why = check_identifier(name)
+            if why:
+                raise self.err(why, (*lpath, "name"), name_hint(name))
+            self.check_free(name, lpath, scope, f"'{name}'", True)
+            scope.names[name] = ins[0]
+            scope.defined[name] = (lpath, False)
+        scope.prev = ins[0]
+        return False
 
     def too_many(self, lpath: Path, scope: Scope, why: str) -> SpecError:
         return self.err(

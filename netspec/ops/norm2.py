@@ -127,6 +127,13 @@ def group_norm(ctx: Ctx):
 )
 def instance_norm(ctx: Ctx):
     c = _spatial(ctx)
+    if all(d == 1 for d in ctx.x.shape[1:]):
+        ctx.fail(
+            f"instance_norm normalizes each channel over its spatial axes, but '{ctx.x.name}' "
+            f"has one spatial element (shape {ctx.shape()}): the output would be all zeros "
+            "(and PyTorch refuses it in training)",
+            hint="normalize over channels instead (layer_norm with axis: 1, or batch_norm)",
+        )
     if ctx.attrs["affine"]:
         ctx.params = {"weight": (c,), "bias": (c,)}
     return ctx.x.shape
