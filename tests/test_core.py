@@ -925,6 +925,7 @@ HAND = {
     "iris": (4 * 16 + 16) + (16 * 3 + 3),  # 131
     "digits_mlp": (64 * 128 + 128) + (128 * 10 + 10),  # 9,610
 }
+UNET_LEVELS = [(1, 8), (8, 16), (16, 32), (48, 16), (24, 8)]  # (in, out) of each double_conv
 # (parameters, buffers) by hand for specs with statistics: conv k x k without bias has
 # k * k * in * out weights, batch norm 2 parameters and 2 statistics per channel, normalize a
 # mean and a variance per feature.
@@ -933,6 +934,11 @@ HAND_BN = {
     "digits_cnn": (
         (9 * 1 * 16) + 2 * 16 + (9 * 16 * 32) + 2 * 32 + (32 * 2 * 2 * 10 + 10),  # 6,138
         2 * 16 + 2 * 32,  # 96
+    ),
+    # double_conv(in, out): 9 in out + 9 out out weights, 4 out batch norm numbers
+    "unet": (
+        sum(9 * i * o + 9 * o * o + 2 * o + 2 * o for i, o in UNET_LEVELS) + (8 * 2 + 2),  # 29,786
+        sum(2 * o + 2 * o for _, o in UNET_LEVELS),  # 320
     ),
 }
 # keras.applications' published counts (trainable; non-trainable = batch norm statistics)
