@@ -699,6 +699,14 @@ NEW_SHAPE_CASES = [
     ("pad", [2, 6], {"padding": 2, "mode": "reflect"}, "nn.ReflectionPad1d(2)"),
     ("pad", [2, 2, 3, 4], {"padding": 1, "mode": "replicate"}, "nn.ReplicationPad3d(1)"),
     ("group_norm", [6, 4, 5], {"groups": 3}, "nn.GroupNorm(3, 6)"),
+    (
+        "conv3d",
+        [2, 5, 6, 4],
+        {"filters": 3, "kernel": 3, "stride": 2, "padding": 1},
+        "nn.Conv3d(2, 3, 3, stride=2, padding=1)",
+    ),
+    ("max_pool3d", [2, 5, 6, 4], {"size": 2, "ceil_mode": True}, "nn.MaxPool3d(2, ceil_mode=True)"),
+    ("avg_pool3d", [2, 5, 6, 4], {"size": 3, "stride": 2, "padding": 1}, "nn.AvgPool3d(3, 2, 1)"),
     ("instance_norm", [3, 4, 5], {"affine": True}, "nn.InstanceNorm2d(3, affine=True)"),
 ]
 
@@ -736,7 +744,9 @@ def test_reduce_shapes(op):
 def test_new_op_shapes_match_torch(op, shape, attrs, module):
     pytest.importorskip("torch")
     node = loads([{"op": op, **attrs}], inputs={"x": {"shape": shape}}).nodes[0]
-    assert node.shape == torch_out(_module(module), shape)
+    m = _module(module)
+    assert node.shape == torch_out(m, shape)
+    assert node.params == {k: tuple(v.shape) for k, v in m.named_parameters()}
 
 
 def _module(text: str):

@@ -203,7 +203,7 @@ STRINGS = st.one_of(
     EXPRESSIONS,
     st.sampled_from(NAMES),
 )
-OP_NAMES = st.one_of(st.sampled_from(sorted(OPS)), st.sampled_from(["Dense", "conv3d", "dens"]))
+OP_NAMES = st.one_of(st.sampled_from(sorted(OPS)), st.sampled_from(["Dense", "conv4d", "dens"]))
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, STRINGS, OP_NAMES)
 VALUES = st.recursive(
     SCALARS,

@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     activation,
     adaptive,
     conv,
+    conv3d,
     linear,
     merge,
     norm,

@@ -413,7 +413,7 @@ CONV_DEFAULTS = {
 }
 
 
-@emitter("conv1d", "conv2d", weights=(KERNEL, DEPTHWISE))
+@emitter("conv1d", "conv2d", "conv3d", weights=(KERNEL, DEPTHWISE))
 def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     a = node.attrs
     n = len(a["kernel"])
@@ -436,7 +436,7 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     perm = layout.spatial(len(node.shape))
     kernel = s.spatial(node, "kernel")
     tail = with_defaults(CONV_DEFAULTS, use_bias=a["bias"], activation=linear(act))
-    if g > 1 and g == c:
+    if g > 1 and g == c and n < 3:  # Keras has no DepthwiseConv3D
         kw |= with_defaults(CONV_DEFAULTS, depth_multiplier=f // c)
         cls, args, w = f"{L}DepthwiseConv{n}D", [kernel], DEPTHWISE
     else:
@@ -510,7 +510,7 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
 
 
 # -- pooling ------------------------------------------------------------------------------
-@emitter("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d")
+@emitter("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d")
 def emit_pool(s: Scope, node: Node, xs: list[T]) -> T:
     """Keras' pooling where its padding is exact: 'same' / 'valid' (its 'same' max pool never
     takes the padding, its average divides by the number of real elements: netspec's meaning),

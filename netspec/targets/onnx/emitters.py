@@ -117,7 +117,7 @@ def _has_act(node: Node) -> bool:
     return act is not None and act["op"] != "identity"
 
 
-@emitter("conv1d", "conv2d")
+@emitter("conv1d", "conv2d", "conv3d")
 def conv(b: Builder, node: Node, xs: list[str], out: str) -> str:
     a = node.attrs
     y = b.tmp("conv") if _has_act(node) else out
@@ -169,7 +169,7 @@ def _overhang(a: dict) -> list[tuple[int, int]]:
     return [(b, c + x) for (b, c), x in zip(a["padding"], a["ceil_extra"], strict=True)]
 
 
-@emitter("max_pool1d", "max_pool2d")
+@emitter("max_pool1d", "max_pool2d", "max_pool3d")
 def max_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
     a = node.attrs  # ONNX MaxPool never takes a padded position as the maximum
     return b.op(
@@ -182,7 +182,7 @@ def max_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
     )
 
 
-@emitter("avg_pool1d", "avg_pool2d")
+@emitter("avg_pool1d", "avg_pool2d", "avg_pool3d")
 def avg_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
     """count_include_pad counts the padding but never ceil mode's overhang (PyTorch): the
     padding is then a Pad of zeros, and the pool counts only the elements it reads."""

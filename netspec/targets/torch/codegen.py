@@ -94,7 +94,7 @@ class PaddedAvgPool(nn.Module):
         self.padding = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pool = F.avg_pool1d if len(self.padding) == 2 else F.avg_pool2d
+        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[len(self.padding) // 2 - 1]
         ones = torch.ones_like(x[:1, :1])
         total = pool(F.pad(x, self.padding), self.kernel_size, self.stride)
         count = pool(F.pad(ones, self.padding), self.kernel_size, self.stride)

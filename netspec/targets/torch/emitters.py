@@ -191,7 +191,7 @@ def conv_input(node: Node, e: Emit) -> Raw:
     return Raw(e.var)
 
 
-@emitter("conv1d", "conv2d")
+@emitter("conv1d", "conv2d", "conv3d")
 def conv(node: Node, e: Emit) -> Expr:
     a = node.attrs
     n = len(a["kernel"])
@@ -226,7 +226,7 @@ def conv_transpose(node: Node, e: Emit) -> Expr:
 
 
 # -- pooling ----------------------------------------------------------------------------------
-@emitter("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d")
+@emitter("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d")
 def pool(node: Node, e: Emit) -> Expr:
     """nn.MaxPool / nn.AvgPool where their padding is exact (symmetric, with ceil_mode as
     PyTorch rounds); else F.pad first (-inf before a max pool) or `PaddedAvgPool`, with ceil
