@@ -700,6 +700,12 @@ NEW_SHAPE_CASES = [
     ("pad", [2, 2, 3, 4], {"padding": 1, "mode": "replicate"}, "nn.ReplicationPad3d(1)"),
     ("group_norm", [6, 4, 5], {"groups": 3}, "nn.GroupNorm(3, 6)"),
     (
+        "conv_transpose1d",
+        [3, 6],
+        {"filters": 4, "kernel": 4, "stride": 2, "padding": 1, "output_padding": 1},
+        "nn.ConvTranspose1d(3, 4, 4, stride=2, padding=1, output_padding=1)",
+    ),
+    (
         "conv3d",
         [2, 5, 6, 4],
         {"filters": 3, "kernel": 3, "stride": 2, "padding": 1},

@@ -43,6 +43,7 @@ WEIGHTED = {
         "- {op: conv_transpose2d, filters: 2, kernel: [3, 4], stride: 2}",
     ),
     "conv3d": ("x: {shape: [2, 4, 4, 3]}", "- {op: conv3d, filters: 4, kernel: [3, 2, 1]}"),
+    "conv_transpose1d": ("x: {shape: [3, 5]}", "- {op: conv_transpose1d, filters: 2, kernel: 3}"),
     "batch_norm": ("x: {shape: [3, 4, 4]}", "- batch_norm"),
     "layer_norm": ("x: {shape: [4, 6]}", "- layer_norm"),
     "batch_norm_axis": ("x: {shape: [5, 3]}", "- {op: batch_norm, axis: 2}"),

@@ -456,7 +456,7 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     return finish(s, node, t, a["activation"], act is not None)
 
 
-@emitter("conv_transpose2d", weights=(KERNEL,))
+@emitter("conv_transpose1d", "conv_transpose2d", weights=(KERNEL,))
 def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
     """Keras' 'same' where it crops what netspec crops: PyTorch's output
     (in - 1) * stride + kernel - 2 * padding + output_padding starts `padding` into the full
@@ -488,7 +488,7 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
     )
     perm = layout.spatial(len(node.shape))
     t = s.layer(
-        f"{L}Conv2DTranspose",
+        f"{L}Conv{len(k)}DTranspose",
         x,
         node.local_name,
         full if cropped else node.shape,
@@ -499,7 +499,7 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
     )
     if cropped:
         t = s.layer(
-            f"{L}Cropping2D",
+            f"{L}Cropping{len(k)}D",
             t,
             f"{node.local_name}-crop",
             node.shape,

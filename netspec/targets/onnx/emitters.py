@@ -136,7 +136,7 @@ def conv(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return activate(b, node, y, out)
 
 
-@emitter("conv_transpose2d")
+@emitter("conv_transpose1d", "conv_transpose2d")
 def conv_transpose(b: Builder, node: Node, xs: list[str], out: str) -> str:
     a = node.attrs
     y = b.tmp("conv_transpose") if _has_act(node) else out

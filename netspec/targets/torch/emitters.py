@@ -210,7 +210,7 @@ def conv(node: Node, e: Emit) -> Expr:
     return activation(e.call(x), a["activation"], len(node.shape), FRESH)
 
 
-@emitter("conv_transpose2d")
+@emitter("conv_transpose1d", "conv_transpose2d")
 def conv_transpose(node: Node, e: Emit) -> Expr:
     a = node.attrs
     pads = tuple(b for b, _ in a["padding"])  # always symmetric: removed from each side
@@ -221,7 +221,8 @@ def conv_transpose(node: Node, e: Emit) -> Expr:
         "bias": e.attr("bias", opt(a["bias"], True)),
     }
     kernel = e.attr("kernel", uniform(a["kernel"]))
-    e.module("nn.ConvTranspose2d", e.size(0), e.attr("filters"), kernel, **kwargs)
+    n = len(a["kernel"])
+    e.module(f"nn.ConvTranspose{n}d", e.size(0), e.attr("filters"), kernel, **kwargs)
     return activation(e.call(conv_input(node, e)), a["activation"], len(node.shape), FRESH)
 
 
