@@ -27,6 +27,13 @@ ARGS = {  # constructor arguments and an input shape (channels-last) for each cl
     "PaddedMaxPool": ({"pool_size": (2,), "strides": (1,), "padding": ((1, 0),)}, (2, 5, 3)),
     "PaddedAvgPool": ({"pool_size": (2,), "strides": (1,), "padding": ((0, 1),)}, (2, 5, 3)),
     "Normalize": ({"axis": -1}, (2, 4)),
+    "AdaptivePool": ({"output_size": (3, 2), "reduce": "max"}, (2, 7, 5, 3)),
+    "LinearUpsample": ({"scale": (2,), "align_corners": True}, (2, 4, 3)),
+    "Pad": ({"padding": ((1, 2),), "mode": "replicate"}, (2, 4, 3)),
+    "Reduce": ({"axis": (1, 2), "keepdims": True, "reduce": "sum"}, (2, 3, 4, 2)),
+    "GroupNorm": ({"groups": 2, "epsilon": 1e-3, "affine": False}, (2, 3, 4)),
+    "DropPath": ({"rate": 0.2}, (2, 4)),
+    "DropBlock": ({"rate": 0.2, "block_size": 2}, (2, 4, 4, 3)),
 }
 
 
