@@ -39,6 +39,7 @@ class Scope:
     later: dict[str, Path] = field(default_factory=dict)  # names defined further down
     defined: dict[str, tuple[Path, bool]] = field(default_factory=dict)  # name -> (path, key)
     counters: dict[str, int] = field(default_factory=dict)
+    left_out: set[str] = field(default_factory=set)  # names of layers `when:` left out
     prev: str | None = None
     context: str = ""  # " (in block use 'basic_2')" for errors inside block bodies
 
@@ -263,9 +264,9 @@ class Lowerer:
                 scope.defined[name] = (lpath, False)
 
     def when(self, raw: dict, lpath: Path, scope: Scope, kind: str) -> bool:
-        """A layer's `when:` condition. False: the layer is left out and passes its one input
-        on (its name, if any, names that input); default names count it all the same, so the
-        layers after it keep theirs."""
+        """A layer's `when:` condition. False: the layer is left out and passes its first input
+        on (its name, if any, names that input: a left-out `add` of a residual passes the main
+        path on); default names count it all the same, so the layers after it keep theirs."""
         wpath = (*lpath, "when")
         cond = self.resolve(raw["when"], scope.env, wpath)
         if not isinstance(cond, bool):
@@ -276,14 +277,7 @@ class Lowerer:
             )
         if cond:
             return True
-        ins = self.refs(raw.get("inputs"), lpath, scope, 1)
-        if len(ins) != 1:
-            raise self.err(
-                f"a layer left out by 'when' passes its input on, so it takes one input, "
-                f"got {len(ins)}",
-                (*lpath, "inputs"),
-                "make the layer that reads several inputs unconditional",
-            )
+        ins = self.refs(raw.get("inputs"), lpath, scope, None)
         repeat = raw.get("repeat", 1)
         scope.counters[kind] = scope.counters.get(kind, 0) + (
             repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 1
@@ -293,9 +287,10 @@ class Lowerer:
             why = check_identifier(name)
             if why:
                 raise self.err(why, (*lpath, "name"), name_hint(name))
-            self.check_free(name, lpath, scope, f"'{name}'", True)
-            scope.names[name] = ins[0]
-            scope.defined[name] = (lpath, False)
+            if name not in scope.names and name not in scope.multi:  # else an alternative's
+                scope.names[name] = ins[0]
+                scope.defined[name] = (lpath, False)
+                scope.left_out.add(name)
         scope.prev = ins[0]
         return False
 
@@ -309,7 +304,11 @@ class Lowerer:
     def check_free(
         self, local: str, lpath: Path, scope: Scope, what: str, named: bool = True
     ) -> None:
-        """Refuse a second definition of a name in one scope, pointing at the first."""
+        """Refuse a second definition of a name in one scope, pointing at the first (a layer
+        that `when:` left out gives its name up to a later one: alternatives share a name)."""
+        if local in scope.left_out:
+            scope.left_out.discard(local)
+            return
         if local not in scope.names and local not in scope.multi:
             return
         first, key = scope.defined.get(local, ((), False))

@@ -956,6 +956,16 @@ HAND_BN = {
         sum(9 * i * o + 9 * o * o + 2 * o + 2 * o for i, o in UNET_LEVELS) + (8 * 2 + 2),  # 29,786
         sum(2 * o + 2 * o for _, o in UNET_LEVELS),  # 320
     ),
+    # stem 3x3 conv + bn; bneck(inp, exp, out): 1x1 expansion when exp != inp, 3x3 depthwise,
+    # squeeze-excitation dense layers (b1: 16 -> 8 -> 16), 1x1 projection, each conv with a bn
+    "mobilenetv3_blocks": (
+        (9 * 3 * 16 + 2 * 16)
+        + (9 * 16 + 2 * 16 + (16 * 8 + 8) + (8 * 16 + 16) + 16 * 16 + 2 * 16)
+        + (16 * 72 + 2 * 72 + 9 * 72 + 2 * 72 + 72 * 24 + 2 * 24)
+        + (24 * 88 + 2 * 88 + 9 * 88 + 2 * 88 + 88 * 24 + 2 * 24)
+        + (24 * 10 + 10),  # 10,738
+        2 * 16 + 2 * 16 + 2 * 16 + (2 * 72 * 2 + 2 * 24) + (2 * 88 * 2 + 2 * 24),  # 832
+    ),
 }
 # keras.applications' published counts (trainable; non-trainable = batch norm statistics)
 KERAS_APPS = {"keras_resnet50": (25_583_592, 53_120), "keras_mobilenetv2": (3_504_872, 34_112)}

@@ -122,7 +122,6 @@ def test_boolean_params_literals_and_default_names():
     ("layer", "message"),
     [
         ({"op": "relu", "when": "${2 + 1}"}, "expected true or false, got 3"),
-        ({"op": "add", "inputs": ["x", "x"], "when": False}, "takes one input, got 2"),
         ({"op": "relu", "when": "${nope > 1}"}, "unknown param 'nope'"),
         ({"op": "relu", "when": 3}, "expected true, false or a ${condition}, got 3"),
     ],
@@ -131,6 +130,33 @@ def test_when_errors(layer, message):
     with pytest.raises(SpecError) as e:
         loads([layer])
     assert message in str(e.value)
+
+
+def test_a_left_out_merge_passes_its_first_input_on():
+    layers = [
+        {"op": "relu", "name": "main"},
+        {"op": "add", "name": "res", "inputs": ["main", "x"], "when": "$residual"},
+        {"op": "dense", "units": 2},
+    ]
+    g = loads(layers, params={"residual": False}, shape=[4])
+    assert [n.op for n in g.nodes] == ["relu", "dense"] and g.nodes[1].inputs == ["main"]
+    g = loads(layers, params={"residual": True}, shape=[4])
+    assert [n.op for n in g.nodes] == ["relu", "add", "dense"]
+
+
+def test_alternatives_share_a_name():
+    layers = [
+        {"op": "relu", "name": "act", "when": "${hs == 0}"},
+        {"op": "hard_swish", "name": "act", "when": "${hs == 1}"},
+        {"op": "add", "inputs": ["act", "x"]},
+    ]
+    for hs, op in ((0, "relu"), (1, "hard_swish")):
+        g = loads(layers, params={"hs": hs}, shape=[4])
+        assert [n.op for n in g.nodes] == [op, "add"] and g.nodes[1].inputs == ["act", "x"]
+    g = loads(layers, params={"hs": 2}, shape=[4])
+    assert [n.op for n in g.nodes] == ["add"] and g.nodes[0].inputs == ["x", "x"]
+    with pytest.raises(SpecError, match="duplicate name"):
+        loads([{"op": "relu", "name": "a"}, {"op": "relu", "name": "a", "when": True}], shape=[4])
 
 
 def test_comparisons_in_expressions():
