@@ -244,7 +244,13 @@ def pool(node: Node, e: Emit) -> Expr:
     native, ceil = pads, a["ceil_mode"] and any(extra)
     if not symmetric(pads) and symmetric(eff) and not include:
         native, ceil = eff, False
-    if symmetric(native):
+    # PyTorch's 3-D pools refuse an input smaller than the window on any axis, even when the
+    # padding makes up for it: pad first there
+    sizes = e.shape()[1:]
+    small = n == 3 and any(
+        not isinstance(d, int) or d < k for d, k in zip(sizes, a["size"], strict=True)
+    )
+    if symmetric(native) and not (small and any(map(any, native))):
         sym = e.attr("padding", opt(uniform(tuple(b for b, _ in native)), 0))
         kw = {"padding": sym, "ceil_mode": e.attr("ceil_mode", opt(ceil, False))}
         if kind == "max":
