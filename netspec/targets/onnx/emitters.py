@@ -253,6 +253,86 @@ def permute(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return b.op("Transpose", xs[:1], out, perm=[0, *node.attrs["dims"]])
 
 
+INT64_MAX = 2**63 - 1
+
+
+@emitter("slice")
+def slice_(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    a = node.attrs
+    ins = [
+        xs[0],
+        b.const([a["start"]], what="starts"),
+        b.const([a["end"]], what="ends"),
+        b.const([a["axis"]], what="axes"),
+    ]
+    if a["step"] != 1:
+        ins.append(b.const([a["step"]], what="steps"))
+    return b.op("Slice", ins, out)
+
+
+@emitter("select")
+def select(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    index = b.const(node.attrs["index"], what="index")  # a scalar index removes the axis
+    return b.op("Gather", [xs[0], index], out, axis=node.attrs["axis"])
+
+
+@emitter("gather")
+def gather(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    indices = b.const(list(node.attrs["indices"]), what="indices")
+    return b.op("Gather", [xs[0], indices], out, axis=node.attrs["axis"])
+
+
+@emitter("roll")
+def roll(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """Per axis: the last `shift` elements, then the rest (two Slices and a Concat)."""
+    a = node.attrs
+    y = xs[0]
+    moves = [(s, d) for s, d in zip(a["shifts"], a["dims"], strict=True) if s]
+    if not moves:
+        return b.op("Identity", [y], out)
+    for i, (shift, axis) in enumerate(moves):
+        n = node.shape[axis - 1]
+        ax = b.const([axis], what="axes")
+        tail = b.op(
+            "Slice",
+            [y, b.const([n - shift], what="starts"), b.const([n], what="ends"), ax],
+            what="tail",
+        )
+        head = b.op(
+            "Slice",
+            [y, b.const([0], what="starts"), b.const([n - shift], what="ends"), ax],
+            what="head",
+        )
+        last = i == len(moves) - 1
+        y = b.op("Concat", [tail, head], out if last else None, what="rolled", axis=axis)
+    return y
+
+
+def _batched(b: Builder, x: str, value: str, shape: tuple[int, ...], out: str) -> str:
+    """`value` (of per-example `shape`) expanded to the batch size of `x`."""
+    batch = b.op("Shape", [x], what="batch", start=0, end=1)
+    full = b.op("Concat", [batch, b.const(list(shape), what="shape")], what="shape", axis=0)
+    return b.op("Expand", [value, full], out)
+
+
+@emitter("parameter")
+def parameter(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return _batched(b, xs[0], b.param(node, "weight"), node.attrs["shape"], out)
+
+
+@emitter("constant")
+def constant(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    from ...ops.tensor import _constant_value
+
+    value = b.const(_constant_value(node.attrs), np.float32, "value")
+    return _batched(b, xs[0], value, node.attrs["shape"], out)
+
+
+@emitter("matmul")
+def matmul(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("MatMul", xs, out)
+
+
 # -- merge --------------------------------------------------------------------------------
 def _chain(b: Builder, op_type: str, xs: list[str], out: str) -> str:
     y = xs[0]

@@ -55,7 +55,7 @@ from .ctor import Ctor, Decl, Resolver
 from .emitters import Emitter, Size, Spec
 
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
-HELPER_NAMES = {"PaddedAvgPool", "Normalize"}
+HELPER_NAMES = {"PaddedAvgPool", "Normalize", "Learned", "Gather"}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
 RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
@@ -117,8 +117,37 @@ class Normalize(nn.Module):
         return (x - self.mean.view(self.shape)) / std
 '''
 
+LEARNED = '''
+class Learned(nn.Module):
+    """A learned tensor, the same for every example (netspec's `parameter`): `weight`, expanded
+    (not copied) to the batch size of the input."""
+
+    def __init__(self, *shape: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight.expand(x.shape[0], *self.weight.shape)
+'''
+
+GATHER = '''
+class Gather(nn.Module):
+    """Constant indices taken along one axis (torch.index_select); the indices are a buffer
+    that moves with the module but is not part of its weights."""
+
+    def __init__(self, dim: int, indices: tuple[int, ...]):
+        super().__init__()
+        self.dim = dim
+        self.register_buffer("index", torch.tensor(indices), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(self.dim, self.index)
+'''
+
 # netspec's epsilon (netspec.ops.norm), written as a number in the helper's source
 HELPERS = {
+    "Learned": LEARNED,
+    "Gather": GATHER,
     "PaddedAvgPool": PADDED_AVG_POOL,
     "Normalize": NORMALIZE.replace("clamp_min(EPSILON)", f"clamp_min({NORM_EPSILON!r})"),
 }
