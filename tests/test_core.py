@@ -852,6 +852,21 @@ def test_tensor_and_indexing_shapes():
     assert "takes exactly 2 inputs" in error([{"op": "matmul"}])
 
 
+def test_attention_shapes_and_weights():
+    n = loads([{"op": "attention", "heads": 2}], inputs={"x": {"shape": [None, 8]}}).nodes[0]
+    assert n.shape[1] == 8 and n.params["weight_q"] == (8, 8) and n.params["bias_out"] == (8,)
+    ins = {"x": {"shape": [4, 8]}, "m": {"shape": [6, 5]}, "k": {"shape": [6]}}
+    g = loads([{"op": "attention", "heads": 4, "bias": False, "inputs": ["x", "m", "k"]}], ins)
+    n = g.nodes[0]
+    assert n.shape == (4, 8) and n.params["weight_k"] == (8, 5) and "bias_q" not in n.params
+    assert "must divide" in error([{"op": "attention", "heads": 3}], {"x": {"shape": [4, 8]}})
+    assert "[length, features]" in error([{"op": "attention", "heads": 1}])
+    bad = {"x": {"shape": [4, 8]}, "k": {"shape": [5]}}
+    assert "the mask must have" in error(
+        [{"op": "attention", "heads": 1, "inputs": ["x", "x", "k"]}], bad
+    )
+
+
 def test_every_op_has_a_shape_test():
     """Each op of the table appears in this file (a new op needs a shape test here)."""
     text = Path(__file__).read_text()

@@ -9,6 +9,7 @@ the reference interpreter, the per-op tests and the random-spec generator all re
 
 from . import (  # noqa: F401
     activation,
+    attention,
     conv,
     linear,
     merge,
@@ -31,6 +32,7 @@ FAMILY_ORDER = [
     "tensor",
     "embedding",
     "recurrent",
+    "attention",
     "activation",
 ]
 

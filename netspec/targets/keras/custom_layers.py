@@ -149,19 +149,23 @@ class Learned(layers.Layer):
     """netspec's parameter: a learned tensor of a fixed shape, the same for every example,
     broadcast to the batch size of the input (which gives nothing else)."""
 
-    def __init__(self, shape, **kwargs):
+    def __init__(self, shape, initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         self.tensor_shape = tuple(shape)
+        self.initializer = keras.initializers.get(initializer)
 
     def build(self, input_shape):
-        self.weight = self.add_weight(shape=self.tensor_shape, initializer="zeros", name="weight")
+        self.weight = self.add_weight(
+            shape=self.tensor_shape, initializer=self.initializer, name="weight"
+        )
 
     def call(self, x):
         batch = keras.ops.shape(x)[:1]
         return keras.ops.broadcast_to(self.weight, (*batch, *self.tensor_shape))
 
     def get_config(self):
-        return {**super().get_config(), "shape": self.tensor_shape}
+        initializer = keras.initializers.serialize(self.initializer)
+        return {**super().get_config(), "shape": self.tensor_shape, "initializer": initializer}
 
 
 class Constant(layers.Layer):
@@ -265,3 +269,69 @@ class MatMul(layers.Layer):
 
     def call(self, inputs):
         return keras.ops.matmul(inputs[0], inputs[1])
+
+
+class Attention(layers.Layer):
+    """netspec's attention: keras.layers.MultiHeadAttention on inputs [query], [query, value]
+    or [query, value, mask] (mask [N, S]: nonzero where a key is attended), with a causal mask
+    when `causal` (query i attends to keys 0..i)."""
+
+    def __init__(
+        self,
+        heads,
+        head_dim,
+        use_bias=True,
+        causal=False,
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.heads = heads
+        self.head_dim = head_dim
+        self.use_bias = use_bias
+        self.causal = causal
+        self.dropout = dropout
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.attention = layers.MultiHeadAttention(
+            heads,
+            head_dim,
+            use_bias=use_bias,
+            dropout=dropout,
+            kernel_initializer=self.kernel_initializer,
+            name="attention",
+        )
+
+    def build(self, input_shape):
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        query = shapes[0]
+        value = shapes[1] if len(shapes) > 1 else query
+        self.attention.build(query, value)
+
+    def call(self, inputs, training=None):
+        inputs = inputs if isinstance(inputs, list) else [inputs]
+        query = inputs[0]
+        value = inputs[1] if len(inputs) > 1 else query
+        mask = None
+        if len(inputs) > 2:  # [N, S] -> [N, T, S]
+            keys = keras.ops.not_equal(inputs[2], 0)[:, None, :]
+            rows = keras.ops.ones_like(query[:, :, :1], dtype="bool")
+            mask = keras.ops.logical_and(keys, rows)
+        return self.attention(
+            query,
+            value,
+            attention_mask=mask,
+            use_causal_mask=self.causal,
+            training=training,
+        )
+
+    def get_config(self):
+        config = {
+            "heads": self.heads,
+            "head_dim": self.head_dim,
+            "use_bias": self.use_bias,
+            "causal": self.causal,
+            "dropout": self.dropout,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
+        return {**super().get_config(), **config}

@@ -55,7 +55,7 @@ from .ctor import Ctor, Decl, Resolver
 from .emitters import Emitter, Size, Spec
 
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
-HELPER_NAMES = {"PaddedAvgPool", "Normalize", "Learned", "Gather"}
+HELPER_NAMES = {"PaddedAvgPool", "Normalize", "Learned", "Gather", "Attention"}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
 RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
@@ -144,8 +144,62 @@ class Gather(nn.Module):
         return x.index_select(self.dim, self.index)
 '''
 
+ATTENTION = '''
+class Attention(nn.Module):
+    """Multi-head attention (netspec's `attention`), batch first: the q/k/v/out projections of
+    nn.MultiheadAttention as four [out, in] matrices (`in_proj_weight` is `weight_q`, `weight_k`,
+    `weight_v` stacked), computed by F.scaled_dot_product_attention. `mask`: [N, S], nonzero
+    where a key is attended; `causal`: query i attends to keys 0..i."""
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        kv_dim: int | None = None,
+        bias: bool = True,
+        causal: bool = False,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        kv_dim = dim if kv_dim is None else kv_dim
+        self.heads = heads
+        self.causal = causal
+        self.dropout = dropout
+        for name, fan_in in (("q", dim), ("k", kv_dim), ("v", kv_dim), ("out", dim)):
+            weight = nn.Parameter(torch.zeros(dim, fan_in))  # drawn by the model's init
+            self.register_parameter(f"weight_{name}", weight)
+            b = nn.Parameter(torch.zeros(dim)) if bias else None
+            self.register_parameter(f"bias_{name}", b)
+
+    def forward(
+        self, query: torch.Tensor, kv: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        kv = query if kv is None else kv
+        n, t, dim = query.shape
+
+        def split(x: torch.Tensor, name: str) -> torch.Tensor:
+            y = F.linear(x, getattr(self, f"weight_{name}"), getattr(self, f"bias_{name}"))
+            return y.view(n, -1, self.heads, dim // self.heads).transpose(1, 2)
+
+        keep = None if mask is None else (mask != 0)[:, None, None, :]
+        if self.causal:
+            s = kv.shape[1]
+            tril = torch.ones(t, s, dtype=torch.bool, device=query.device).tril()
+            keep = tril if keep is None else keep & tril
+        y = F.scaled_dot_product_attention(
+            split(query, "q"),
+            split(kv, "k"),
+            split(kv, "v"),
+            attn_mask=keep,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        y = y.transpose(1, 2).reshape(n, t, dim)
+        return F.linear(y, self.weight_out, self.bias_out)
+'''
+
 # netspec's epsilon (netspec.ops.norm), written as a number in the helper's source
 HELPERS = {
+    "Attention": ATTENTION,
     "Learned": LEARNED,
     "Gather": GATHER,
     "PaddedAvgPool": PADDED_AVG_POOL,

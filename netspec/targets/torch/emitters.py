@@ -418,6 +418,22 @@ def recurrent(node: Node, e: Emit) -> None:
     return None
 
 
+# -- attention --------------------------------------------------------------------------------
+@emitter("attention")
+def attention(node: Node, e: Emit) -> Expr:
+    """The helper module `Attention` (in codegen): its parameters are the canonical ones."""
+    a = node.attrs
+    e.helper("Attention")
+    kwargs: dict[str, Any] = {}
+    if len(node.inputs) > 1:
+        kwargs["kv_dim"] = e.size(-1, 1)
+    kwargs["bias"] = e.attr("bias", opt(a["bias"], True))
+    kwargs["causal"] = e.attr("causal", opt(a["causal"], False))
+    kwargs["dropout"] = e.attr("dropout", opt(float(a["dropout"]), 0.0))
+    e.module("Attention", e.size(-1), e.attr("heads"), **kwargs)
+    return e.call(*e.xs)
+
+
 # -- activations ------------------------------------------------------------------------------
 @emitter(*SIMPLE, "identity", "leaky_relu", "elu", "softmax", "log_softmax")
 def elementwise(node: Node, e: Emit) -> Expr:
