@@ -887,6 +887,25 @@ HAND = {
     "exam_score_sleep": 2 + 1,  # 3
     "iris": (4 * 16 + 16) + (16 * 3 + 3),  # 131
     "digits_mlp": (64 * 128 + 128) + (128 * 10 + 10),  # 9,610
+    # attention of width d: four d x d projections with biases; a pre/post-norm encoder block
+    # of width 64: attention, two layer norms, dense 64 -> m -> 64
+    "vit_tiny": (3 * 8 * 8 * 64 + 64)  # conv_proj: 81,226
+    + 64
+    + 17 * 64  # class_token, pos_embedding
+    + 2 * (4 * (64 * 64 + 64) + 2 * 128 + (64 * 128 + 128) + (128 * 64 + 64))
+    + 128
+    + (64 * 10 + 10),
+    "text_transformer": 1000 * 64  # embeddings: 137,540
+    + 32 * 64
+    + 128
+    + 2 * (4 * (64 * 64 + 64) + 2 * 128 + (64 * 128 + 128) + (128 * 64 + 64))
+    + (64 * 64 + 64)
+    + (64 * 4 + 4),
+    "gpt_decoder": 256 * 64  # wte: 236,928
+    + 64 * 64
+    + 4 * (4 * (64 * 64 + 64) + 2 * 128 + (64 * 256 + 256) + (256 * 64 + 64))
+    + 128
+    + 64 * 256,
 }
 # (parameters, buffers) by hand for specs with statistics: conv k x k without bias has
 # k * k * in * out weights, batch norm 2 parameters and 2 statistics per channel, normalize a

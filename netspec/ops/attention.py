@@ -152,12 +152,9 @@ def attention(ctx: Ctx):
                 f"'{kv.name}'), got {ctx.shape(m)} from '{m.name}'",
                 "inputs",
             )
-    ctx.params["weight_q"] = (d, d)
-    ctx.params["weight_k"] = (d, dkv)
-    ctx.params["weight_v"] = (d, dkv)
-    ctx.params["weight_out"] = (d, d)
-    if ctx.attrs["bias"]:
-        for w in ("q", "k", "v", "out"):
+    for w, fan_in in (("q", d), ("k", dkv), ("v", dkv), ("out", d)):  # PyTorch's order
+        ctx.params[f"weight_{w}"] = (d, fan_in)
+        if ctx.attrs["bias"]:
             ctx.params[f"bias_{w}"] = (d,)
     t = q.shape[0] if isinstance(q.shape[0], int) else 1
     s = kv.shape[0] if isinstance(kv.shape[0], int) else 1
