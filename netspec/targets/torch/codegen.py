@@ -122,7 +122,7 @@ class Learned(nn.Module):
     """A learned tensor, the same for every example (netspec's `parameter`): `weight`, expanded
     (not copied) to the batch size of the input."""
 
-    def __init__(self, *shape: int):
+    def __init__(self, shape: tuple[int, ...]):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(shape))
 

@@ -358,7 +358,7 @@ def roll(node: Node, e: Emit) -> Expr:
 @emitter("parameter")
 def parameter(node: Node, e: Emit) -> Expr:
     e.helper("Learned")
-    e.module("Learned", *node.attrs["shape"])
+    e.module("Learned", e.attr("shape", tuple(node.attrs["shape"])))
     return e.call(e.x)
 
 
