@@ -176,25 +176,18 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         kv = query if kv is None else kv
         n, t, dim = query.shape
-
-        def split(x: torch.Tensor, name: str) -> torch.Tensor:
-            y = F.linear(x, getattr(self, f"weight_{name}"), getattr(self, f"bias_{name}"))
-            return y.view(n, -1, self.heads, dim // self.heads).transpose(1, 2)
-
         keep = None if mask is None else (mask != 0)[:, None, None, :]
         if self.causal:
-            s = kv.shape[1]
-            tril = torch.ones(t, s, dtype=torch.bool, device=query.device).tril()
+            tril = torch.ones(t, kv.shape[1], dtype=torch.bool, device=query.device).tril()
             keep = tril if keep is None else keep & tril
-        y = F.scaled_dot_product_attention(
-            split(query, "q"),
-            split(kv, "k"),
-            split(kv, "v"),
-            attn_mask=keep,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
-        y = y.transpose(1, 2).reshape(n, t, dim)
-        return F.linear(y, self.weight_out, self.bias_out)
+        heads = (n, -1, self.heads, dim // self.heads)
+        q = F.linear(query, self.weight_q, self.bias_q).view(heads).transpose(1, 2)
+        k = F.linear(kv, self.weight_k, self.bias_k).view(heads).transpose(1, 2)
+        v = F.linear(kv, self.weight_v, self.bias_v).view(heads).transpose(1, 2)
+        dropout = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout)
+        out = out.transpose(1, 2).reshape(n, t, dim)
+        return F.linear(out, self.weight_out, self.bias_out)
 '''
 
 # netspec's epsilon (netspec.ops.norm), written as a number in the helper's source
