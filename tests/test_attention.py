@@ -309,3 +309,14 @@ def test_masked_examples_mask_some_keys():
         m = np.maximum(example_inputs(graph, e, batch=2, seed=4)["mask"], 0)
         zeros = (m == 0).sum(axis=1)
         assert (zeros > 0).all() and (zeros < m.shape[1]).all(), e.name
+
+
+def test_onnx_dynamic_causal_mask_needs_opset_14():
+    from netspec.errors import SpecError
+
+    e = next(x for x in OPS["attention"].examples if x.name == "dynamic")
+    graph = example_graph("attention", e)
+    with pytest.raises(SpecError, match="opset 14 or later"):
+        netspec.compile(graph, "onnx", opset=13)
+    ops = [n.op_type for n in netspec.compile(graph, "onnx", opset=14).graph.node]
+    assert "Trilu" in ops and "Attention" not in ops

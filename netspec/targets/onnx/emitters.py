@@ -310,9 +310,18 @@ def roll(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return y
 
 
+def _dims(b: Builder, x: str, start: int, what: str) -> str:
+    """Axis `start` of `x`'s shape as a 1-D int64 tensor (Shape's start/end from opset 15)."""
+    if b.opset >= 15:
+        return b.op("Shape", [x], what=what, start=start, end=start + 1)
+    shape = b.op("Shape", [x], what=f"{what}_shape")
+    ends = [b.const([start], what="starts"), b.const([start + 1], what="ends")]
+    return b.op("Slice", [shape, *ends, b.const([0], what="axes")], what=what)
+
+
 def _batched(b: Builder, x: str, value: str, shape: tuple[int, ...], out: str) -> str:
     """`value` (of per-example `shape`) expanded to the batch size of `x`."""
-    batch = b.op("Shape", [x], what="batch", start=0, end=1)
+    batch = _dims(b, x, 0, "batch")
     full = b.op("Concat", [batch, b.const(list(shape), what="shape")], what="shape", axis=0)
     return b.op("Expand", [value, full], out)
 
@@ -499,8 +508,8 @@ def _attention_mask(b: Builder, node: Node, xs: list[str], causal: bool) -> str 
             tri = np.triu(np.full((t, s), MASKED, np.float32), 1)
             parts.append(b.const(tri[None, None], np.float32, "causal"))
         else:  # sizes known at run time: MASKED everywhere, then only above the diagonal
-            q = b.op("Shape", [xs[0]], what="t", start=1, end=2)
-            k = b.op("Shape", [xs[1] if len(xs) > 1 else xs[0]], what="s", start=1, end=2)
+            q = _dims(b, xs[0], 1, "t")
+            k = _dims(b, xs[1] if len(xs) > 1 else xs[0], 1, "s")
             ts = b.op("Concat", [b.const([1, 1], what="ones"), q, k], what="ts", axis=0)
             fill = onnx.helper.make_tensor("value", onnx.TensorProto.FLOAT, [1], [MASKED])
             full = b.op("ConstantOfShape", [ts], what="full", value=fill)
@@ -525,7 +534,7 @@ def attention(b: Builder, node: Node, xs: list[str], out: str) -> str:
         mask = _attention_mask(b, node, xs, a["causal"] and len(xs) > 2)
         causal = 1 if a["causal"] and len(xs) <= 2 else None
         if mask is not None and not a["causal"]:  # ONNX Runtime wants the query axis: T, not 1
-            t = b.op("Shape", [xs[0]], what="t", start=1, end=2)
+            t = _dims(b, xs[0], 1, "t")
             ones = b.const([1, 1], what="ones")
             full = b.op("Concat", [ones, t, b.const([1], what="one")], what="mask_shape", axis=0)
             mask = b.op("Expand", [mask, full], what="mask_full")
