@@ -74,6 +74,7 @@ def canonical_qkv(prefix: str, wq, wk, wv, wo, bq, bk, bv, bo) -> dict:
     return {f"{prefix}.{k}": t2n(v) for k, v in arrays.items()}
 
 
+@pytest.mark.slow  # importing transformers takes most of it
 def test_bert_layer():
     transformers = pytest.importorskip("transformers")
     from transformers.models.bert.modeling_bert import BertLayer
@@ -133,6 +134,7 @@ layers:
 """
 
 
+@pytest.mark.slow
 def test_gpt2_block():
     """GPT-2's block with `activation_function="gelu"` (netspec's gelu is the exact erf form;
     GPT-2's default gelu_new is the tanh approximation). Its Conv1D weights are [in, out]."""
