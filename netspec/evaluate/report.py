@@ -90,10 +90,11 @@ def plain(report: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
-def show(report: dict, file: TextIO = sys.stdout) -> None:
-    """Rich tables on a terminal (where rich is installed), else `plain`."""
+def show(report: dict, file: TextIO | None = None) -> None:
+    """Rich tables on a terminal (where rich is installed), else `plain`; on stdout by default."""
     from ..render.term import _rich_available
 
+    file = sys.stdout if file is None else file
     if not (file.isatty() and _rich_available()):
         file.write(plain(report))
         return

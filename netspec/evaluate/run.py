@@ -81,7 +81,34 @@ def run(
     ONNX `model` (a `.onnx` path, bytes or ModelProto; its own weights), on `target`: onnx
     (ONNX Runtime on `provider`), torch or keras. `split`: all, train, validation or test rows
     of the data as `netspec train` splits them (default: test when the spec has a test part and
-    `data` is the spec's own, else all). Every mistake raises SpecError before the model runs."""
+    `data` is the spec's own, else all). Every mistake raises SpecError before the model runs,
+    located in the spec, the data or the weights file."""
+    try:
+        return _run(graph, data, weights, target, model, split, batch_size, provider)
+    except SpecError as e:
+        raise _located(e, graph, weights) from None
+
+
+def _located(e: SpecError, graph: Graph, weights) -> SpecError:
+    """An error about the spec's `training:` section at its line in the spec file; an error
+    about the weights at the weights file."""
+    if e.file is not None:
+        return e
+    if e.path and graph.source and os.path.isfile(graph.source):
+        from ..yamlload import parse
+
+        try:
+            return parse(Path(graph.source).read_bytes(), graph.source).locate(e)
+        except (SpecError, OSError):
+            return e
+    from ..weights import WeightsError
+
+    if isinstance(e, WeightsError):
+        e.file = _file_name(weights)
+    return e
+
+
+def _run(graph, data, weights, target, model, split, batch_size, provider) -> Evaluation:
     from ..train.run import load_parts
 
     if target not in TARGETS:
@@ -282,10 +309,16 @@ def _torch(graph: Graph, module) -> Predict:
 
 def _keras(graph: Graph, model) -> Predict:
     """Keras takes and gives images channels-last (`layout.boundary`): the inputs are moved
-    there and the outputs back to the spec's channels-first layout."""
+    there and the outputs back to the spec's channels-first layout. TensorFlow's TF32 is
+    turned off (float32 means float32 on GPUs too, as on the other targets)."""
     import keras
 
     from ..targets.keras import layout
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
 
     def axes(perm) -> tuple[int, ...]:
         return (0, *(p + 1 for p in perm))
