@@ -257,3 +257,37 @@ def test_options_that_do_not_fit(exam, tmp_path):
     assert blocker.read_text() == "x"
     with pytest.raises(SpecError, match="cannot evaluate on the 'tflite' target"):
         netspec.evaluate(netspec.load(spec), weights=w, target="tflite")
+
+
+def test_binary_classifier_xor(tmp_path_factory):
+    run = train(tmp_path_factory, "xor")
+    r = evaluate_json(SPECS / "xor.yaml", "--weights", run / "xor.safetensors")["outputs"]["out"]
+    trained = json.loads((run / "metrics.json").read_text())
+    assert r["classes"] == [0, 1] and r["examples"] == 4
+    assert r["accuracy"] == trained["train"]["accuracy"]
+    assert sum(map(sum, r["confusion_matrix"])) == 4
+
+
+PROBE = """
+import sys
+from netspec.cli import main
+rc = main(sys.argv[1:])
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "tensorflow", "keras"})
+sys.stderr.write(f"\\nPROBE {rc} {heavy}\\n")
+"""
+
+
+def test_onnx_runtime_evaluation_loads_no_framework(exam):
+    import subprocess
+    import sys
+
+    args = [exam / "exam_score.onnx", "--spec", SPECS / "exam_score.yaml", "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "evaluate", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.stderr.splitlines()[-1] == "PROBE 0 []", proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["model"]["target"] == "onnx"
