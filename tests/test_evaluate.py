@@ -291,3 +291,13 @@ def test_onnx_runtime_evaluation_loads_no_framework(exam):
     )
     assert proc.stderr.splitlines()[-1] == "PROBE 0 []", proc.stderr[-2000:]
     assert json.loads(proc.stdout)["model"]["target"] == "onnx"
+
+
+def test_an_onnx_model_whose_output_does_not_fit_the_spec(tmp_path):
+    rc, _, err = run_cli(["build", SPECS / "iris.yaml", "--target", "onnx", "-o", tmp_path])
+    assert rc == 0, err
+    four = tmp_path / "iris4.yaml"  # the same spec with 4 classes instead of 3
+    four.write_text((SPECS / "iris.yaml").read_text().replace("units: 3}", "units: 4}"))
+    err = fails(tmp_path / "iris.onnx", "--spec", four, out=tmp_path / "o")
+    assert f"{tmp_path / 'iris.onnx'}: error: the model's output 'species' has examples" in err
+    assert "of shape [3], but the spec's output takes [4]" in err

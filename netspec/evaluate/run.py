@@ -86,12 +86,17 @@ def run(
     try:
         return _run(graph, data, weights, target, model, split, batch_size, provider)
     except SpecError as e:
-        raise _located(e, graph, weights) from None
+        raise _located(e, graph, weights, model) from None
 
 
-def _located(e: SpecError, graph: Graph, weights) -> SpecError:
+def _located(e: SpecError, graph: Graph, weights, model) -> SpecError:
     """An error about the spec's `training:` section at its line in the spec file; an error
-    about the weights at the weights file."""
+    about the weights at the weights file; ONNX Runtime's (`netspec run`'s errors) at the
+    model."""
+    from ..targets.onnx.run import RunError
+
+    if isinstance(e, RunError):
+        e = SpecError(e.message, hint=e.hint, file=_file_name(model) or graph.source)
     if e.file is not None:
         return e
     if e.path and graph.source and os.path.isfile(graph.source):
