@@ -301,3 +301,19 @@ def test_an_onnx_model_whose_output_does_not_fit_the_spec(tmp_path):
     err = fails(tmp_path / "iris.onnx", "--spec", four, out=tmp_path / "o")
     assert f"{tmp_path / 'iris.onnx'}: error: the model's output 'species' has examples" in err
     assert "of shape [3], but the spec's output takes [4]" in err
+
+
+def test_many_classes_leave_the_matrix_to_the_json():
+    from netspec.evaluate import report
+
+    true = np.arange(40)
+    r = metrics.classification(true, true, 40)
+    rep = {
+        "model": {"name": "m", "target": "onnx", "parameters": 1, "size_bytes": 4},
+        "data": {"source": "d.csv", "split": "all", "examples": 40},
+        "outputs": {"y": r},
+    }
+    text = report.plain(rep)
+    assert "y: accuracy 1.0000 (40/40)" in text
+    assert "confusion matrix: 40 classes, too many to show here" in text
+    assert len(text.splitlines()) < 60

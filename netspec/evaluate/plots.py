@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+MAX_VALUES = 30  # classes up to which the confusion matrix shows its counts (else colours only)
+
 
 def _figure(size: tuple[float, float]):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -29,8 +31,8 @@ def _save(fig, folder: Path, stem: str) -> list[Path]:
 
 
 def confusion_matrix(result: dict, title: str, folder: Path, stem: str) -> list[Path]:
-    """The confusion matrix of a classification result (counts; off-diagonal zeros left
-    blank so that the mistakes stand out)."""
+    """The confusion matrix of a classification result (counts, up to MAX_VALUES classes;
+    off-diagonal zeros left blank so that the mistakes stand out)."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
     cm = np.asarray(result["confusion_matrix"])
@@ -39,14 +41,20 @@ def confusion_matrix(result: dict, title: str, folder: Path, stem: str) -> list[
     fig = _figure((side + 0.8, side))
     ax = fig.subplots()
     disp = ConfusionMatrixDisplay(cm, display_labels=result["classes"])
-    disp.plot(ax=ax, cmap="Blues", values_format="d", colorbar=True)
-    for i in range(n):
+    shown = n <= MAX_VALUES
+    disp.plot(ax=ax, cmap="Blues", values_format="d", colorbar=True, include_values=shown)
+    for i in range(n if shown else 0):
         for j in range(n):
             if i != j and cm[i, j] == 0:
                 disp.text_[i, j].set_text("")
             elif i != j:
                 disp.text_[i, j].set_color("#b30000")
                 disp.text_[i, j].set_fontweight("bold")
+    if n > MAX_VALUES:  # every step-th class named, so that the labels do not overlap
+        step = -(-n // MAX_VALUES)
+        ticks = list(range(0, n, step))
+        ax.set_xticks(ticks, [str(result["classes"][i]) for i in ticks])
+        ax.set_yticks(ticks, [str(result["classes"][i]) for i in ticks])
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 REPORT_FILE = "evaluation.json"
+MAX_MATRIX = 30  # classes up to which the terminal shows the confusion matrix
 
 
 def to_json(report: dict) -> str:
@@ -71,6 +72,13 @@ def _columns(rows: list[list[str]], right_from: int = 1) -> str:
     return "\n".join(out)
 
 
+def too_many(r: dict) -> str:
+    return (
+        f"confusion matrix: {len(r['classes'])} classes, too many to show here "
+        f"(it is in the JSON report and the picture of -o)"
+    )
+
+
 def plain(report: dict) -> str:
     """The report as plain text: stable, for pipes and logs."""
     parts = [heading(report)]
@@ -79,6 +87,9 @@ def plain(report: dict) -> str:
         if r["task"] != "classification":
             continue
         parts.append(_columns([CLASS_HEADER, *class_rows(r)]))
+        if len(r["classes"]) > MAX_MATRIX:
+            parts.append(too_many(r))
+            continue
         parts.append("confusion matrix (rows: true class, columns: predicted class)")
         cm = r["confusion_matrix"]
         parts.append(
@@ -115,6 +126,9 @@ def show(report: dict, file: TextIO | None = None) -> None:
         for i, row in enumerate(rows):
             table.add_row(*row, end_section=i == len(rows) - 3)
         console.print(table)
+        if len(r["classes"]) > MAX_MATRIX:
+            console.print(too_many(r))
+            continue
         cm = Table(title="confusion matrix (rows: true, columns: predicted)", header_style="bold")
         cm.add_column("", style="bold")
         for c in r["classes"]:
