@@ -260,7 +260,7 @@ def test_options_that_do_not_fit(exam, tmp_path):
 
 
 def test_binary_classifier_xor(tmp_path_factory):
-    run = train(tmp_path_factory, "xor")
+    run = train(tmp_path_factory, "xor", "--epochs", "100")
     r = evaluate_json(SPECS / "xor.yaml", "--weights", run / "xor.safetensors")["outputs"]["out"]
     trained = json.loads((run / "metrics.json").read_text())
     assert r["classes"] == [0, 1] and r["examples"] == 4

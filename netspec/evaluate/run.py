@@ -114,7 +114,15 @@ def _located(e: SpecError, graph: Graph, weights, model) -> SpecError:
 
 
 def _run(graph, data, weights, target, model, split, batch_size, provider) -> Evaluation:
+    import importlib.util
+
     from ..train.run import load_parts
+
+    if importlib.util.find_spec("sklearn") is None:
+        raise SpecError(
+            "netspec evaluate computes its metrics with scikit-learn, which is not installed",
+            hint="pip install 'netspec[train]'",
+        )
 
     if target not in TARGETS:
         raise SpecError(
@@ -252,7 +260,6 @@ def _part(graph: Graph, parts, split: str, plan):
         raise SpecError(
             f"the spec {graph.name!r} sets aside no {split} data",
             (*plan.path,),
-            file=graph.source,
             hint=f"use --split all (every row), or give the section `{split}: FRACTION` and "
             "train again (the split must be the one the model was trained with)",
         )
