@@ -174,6 +174,7 @@ def _run(graph, data, weights, target, model, split, batch_size, provider) -> Ev
         {
             "model": {
                 "name": graph.name,
+                "spec": graph.source,
                 "target": target,
                 "file": _file_name(model if model is not None else weights),
                 **({"provider": used} if used else {}),
