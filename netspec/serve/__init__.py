@@ -1,0 +1,12 @@
+"""`netspec serve`: ONNX models behind an Open Inference Protocol (KServe v2) HTTP server.
+
+`protocol` parses and encodes OIP tensors (JSON and binary), `model` holds a model's ONNX
+Runtime session and checks requests against it, `batching` gathers concurrent requests into one
+run, and `app` is the Starlette application (`create_app`). The command is `cli.serve`.
+"""
+
+# the defaults of `netspec serve` (here, so that the command line reads them without importing
+# the server's dependencies)
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+DEFAULT_MAX_BATCH = 64
+DEFAULT_BATCH_DELAY_MS = 2.0
