@@ -12,13 +12,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .common import UsageError, spec_options, weights_option
+from .common import UsageError, load_spec, spec_options, weights_option
 
 MISSING = "netspec serve needs {name}: pip install 'netspec[serve]'"
 
 
 def add_parser(sub) -> None:
-    from ..serve import DEFAULT_BATCH_DELAY_MS, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY
+    from ..serve.defaults import DEFAULT_BATCH_DELAY_MS, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY
 
     sp = sub.add_parser(
         "serve",
@@ -123,15 +123,31 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _source(args, path: str):
+    """(model name, ONNX source): an .onnx file (named by its stem), or a spec built to ONNX as
+    `netspec build --target onnx` builds it (named by the spec's name)."""
+    p = Path(path)
+    if p.suffix.lower() == ".onnx":
+        if args.weights is not None:
+            raise UsageError(f"--weights goes with a spec, not with an .onnx model ({path})")
+        if not p.is_file():
+            raise UsageError(f"no such file: {path}")
+        return p.stem, str(p)
+    from ..api import compile
+
+    graph = load_spec(args, path)
+    return graph.name, compile(graph, target="onnx", weights=args.weights).SerializeToString()
+
+
 def run(args) -> int:
     _check_options(args)
-    from ..serve import DEFAULT_BATCH_DELAY_MS
     from ..serve.app import create_app
-    from ..serve.model import Model, load_source
+    from ..serve.defaults import DEFAULT_BATCH_DELAY_MS
+    from ..serve.model import Model
 
     sources = []
     for path in args.model:
-        name, source = load_source(path, args.weights, args)
+        name, source = _source(args, path)
         if any(name == n for n, _ in sources):
             raise UsageError(f"two models are named {name!r}; each model needs its own name")
         sources.append((name, source))

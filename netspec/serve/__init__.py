@@ -4,9 +4,3 @@
 Runtime session and checks requests against it, `batching` gathers concurrent requests into one
 run, and `app` is the Starlette application (`create_app`). The command is `cli.serve`.
 """
-
-# the defaults of `netspec serve` (here, so that the command line reads them without importing
-# the server's dependencies)
-DEFAULT_MAX_BODY = 64 * 1024 * 1024
-DEFAULT_MAX_BATCH = 64
-DEFAULT_BATCH_DELAY_MS = 2.0

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..version import __version__
-from . import DEFAULT_BATCH_DELAY_MS, DEFAULT_MAX_BODY
+from .defaults import DEFAULT_BATCH_DELAY_MS, DEFAULT_MAX_BODY
 from .model import Model
 from .protocol import HEADER, ProtocolError, Request, encode_response, parse_request
 
@@ -238,7 +238,7 @@ async def read_body(request: HTTPRequest, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise ProtocolError(
-            f"the body has {int(declared)} bytes, over this server's limit of {limit} "
+            f"the body has {int(declared)} bytes, over this server's limit of {limit} bytes "
             f"(--max-body-bytes)"
         )
     chunks, size = [], 0

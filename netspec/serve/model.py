@@ -3,9 +3,7 @@ metadata, and the checks of a request against it."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,26 +111,3 @@ class Model:
         except Exception as e:
             raise ProtocolError(f"ONNX Runtime failed on these inputs: {ort_message(e)}") from None
         return dict(zip(names, values, strict=True))
-
-
-def load_source(path: str, weights: str | None = None, args=None) -> tuple[str, Any]:
-    """(model name, ONNX source) for `path`: an .onnx file (name: the file's stem), or a spec
-    built to ONNX as `netspec build --target onnx` builds it (name: the spec's name)."""
-    p = Path(path)
-    if p.suffix.lower() == ".onnx":
-        if weights is not None:
-            raise RunError(f"--weights goes with a spec, not with an .onnx model ({path})")
-        if not p.is_file():
-            raise RunError(f"model file {path!r} does not exist")
-        return p.stem, os.fspath(p)
-    from ..api import compile
-    from ..cli.common import load_spec
-
-    graph = load_spec(args, path) if args is not None else _load(path)
-    return graph.name, compile(graph, target="onnx", weights=weights).SerializeToString()
-
-
-def _load(path: str):
-    from ..api import load
-
-    return load(path)
