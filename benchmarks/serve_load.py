@@ -13,7 +13,8 @@ Per model, three contenders, one after the other, each for `--duration` seconds 
   2 ms delay);
 - `ORT in-process`: N threads each calling `session.run` on batch 1 in a loop, the session made
   as `netspec run` and the server make it (default options: ORT's own thread count).
-Each contender's first answer is checked against the in-process session's (exactly; within
+A request counts when it ends inside the measured window (its latency
+is from its send to its answer). Each contender's first answer is checked against the in-process session's (exactly; within
 1e-5 when batched). Printed: requests, failed requests, throughput, p50/p99 latency, and each
 server's throughput as a ratio of the ceiling's. `--write` puts the table into RESULTS.md
 between the `serve_load` markers. Clients and server share this machine's cores, so the
@@ -96,7 +97,7 @@ def ort_load(session, feeds, clients: int, warmup: float, duration: float) -> Ta
             except Exception as e:  # counted as a failure
                 error = f"{type(e).__name__}: {e}"
             t1 = time.perf_counter()
-            if t0 >= counted and t1 <= stop:
+            if counted <= t1 <= stop:
                 tally.add(t1 - t0, error)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
@@ -135,7 +136,7 @@ async def http_load(address, name, feeds, clients, warmup, duration) -> tuple[Ta
             except Exception as e:  # counted as a failure
                 error = f"{type(e).__name__}: {e}"
             t1 = loop.time()
-            if t0 >= counted and t1 <= stop:
+            if counted <= t1 <= stop:
                 tally.add(t1 - t0, error)
 
     await asyncio.gather(*(one() for _ in range(clients)))

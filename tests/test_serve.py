@@ -407,3 +407,25 @@ def test_dynamic_batching_needs_a_dynamic_batch_axis(tmp_path):
     onnx.save(model, path)
     rc, _, err = run_cli(["serve", path, "--dynamic-batching", "--provider", "cpu"])
     assert rc == 2 and "first axis is not dynamic" in err
+
+
+def test_provider_choices_are_the_runners():
+    from netspec.cli import make_parser
+    from netspec.targets.onnx.run import PROVIDERS
+
+    sub = next(a for a in make_parser()._actions if a.dest == "command").choices["serve"]
+    assert tuple(next(a for a in sub._actions if a.dest == "provider").choices) == PROVIDERS
+
+
+def test_provider_cuda_without_cuda_is_a_usage_error():
+    """No silent fallback: where the CUDA execution provider cannot run, exit 2 and say why."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        sess_providers = ort.InferenceSession(
+            onnx_bytes(ROOT / "specs/xor.yaml"), providers=["CUDAExecutionProvider"]
+        ).get_providers()
+        if "CUDAExecutionProvider" in sess_providers:
+            pytest.skip("CUDA runs here")
+    rc, _, err = run_cli(["serve", ROOT / "specs/xor.yaml", "--provider", "cuda"])
+    assert rc == 2 and "the CUDA execution provider cannot run here" in err

@@ -64,7 +64,12 @@ def add_parser(sub) -> None:
         f"first (default {DEFAULT_BATCH_DELAY_MS})",
     )
     # the choices are targets.onnx.run.PROVIDERS, as for `netspec run`
-    sp.add_argument("--provider", default="auto", choices=["auto", "cuda", "cpu"])
+    sp.add_argument(
+        "--provider",
+        default="auto",
+        choices=["auto", "cuda", "cpu"],
+        help="ONNX Runtime execution provider, as for `netspec run` (default auto)",
+    )
     sp.add_argument("--access-log", action="store_true", help="log every request to stderr")
     spec_options(sp)
     sp.set_defaults(func=run)
