@@ -13,9 +13,9 @@ Per model, three contenders, one after the other, each for `--duration` seconds 
   2 ms delay);
 - `ORT in-process`: N threads each calling `session.run` on batch 1 in a loop, the session made
   as `netspec run` and the server make it (default options: ORT's own thread count).
-A request counts when it ends inside the measured window (its latency
-is from its send to its answer). Each contender's first answer is checked against the in-process session's (exactly; within
-1e-5 when batched). Printed: requests, failed requests, throughput, p50/p99 latency, and each
+A request counts when it ends inside the measured window (its latency is from its send to its
+answer). Each contender's first answer is checked against the in-process session's (exactly;
+within 1e-5 when batched). Printed: requests, failed requests, throughput, p50/p99 latency, and each
 server's throughput as a ratio of the ceiling's. `--write` puts the table into RESULTS.md
 between the `serve_load` markers. Clients and server share this machine's cores, so the
 server's figures include the clients' cost; the ceiling has no HTTP, no JSON, no client.
@@ -195,9 +195,15 @@ def run(models: list[str], clients: int, warmup: float, duration: float) -> list
 def fmt_row(r: dict) -> str:
     return (
         f"{r['model']:<11} {r['contender']:<26} {r['requests']:>7} req  {r['failed']} failed  "
-        f"{r['throughput']:8.1f}/s  p50 {r['p50'] * 1000:8.1f} ms  p99 {r['p99'] * 1000:8.1f} ms"
+        f"{r['throughput']:8.1f}/s  p50 {ms(r['p50']):>9}  p99 {ms(r['p99']):>9}"
         + (f"  errors: {r['errors']}" if r["errors"] else "")
     )
+
+
+def ms(seconds: float) -> str:
+    """Milliseconds with three significant digits (0.0213 ms, 4.56 ms, 1234 ms)."""
+    v = seconds * 1000
+    return f"{v:.0f} ms" if v >= 100 else f"{v:.3g} ms"
 
 
 def table(rows: list[dict], args, load: tuple[str, str]) -> str:
@@ -216,7 +222,7 @@ def table(rows: list[dict], args, load: tuple[str, str]) -> str:
         ratio = r["throughput"] / ceiling[r["model"]] if ceiling.get(r["model"]) else float("nan")
         lines.append(
             f"| {r['model']} | {r['contender']} | {r['requests']} | {r['failed']} | "
-            f"{r['throughput']:.1f}/s | {r['p50'] * 1000:.1f} ms | {r['p99'] * 1000:.1f} ms | "
+            f"{r['throughput']:.1f}/s | {ms(r['p50'])} | {ms(r['p99'])} | "
             f"{ratio:.3f}x |"
         )
     return "\n".join(lines)
