@@ -348,6 +348,11 @@ def test_bad_requests_to_a_server_process_each_get_an_error_and_it_keeps_serving
             conn.request("GET", "/v2/health/ready")
             assert conn.getresponse().status == 200, f"not ready after {name}"
             conn.close()
+        # a body sent in chunks, with no Content-Length: cut off at the limit too
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("POST", MLP, body=iter([b" " * 65536] * 4), encode_chunked=True)
+        r = conn.getresponse()
+        assert r.status == 400 and "limit of 100000 bytes" in json.loads(r.read())["error"]
         conn = http.client.HTTPConnection(host, int(port), timeout=30)
         conn.request("POST", MLP, body=_req([_t()]))
         assert conn.getresponse().status == 200
