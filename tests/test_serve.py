@@ -434,3 +434,11 @@ def test_provider_cuda_without_cuda_is_a_usage_error():
             pytest.skip("CUDA runs here")
     rc, _, err = run_cli(["serve", ROOT / "specs/xor.yaml", "--provider", "cuda"])
     assert rc == 2 and "the CUDA execution provider cannot run here" in err
+    assert err.startswith("netspec: error: --provider cuda: ")
+
+
+def test_a_model_onnx_runtime_cannot_load_is_a_usage_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    rc, _, err = run_cli(["serve", bad, "--provider", "cpu"])
+    assert rc == 2 and err.startswith("netspec: error: ONNX Runtime cannot load the model")

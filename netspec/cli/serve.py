@@ -160,7 +160,13 @@ def run(args) -> int:
         sources.append((name, source))
     delay = args.batch_delay_ms if args.batch_delay_ms is not None else DEFAULT_BATCH_DELAY_MS
 
-    models = [Model(n, s, args.provider, args.max_batch) for n, s in sources]
+    from ..targets.onnx.run import RunError
+
+    try:
+        models = [Model(n, s, args.provider, args.max_batch) for n, s in sources]
+    except RunError as e:  # its text says `netspec run`; the message and hint are the same
+        hint = f"\n  hint: {e.hint}" if e.hint else ""
+        raise UsageError(f"{e.message}{hint}") from None
     if args.dynamic_batching:
         for m in models:
             if not m.batched:
