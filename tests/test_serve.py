@@ -223,6 +223,15 @@ def test_dynamic_batching_gathers_concurrent_requests(models):
     assert runs < len(xs)
 
 
+def test_dynamic_batching_survives_a_new_event_loop(models):
+    """A TestClient outside `with` runs each request on its own event loop: the batcher
+    follows it (its queue is made anew) rather than waiting on a dead loop's queue."""
+    client = TestClient(create_app([models["mlp"]], dynamic_batching=True))
+    for _ in range(3):
+        r = client.post("/v2/models/mlp/infer", json={"inputs": [oip("x", X)]})
+        assert r.status_code == 200, r.text
+
+
 def test_a_faulty_request_in_a_batch_fails_alone(models):
     import httpx2 as httpx
 

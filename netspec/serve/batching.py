@@ -53,12 +53,14 @@ class Batcher:
 
     async def submit(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The outputs of `feeds` (checked inputs of one request), run in some batch."""
-        if self._task is None or self._task.done():
-            self._queue = asyncio.Queue()
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            # first use, or a new event loop (a test client may run each request in its own)
+            self._queue, self._held = asyncio.Queue(), None
+            self._task = loop.create_task(self._loop())
         rows = next(iter(feeds.values())).shape[0]
         key = tuple((n, a.dtype.str, a.shape[1:]) for n, a in feeds.items())
-        fut = asyncio.get_running_loop().create_future()
+        fut = loop.create_future()
         await self._queue.put(_Item(feeds, rows, key, fut))
         return await fut
 
