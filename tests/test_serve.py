@@ -122,7 +122,7 @@ def test_responses_encode_json_and_binary_outputs():
 @pytest.mark.parametrize(
     "data, datatype, message",
     [
-        ([1.5, 2], "INT64", "must hold integers for INT64"),
+        ([1.5, 2], "INT64", "must hold integers for INT64, got non-integer numbers"),
         ([True, False], "FP32", "must hold numbers for FP32"),
         ([1, 0], "BOOL", "must hold true/false for BOOL"),
         ([300, 1], "UINT8", "outside the range of UINT8"),
@@ -290,6 +290,7 @@ BAD = [
     ("negative-shape", MLP, _req([_t(shape=(1, -3), data=[])]), {}, 400, "non-negative"),
     ("wrong-datatype", MLP, _req([_t(datatype="INT64", data=[1, 2, 3])]), {}, 400,
      "must be FP32, got INT64"),
+    ("datatype-not-string", MLP, _req([_t(datatype=["FP32"])]), {}, 400, "needs a 'datatype'"),
     ("unknown-datatype", MLP, _req([_t(datatype="FP33")]), {}, 400, "unknown datatype 'FP33'"),
     ("bytes-datatype", MLP, _req([_t(datatype="BYTES", data=["a", "b", "c"])]), {}, 400,
      "BYTES is not supported"),

@@ -236,6 +236,8 @@ def _shape(shape: object, where: str) -> list[int]:
 
 
 def _dtype(name: object, where: str) -> np.dtype:
+    if not isinstance(name, str):
+        raise ProtocolError(f"{where} needs a 'datatype' (a string such as FP32)")
     if name in DATATYPES:
         return DATATYPES[name]
     if name in UNSUPPORTED:
@@ -266,7 +268,7 @@ def _json_data(data: object, dtype: np.dtype, count: int, where: str) -> np.ndar
         or (want == "f" and kind in "iuf")
     )
     if not ok:
-        got = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers with fractions"}
+        got = {"b": "booleans", "i": "integers", "u": "integers", "f": "non-integer numbers"}
         raise ProtocolError(
             f"{where}: 'data' must hold {_expect(dtype)} for {_NAMES[dtype]}, got "
             f"{got.get(kind, 'strings, nulls or mixed values')}"
@@ -278,7 +280,8 @@ def _json_data(data: object, dtype: np.dtype, count: int, where: str) -> np.ndar
                 f"{where}: 'data' has values outside the range of {_NAMES[dtype]} "
                 f"({info.min} to {info.max})"
             )
-    return a.reshape(-1).astype(dtype)
+    with np.errstate(over="ignore"):  # a float beyond FP16's range becomes inf, as in a cast
+        return a.reshape(-1).astype(dtype)
 
 
 def _expect(dtype: np.dtype) -> str:
