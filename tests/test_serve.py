@@ -452,3 +452,55 @@ def test_a_model_onnx_runtime_cannot_load_is_a_usage_error(tmp_path):
     bad.write_bytes(b"not a model")
     rc, _, err = run_cli(["serve", bad, "--provider", "cpu"])
     assert rc == 2 and err.startswith("netspec: error: ONNX Runtime cannot load the model")
+
+
+# -- any JSON at all: a 400 or an answer, never an internal error --------------------------------
+def test_any_json_request_is_a_protocol_error_or_runs(models):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalar = (
+        st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=5)
+    )
+    value = st.recursive(
+        scalar,
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c, max_size=4),
+        max_leaves=12,
+    )
+    tensor = st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.sampled_from(["x", "tokens", "a", "b"]) | value,
+            "shape": st.lists(st.integers(-1, 4), max_size=3) | value,
+            "datatype": st.sampled_from(["FP32", "INT64", "BOOL", "FP16", "BYTES"]) | value,
+            "data": st.lists(st.floats(width=32) | st.integers(-3, 70), max_size=12) | value,
+            "parameters": st.dictionaries(
+                st.sampled_from(["binary_data_size", "binary_data"]), value, max_size=2
+            ),
+        },
+    )
+    request = st.fixed_dictionaries(
+        {},
+        optional={
+            "inputs": st.lists(tensor, max_size=3) | value,
+            "outputs": st.lists(
+                st.fixed_dictionaries({"name": st.text(max_size=4) | value}), max_size=2
+            )
+            | value,
+            "parameters": st.dictionaries(st.just("binary_data_output"), value, max_size=1),
+            "id": value,
+        },
+    )
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(request, st.sampled_from(list(models)), st.binary(max_size=16))
+    def check(doc, name, tail):
+        body = json.dumps(doc).encode()
+        for b, header in ((body, None), (body + tail, str(len(body)))):
+            try:
+                req = parse_request(b, header)
+                models[name].run(models[name].check(req))
+            except ProtocolError:
+                pass
+
+    check()
