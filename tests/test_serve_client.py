@@ -38,7 +38,9 @@ def inputs_for(meta: dict, batch: int = 2, seed: int = 0) -> dict[str, np.ndarra
     return out
 
 
-def infer(client, name: str, xs: dict[str, np.ndarray], binary: bool) -> dict[str, np.ndarray]:
+def infer(
+    client, name: str, xs: dict[str, np.ndarray], binary: bool, compression: str | None = None
+) -> dict[str, np.ndarray]:
     ins = []
     for n, a in xs.items():
         i = httpclient.InferInput(
@@ -48,7 +50,13 @@ def infer(client, name: str, xs: dict[str, np.ndarray], binary: bool) -> dict[st
         ins.append(i)
     meta = client.get_model_metadata(name)
     outs = [httpclient.InferRequestedOutput(o["name"], binary_data=binary) for o in meta["outputs"]]
-    r = client.infer(name, ins, outputs=outs)
+    r = client.infer(
+        name,
+        ins,
+        outputs=outs,
+        request_compression_algorithm=compression,
+        response_compression_algorithm=compression,
+    )
     return {o["name"]: r.as_numpy(o["name"]) for o in meta["outputs"]}
 
 
@@ -80,7 +88,8 @@ def test_every_spec_equals_onnx_runtime():
 
 
 def test_an_onnx_file_equals_netspec_run(tmp_path):
-    """`netspec build --target onnx`, then `netspec run -o` and `netspec serve` on the file."""
+    """`netspec build --target onnx`, then `netspec run -o` and `netspec serve` on the file
+    (requests JSON or binary, plain or compressed)."""
     rc, _, err = run_cli(
         ["build", ROOT / "specs/digits_cnn.yaml", "--target", "onnx", "-o", tmp_path]
     )
@@ -97,8 +106,9 @@ def test_an_onnx_file_equals_netspec_run(tmp_path):
     with netspec_serve(model, "--provider", "cpu") as (_, address):
         client = httpclient.InferenceServerClient(address)
         for binary in (True, False):
-            got = infer(client, "digits_cnn", {"image": x}, binary)
-            np.testing.assert_array_equal(got["digit"], want)
+            for compression in (None, "gzip", "deflate"):
+                got = infer(client, "digits_cnn", {"image": x}, binary, compression)
+                np.testing.assert_array_equal(got["digit"], want)
 
 
 def metrics(address: str) -> str:
