@@ -1,0 +1,58 @@
+"""`netspec deploy MODEL.onnx|SPEC --triton DIR`: a model ready for a serving engine.
+
+The work lives in `netspec.deploy` (one module per engine or runtime); this module reads the
+command line and prints what was written.
+"""
+
+from __future__ import annotations
+
+from .common import UsageError, load_spec, spec_options, weights_option
+
+
+def add_parser(sub) -> None:
+    sp = sub.add_parser(
+        "deploy", help="write a Triton model repository for a spec or an .onnx model"
+    )
+    sp.add_argument("model", metavar="MODEL.onnx|SPEC")
+    weights_option(sp)
+    sp.add_argument("--triton", metavar="DIR", help="write a Triton model repository into DIR")
+    sp.add_argument("--name", help="the model's name in the repository (default: the spec's)")
+    sp.add_argument(
+        "--max-batch-size",
+        type=int,
+        metavar="N",
+        help="Triton's max_batch_size (default 32 when the model has a batch axis; 0: none)",
+    )
+    sp.add_argument("--instance", default="cpu", choices=["cpu", "gpu"], help="instance kind")
+    sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    spec_options(sp)
+    sp.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..deploy.source import from_graph, from_onnx, is_onnx_file
+
+    if not args.triton:
+        raise UsageError("nothing to write: give --triton DIR")
+    if is_onnx_file(args.model):
+        src = from_onnx(args.model, args.weights)
+    else:
+        src = from_graph(load_spec(args, args.model), args.weights)
+    written = []
+    if args.triton:
+        from ..deploy.triton import write_repository
+
+        files, mbs = write_repository(
+            src,
+            args.triton,
+            name=args.name,
+            max_batch_size=args.max_batch_size,
+            instance=args.instance,
+        )
+        written += files
+        if not args.quiet:
+            print(f"triton: max_batch_size {mbs}, instance {args.instance}")
+    if not args.quiet:
+        for f in written:
+            print(f)
+    return 0
