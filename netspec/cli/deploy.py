@@ -1,4 +1,5 @@
-"""`netspec deploy MODEL.onnx|SPEC --triton DIR`: a model ready for a serving engine.
+"""`netspec deploy MODEL.onnx|SPEC --triton DIR --litert DIR`: a model ready for a serving
+engine (a Triton model repository) or a phone (a LiteRT flatbuffer of the Keras target).
 
 The work lives in `netspec.deploy` (one module per engine or runtime); this module reads the
 command line and prints what was written.
@@ -11,11 +12,22 @@ from .common import UsageError, load_spec, spec_options, weights_option
 
 def add_parser(sub) -> None:
     sp = sub.add_parser(
-        "deploy", help="write a Triton model repository for a spec or an .onnx model"
+        "deploy", help="write a Triton model repository or a LiteRT model for deployment"
     )
     sp.add_argument("model", metavar="MODEL.onnx|SPEC")
     weights_option(sp)
     sp.add_argument("--triton", metavar="DIR", help="write a Triton model repository into DIR")
+    sp.add_argument(
+        "--litert",
+        metavar="DIR",
+        help="write <name>.tflite (LiteRT, from the Keras target) into DIR",
+    )
+    sp.add_argument(
+        "--litert-batch",
+        type=int,
+        metavar="N",
+        help="a fixed batch size for the LiteRT model (default: any; recurrent layers need one)",
+    )
     sp.add_argument("--name", help="the model's name in the repository (default: the spec's)")
     sp.add_argument(
         "--max-batch-size",
@@ -32,8 +44,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..deploy.source import from_graph, from_onnx, is_onnx_file
 
-    if not args.triton:
-        raise UsageError("nothing to write: give --triton DIR")
+    if not args.triton and not args.litert:
+        raise UsageError("nothing to write: give --triton DIR and/or --litert DIR")
     if is_onnx_file(args.model):
         src = from_onnx(args.model, args.weights)
     else:
@@ -52,6 +64,10 @@ def run(args) -> int:
         written += files
         if not args.quiet:
             print(f"triton: max_batch_size {mbs}, instance {args.instance}")
+    if args.litert:
+        from ..deploy.litert import write
+
+        written += write(src, args.litert, args.name, args.litert_batch)
     if not args.quiet:
         for f in written:
             print(f)
