@@ -79,3 +79,54 @@ def test_openvino_refuses_a_broken_model(tmp_path):
     bad.write_bytes(b"not an onnx model")
     with pytest.raises(RunError, match="not a readable ONNX model"):
         Session(bad)
+
+
+# -- execution providers: CUDA and TensorRT (with IO binding) ---------------------------------
+def _runs(provider: str) -> bool:
+    from netspec.targets.onnx.run import RuntimeUnavailable, make_session
+
+    try:
+        make_session(netspec.compile(netspec.load(ROOT / "specs" / "mlp.yaml"), "onnx"), provider)
+    except RuntimeUnavailable:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_an_unavailable_provider_is_a_clear_error(provider, tmp_path):
+    if _runs(provider):
+        pytest.skip(f"the {provider} provider runs here")
+    spec = ROOT / "specs" / "mlp.yaml"
+    rc, _, err = run_cli(["build", spec, "-t", "onnx", "-o", tmp_path, "-q"])
+    assert rc == 0, err
+    g = netspec.load(spec)
+    np.save(tmp_path / "x.npy", random_inputs(g)["x"])
+    model = tmp_path / f"{g.name}.onnx"
+    rc, out, err = run_cli(["run", model, "-i", f"x={tmp_path / 'x.npy'}", "--provider", provider])
+    assert rc == 2, (out, err)
+    name = {"cuda": "CUDA", "tensorrt": "TensorRT"}[provider]
+    assert f"--provider {provider}: the {name} execution provider cannot run here" in err
+    assert "this onnxruntime build lists" in err and "CPU" in err
+    assert "use --provider cpu" in err and len(err.strip().splitlines()) == 1
+    assert "EP Error" not in out + err and "Traceback" not in err
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+@pytest.mark.parametrize("stem", ["digits_cnn", "char_lstm", "resnet18"])
+def test_gpu_providers_agree_with_the_cpu(provider, stem):
+    """On a GPU: CUDA (TF32 off) and TensorRT (fp16 off) through IO binding, within the float32
+    bound of the CPU provider's outputs."""
+    if not _runs(provider):
+        pytest.skip(f"the {provider} execution provider cannot run here")
+    from netspec.targets.onnx.run import make_session, run_session
+
+    graph = netspec.load(ROOT / "specs" / f"{stem}.yaml")
+    model = netspec.compile(graph, "onnx", random_weights(graph))
+    x = random_inputs(graph, batch=4)
+    sess, used, _ = make_session(model, provider)
+    assert used.lower().startswith(provider[:4])
+    got = run_session(sess, x)
+    want, _ = run_model(model, x, "cpu")
+    for k in want:
+        assert_close(got[k], want[k], f"{stem}.{k} on {provider}")

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     sp.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy")
     # the choices are targets.onnx.run.PROVIDERS (not imported here: it loads numpy; a test
     # checks they agree)
-    sp.add_argument("--provider", default="auto", choices=["auto", "cuda", "cpu"])
+    sp.add_argument("--provider", default="auto", choices=["auto", "cuda", "tensorrt", "cpu"])
     sp.add_argument("-o", "--output", metavar="DIR", help="save each output as DIR/<name>.npy")
     sp.set_defaults(func=run)
 
