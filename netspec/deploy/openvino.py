@@ -45,10 +45,10 @@ class _Arg:
 
 
 class Session:
-    """A model compiled by OpenVINO for the CPU: `run(inputs)` gives the outputs by name, in the
-    ONNX model's order."""
+    """A model compiled by OpenVINO for the CPU (`threads`: its inference threads; default
+    OpenVINO's choice): `run(inputs)` gives the outputs by name, in the ONNX model's order."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, threads: int | None = None):
         import onnx
 
         try:
@@ -75,9 +75,10 @@ class Session:
         core = ov.Core()
         try:
             read = core.read_model(src)
-            self.compiled = core.compile_model(
-                read, DEVICE, {ov.properties.hint.inference_precision: ov.Type.f32}
-            )
+            config: dict = {ov.properties.hint.inference_precision: ov.Type.f32}
+            if threads:
+                config[ov.properties.inference_num_threads] = threads
+            self.compiled = core.compile_model(read, DEVICE, config)
         except Exception as e:  # OpenVINO's conversion or compilation failure
             text = " ".join(str(e).split())[:400]
             raise RunError(f"OpenVINO cannot load the model: {text}") from None
