@@ -60,6 +60,11 @@ class Session:
             ) from None
         if isinstance(model, onnx.ModelProto):
             proto, src = model, model.SerializeToString()
+        elif isinstance(model, bytes):
+            try:
+                proto, src = onnx.load_from_string(model), model
+            except Exception as e:
+                raise RunError(f"not a readable ONNX model ({e})") from None
         else:
             path = Path(model)
             if not path.is_file():
@@ -104,5 +109,6 @@ class Session:
 
 
 def run_model(model: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run an `.onnx` file or a ModelProto on OpenVINO's CPU plugin; outputs by name."""
+    """Run an `.onnx` file, a ModelProto or its bytes on OpenVINO's CPU plugin; outputs by
+    name."""
     return Session(model).run(inputs)
