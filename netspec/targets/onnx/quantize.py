@@ -4,8 +4,8 @@
   int8 weights, activations quantized on the fly per batch; no data needed.
 - `int8` with `--calibrate FILE`: static quantization (`quantize_static`, QDQ format, weights per
   channel), activation ranges measured on the calibration examples (MinMax).
-- `fp16`: weights and computation in float16 (onnxconverter-common), inputs and outputs kept
-  float32, so the same inputs feed both models.
+- `fp16`: weights and computation in float16 (ONNX Runtime's float16 converter), inputs and
+  outputs kept float32, so the same inputs feed both models; recurrent layers stay float32.
 
 The variant is written beside the float model as `<name>.int8.onnx` or `<name>.fp16.onnx`.
 Calibration data: an `.npz` with one array per model input (named as the inputs), an `.npy` or
@@ -31,6 +31,7 @@ MODES = ("int8", "fp16")
 MAX_CALIBRATION_BYTES = 1 << 30
 MAX_CALIBRATION_ROWS = 4096  # static quantization's calibration runs every row
 CALIBRATION_BATCH = 64
+RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 SUFFIX = {"int8": ".int8.onnx", "fp16": ".fp16.onnx"}
 
 
@@ -161,14 +162,16 @@ def quantize(
         if calibration is not None:
             raise SpecError("--calibrate goes with --quantize int8 (fp16 needs no data)")
         import onnx
+        from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
-        try:
-            from onnxconverter_common import float16
-        except ImportError:
-            raise SpecError(
-                "--quantize fp16 needs onnxconverter-common", hint="pip install 'netspec[deploy]'"
-            ) from None
-        converted = float16.convert_float_to_float16(onnx.load(str(model)), keep_io_types=True)
+        proto = onnx.load(str(model))
+        blocked = list(DEFAULT_OP_BLOCK_LIST)
+        if any(n.op_type in RECURRENT_OPS for n in proto.graph.node):
+            # recurrent layers stay float32, and so do the transposes and squeezes around them:
+            # ONNX Runtime 1.31's CPU provider has no float16 LSTM / GRU / RNN kernel, and with
+            # only the recurrent nodes kept float32 it crashed on the model (a segfault)
+            blocked += [*RECURRENT_OPS, "Transpose", "Squeeze"]
+        converted = convert_float_to_float16(proto, keep_io_types=True, op_block_list=blocked)
         onnx.save(converted, str(dest))
         return "fp16"
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
