@@ -52,8 +52,9 @@ def test_litert_agrees_with_onnxruntime(path, keras):
 @pytest.mark.parametrize("stem", sorted(RECURRENT))
 def test_recurrent_specs_need_a_fixed_batch(stem, keras, tmp_path):
     path = ROOT / "specs" / f"{stem}.yaml"
-    rc, out, err = run_cli(["deploy", path, "--litert", tmp_path / "o"])
+    rc, out, err = run_cli(["deploy", path, "--litert", tmp_path / "o", "--triton", tmp_path / "t"])
     assert rc == 2, (out, err)
+    assert not (tmp_path / "t").exists()  # converted first: nothing written
     assert f"{stem}.yaml: error: LiteRT cannot convert" in err
     assert (
         "need a fixed batch size" in err and "hint: fix the batch size with --litert-batch 1" in err
@@ -84,5 +85,10 @@ def test_cli_writes_tflite_and_refuses_onnx(keras, tmp_path):
     rc, _, err = run_cli(["deploy", tmp_path / f"{name}.onnx", "--litert", tmp_path / "p"])
     assert rc == 2 and "needs the spec, not an .onnx file" in err
     assert not (tmp_path / "p").exists()
+    rc, _, err = run_cli(
+        ["deploy", ROOT / "specs" / "xor.yaml", "--litert", tmp_path, "--name", "../x"]
+    )
+    assert rc == 2 and "cannot name a deployed model" in err
+    assert not (tmp_path.parent / "x.tflite").exists()
     with pytest.raises(DeployError, match="needs the spec"):
         litert.write(Source(name="x", path=tmp_path / f"{name}.onnx"), tmp_path)

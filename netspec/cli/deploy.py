@@ -51,6 +51,12 @@ def run(args) -> int:
     else:
         src = from_graph(load_spec(args, args.model), args.weights)
     written = []
+    tflite = None
+    if args.litert:  # converted first: when it fails, nothing is written
+        from ..deploy import litert
+
+        litert.check_source(src, args.name)
+        tflite = litert.convert(src.graph, src.weights, args.litert_batch)
     if args.triton:
         from ..deploy.triton import write_repository
 
@@ -64,10 +70,8 @@ def run(args) -> int:
         written += files
         if not args.quiet:
             print(f"triton: max_batch_size {mbs}, instance {args.instance}")
-    if args.litert:
-        from ..deploy.litert import write
-
-        written += write(src, args.litert, args.name, args.litert_batch)
+    if tflite is not None:
+        written += litert.write(src, args.litert, args.name, data=tflite)
     if not args.quiet:
         for f in written:
             print(f)

@@ -29,7 +29,7 @@ import numpy as np
 from ..outdir import commit
 from ..targets.keras.layout import boundary
 from ..targets.onnx.run import RunError, _captured_stderr
-from .source import DeployError, Source
+from .source import DeployError, Source, check_name
 
 SUFFIX = ".tflite"
 
@@ -96,18 +96,30 @@ def convert(graph, weights: Mapping[str, np.ndarray], batch: int | None = None) 
         ) from None
 
 
-def write(
-    src: Source, outdir: str | os.PathLike, name: str | None = None, batch: int | None = None
-) -> list[Path]:
-    """Write `<name>.tflite` into `outdir` (for any batch size, or exactly `batch`), all or
-    nothing."""
+def check_source(src: Source, name: str | None = None) -> str:
+    """The file name (without suffix) `src` converts to; an error for an `.onnx` file (LiteRT
+    starts from the Keras target) or a name that cannot name a file."""
     if src.graph is None:
         raise DeployError(
             "--litert converts the Keras target, so it needs the spec, not an .onnx file",
             file=str(src.path),
             hint="give SPEC.yaml (with --weights FILE)",
         )
-    data = convert(src.graph, src.weights, batch)
+    return check_name(name or src.name, src.graph.source or None)
+
+
+def write(
+    src: Source,
+    outdir: str | os.PathLike,
+    name: str | None = None,
+    batch: int | None = None,
+    data: bytes | None = None,
+) -> list[Path]:
+    """Write `<name>.tflite` into `outdir` (for any batch size, or exactly `batch`), all or
+    nothing; `data`: the flatbuffer when `convert` already made it."""
+    name = check_source(src, name)
+    if data is None:
+        data = convert(src.graph, src.weights, batch)
     root = Path(outdir)
     if root.exists() and not root.is_dir():
         raise DeployError(f"{str(root)!r} is not a folder", hint="give a folder for --litert")
@@ -116,7 +128,7 @@ def write(
     root = root.resolve()
     tmp = Path(tempfile.mkdtemp(prefix=".netspec-deploy-", dir=root))
     try:
-        (tmp / f"{name or src.name}{SUFFIX}").write_bytes(data)
+        (tmp / f"{name}{SUFFIX}").write_bytes(data)
         return commit(tmp, root)
     except BaseException:
         if created:

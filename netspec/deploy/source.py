@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
 
-__all__ = ["DeployError", "Source", "from_graph", "from_onnx", "is_onnx_file", "read_onnx"]
+__all__ = [
+    "DeployError",
+    "Source",
+    "check_name",
+    "from_graph",
+    "from_onnx",
+    "is_onnx_file",
+    "read_onnx",
+]
+
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 class DeployError(SpecError):
     """A user error of `netspec deploy` (exit code 2)."""
+
+
+def check_name(name: str, where: str | None = None) -> str:
+    """`name` if it can name a model's folder or file (letters, digits, _ . -; no path)."""
+    if not NAME.match(name):
+        raise DeployError(
+            f"{name!r} cannot name a deployed model (a file or folder name: letters, digits, "
+            "_ . -)",
+            file=where,
+            hint="give another with --name",
+        )
+    return name
 
 
 def is_onnx_file(path: str | os.PathLike) -> bool:

@@ -16,20 +16,18 @@ own model-config protobuf (shipped in `tritonclient`).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from ..outdir import commit
 from ..version import __version__
-from .source import DeployError, Source, read_onnx
+from .source import DeployError, Source, check_name, read_onnx
 
 DEFAULT_MAX_BATCH_SIZE = 32
 MAX_BATCH_SIZE_LIMIT = 1 << 20
 QUEUE_DELAY_US = 100
 INSTANCES = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 # ONNX TensorProto element types -> Triton data types
 DATA_TYPES = {
@@ -133,16 +131,6 @@ def config_text(
         "]",
     ]
     return "\n".join(lines) + "\n"
-
-
-def check_name(name: str, where: str | None = None) -> str:
-    if not NAME.match(name):
-        raise DeployError(
-            f"{name!r} cannot name a Triton model (a folder name: letters, digits, _ . -)",
-            file=where,
-            hint="give another with --name",
-        )
-    return name
 
 
 def write_repository(
