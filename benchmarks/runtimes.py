@@ -217,8 +217,7 @@ def write(tables: list[Table], path: Path) -> None:
         versions,
         "",
     ]
-    for t in tables:
-        body += [t.markdown(), ""]
+    body += [t.markdown() for t in tables]
     body.append(END)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     block = "\n".join(body)
