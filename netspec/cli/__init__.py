@@ -21,7 +21,18 @@ from .common import Parser, UsageError, spec_options
 
 __all__ = ["COMMANDS", "UsageError", "main", "make_parser", "spec_options"]
 
-COMMANDS = ("validate", "inspect", "build", "train", "run", "schema", "graph", "view", "deploy")
+COMMANDS = (
+    "validate",
+    "inspect",
+    "build",
+    "train",
+    "run",
+    "schema",
+    "graph",
+    "view",
+    "evaluate",
+    "deploy",
+)
 
 
 def make_parser() -> argparse.ArgumentParser:
