@@ -100,9 +100,11 @@ def test_errors_exit_2_before_building(make, args, message, tmp_path):
 @pytest.mark.slow
 def test_int8_accuracy_on_the_trained_digits_cnn(tmp_path):
     """Train the digits CNN (a few epochs), then compare float32, dynamic int8 and static int8
-    (calibrated on 256 training examples) on the test split, with ONNX Runtime."""
+    (calibrated on 256 training examples) on the test split with `netspec evaluate` (ONNX
+    Runtime, CPU)."""
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
+    from netspec.evaluate.run import evaluate
     from netspec.train.run import load_parts
     from netspec.weights import write_weights
 
@@ -110,15 +112,12 @@ def test_int8_accuracy_on_the_trained_digits_cnn(tmp_path):
     run = netspec.train(graph, epochs=5)
     write_weights(run.weights, graph, tmp_path / "w.safetensors")
     dataset, rows, _, _ = load_parts(graph)
-    x_test, y_test = dataset.take(rows.test, np.float32)
-    labels = y_test["digit"]
-    labels = labels.argmax(1) if labels.ndim == 2 else labels.astype(int)
     x_cal, _ = dataset.take(rows.train[:256], np.float32)
     np.savez(tmp_path / "cal.npz", **x_cal)
 
     def accuracy(path) -> float:
-        out, _ = run_model(path, x_test, "cpu")
-        return float((out["digit"].argmax(1) == labels).mean())
+        report = evaluate(graph, model=path, split="test", provider="cpu")
+        return report["outputs"]["digit"]["accuracy"]
 
     out = tmp_path / "out"
     common = ["build", DIGITS, "-t", "onnx", "-o", out, "--weights", tmp_path / "w.safetensors"]
