@@ -141,7 +141,7 @@ def test_no_batch_axis_needs_max_batch_size_0(tmp_path):
         (["nowhere.onnx", "--triton", "{tmp}/r"], "nowhere.onnx: error: the model file does not"),
         (["{tmp}/junk.onnx", "--triton", "{tmp}/r"], "junk.onnx: error: not a readable ONNX"),
         (["{tmp}/m.onnx", "--weights", "w.safetensors", "--triton", "{tmp}/r"], "--weights goes"),
-        (["specs/mlp.yaml", "--triton", "{tmp}/r", "--name", "../up"], "cannot name a deployed model"),
+        (["specs/mlp.yaml", "--triton", "{tmp}/r", "--name", "../up"], "cannot name a deployed"),
         (["specs/mlp.yaml", "--triton", "{tmp}/r", "--max-batch-size", "-1"], "between 0 and"),
         (["specs/mlp.yaml", "--triton", "{tmp}/junk.onnx"], "is not a folder"),
         (["specs/nope.yaml", "--triton", "{tmp}/r"], "nope.yaml: error: cannot read the spec"),
