@@ -32,6 +32,7 @@ COMMANDS = (
     "schema",
     "graph",
     "view",
+    "deploy",
 )
 
 

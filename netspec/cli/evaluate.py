@@ -55,7 +55,7 @@ def add_parser(sub) -> None:
     sp.add_argument(
         "--provider",
         default="auto",
-        choices=["auto", "cuda", "cpu"],
+        choices=["auto", "cuda", "tensorrt", "cpu"],
         help="ONNX Runtime's execution provider (default: CUDA when it can run, else CPU)",
     )
     sp.add_argument(
