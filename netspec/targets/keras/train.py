@@ -690,10 +690,12 @@ def fit(
     checkpoint_dir=None,
     resume=False,
     on_epoch_end=None,
+    tensorboard=None,
 ):
     """Train `model` (from build_model) on `train` = (inputs, targets), dicts of arrays in the
     spec's layout; `validation` likewise. A checkpoint after each epoch in `checkpoint_dir`;
-    `resume`: continue from it. Returns the history: loss, metrics, val_loss, val_<metric>."""
+    `resume`: continue from it; `tensorboard`: a folder for TensorBoard event files. Returns
+    the history: loss, metrics, val_loss, val_<metric>."""
     data = Batches(train, shuffle=SHUFFLE)
     trainer = training_model(model)
     loss, metrics, weights = losses_and_metrics(train[1])
@@ -715,6 +717,8 @@ FIT_TAIL = '''    callbacks = [Progress(data, history)]
             if checkpoint.stopped:  # early stopping ended that run: nothing more to train
                 start = epochs
         callbacks.append(checkpoint)
+    if tensorboard is not None:  # after Progress, which gives the values netspec's names
+        callbacks.append(keras.callbacks.TensorBoard(tensorboard, write_graph=False))
     if on_epoch_end is not None:
         callbacks.append(Progress.report(on_epoch_end))
     trainer.fit(
@@ -846,6 +850,7 @@ def main(argv=None):
     parser.add_argument("--checkpoints", help="write a checkpoint into this folder every epoch")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("-o", "--output", help="default: <this file's name>_trained.safetensors")
+    parser.add_argument("--tensorboard", help="a folder for TensorBoard event files")
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("the spec names no data: give --data FILE")
@@ -866,6 +871,7 @@ def main(argv=None):
         checkpoint_dir=args.checkpoints,
         resume=args.resume,
         on_epoch_end=report,
+        tensorboard=args.tensorboard,
     )
     if test is not None:
         print("test: " + ", ".join(f"{k} {v:.6g}" for k, v in evaluate(model, test).items()))
@@ -983,6 +989,7 @@ def run_training(
     resume: bool = False,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     dtype: str = "float32",
+    tensorboard=None,
 ) -> Trained:
     """Train `graph`'s Keras model from the canonical `weights` by exactly its generated model
     and training sources; `train`/`validation`: (inputs, targets) in the spec's layout."""
@@ -1015,5 +1022,6 @@ def run_training(
             checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             resume=resume,
             on_epoch_end=on_epoch_end,
+            tensorboard=None if tensorboard is None else str(tensorboard),
         )
     return Trained(model, history, graph, module, script, dtype)
