@@ -105,7 +105,7 @@ def run(args) -> int:
     if args.nproc is not None and args.target != "torch":
         raise UsageError(
             f"--nproc runs the PyTorch training script under torchrun; --target {args.target} "
-            "trains in one process (see docs/training.md, \"Several processes\")"
+            'trains in one process (see docs/training.md, "Several processes")'
         )
     graph = load_spec(args, args.spec)
     outdir = output_dir(args, graph)

@@ -249,8 +249,9 @@ def _check_tensorboard(target: str, folder) -> None:
     if importlib.util.find_spec(need) is None:
         raise SpecError(
             f"TensorBoard logs from the {target} target need {need}, which is not installed",
-            hint="pip install 'netspec[logs]'" if need == "tensorboard" else "pip install "
-            "'netspec[keras]' (Keras writes event files with TensorFlow)",
+            hint="pip install 'netspec[logs]'"
+            if need == "tensorboard"
+            else "pip install 'netspec[keras]' (Keras writes event files with TensorFlow)",
         )
     if Path(folder).exists() and not Path(folder).is_dir():
         raise SpecError(f"the TensorBoard folder {str(folder)!r} is a file", hint="choose another")

@@ -1266,9 +1266,10 @@ def run_distributed(
     command += [f"--nproc_per_node={nproc}", *args]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     log = workdir / "torchrun.log"
-    with open(log, "w", encoding="utf-8") as err, subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=err, text=True, env=env
-    ) as proc:
+    with (
+        open(log, "w", encoding="utf-8") as err,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=env) as proc,
+    ):
         try:
             for line in proc.stdout:
                 if line.startswith("epoch ") and on_epoch_end is not None:
@@ -1281,8 +1282,7 @@ def run_distributed(
     if proc.returncode != 0 or not trained_file.is_file():
         tail = log.read_text("utf-8", errors="replace").strip().splitlines()[-12:]
         raise SpecError(
-            f"the {nproc} training processes under torchrun failed "
-            f"(exit status {proc.returncode})",
+            f"the {nproc} training processes under torchrun failed (exit status {proc.returncode})",
             hint="its last lines:\n" + "\n".join(tail),
         )
     record = json.loads((checkpoints / f"{CHECKPOINT}.json").read_text("utf-8"))
