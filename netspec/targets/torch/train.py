@@ -1271,13 +1271,17 @@ def run_distributed(
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=env) as proc,
     ):
         try:
-            for line in proc.stdout:
+            for line in proc.stdout:  # "epoch 3/20  loss ...": the checkpoint holds epoch 3
                 if line.startswith("epoch ") and on_epoch_end is not None:
+                    epoch = int(line.split()[1].split("/")[0]) - 1
                     record = json.loads((checkpoints / f"{CHECKPOINT}.json").read_text("utf-8"))
-                    logs = {k: v[-1] for k, v in record["history"].items()}
-                    on_epoch_end(record["epoch"] - 1, logs)
-        except BaseException:
-            proc.kill()
+                    on_epoch_end(epoch, {k: v[epoch] for k, v in record["history"].items()})
+        except BaseException:  # torchrun ends its worker processes on SIGTERM
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
             raise
     if proc.returncode != 0 or not trained_file.is_file():
         tail = log.read_text("utf-8", errors="replace").strip().splitlines()[-12:]
