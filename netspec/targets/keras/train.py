@@ -38,6 +38,7 @@ from ...errors import SpecError
 from ...ir import Graph
 from ..python.pyfmt import quote
 from ..python.text import docstring, wrap
+from ..python.train_rules import ORDER_FUNCTIONS
 from . import layout
 from .classes import class_source
 from .printer import call_lines
@@ -453,7 +454,7 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
     out.append(FIT_TAIL)
     if norms:
         out.append(ADAPT)
-    out.append(DATA_CODE)
+    out.append(DATA_CODE.replace("<ORDER_FUNCTIONS>", ORDER_FUNCTIONS.strip("\n")))
     main = MAIN.replace("{name}", name)
     line = f"    from {name}_keras import build_model, load_weights, save_weights\n"
     if len(line) > 101:  # as ruff lays it out
@@ -486,15 +487,6 @@ def _tidy(text: str) -> str:
 
 
 BATCHES = '''
-def batch_order(n, epoch):
-    """The order in which epoch `epoch` (from 0) visits n training rows: netspec's, the stable
-    argsort of PCG64 raw draws seeded by [SEED, 2, epoch] (docs/training-data.md)."""
-    if not SHUFFLE:
-        return np.arange(n)
-    raw = np.random.PCG64(np.random.SeedSequence([SEED, 2, epoch])).random_raw(n)
-    return np.argsort(raw, kind="stable")
-
-
 def to_keras(arrays):
     """Arrays in the spec's layout -> the model's: floats in Keras's floatx, an image's channel
     axis (axis 1) moved last."""
@@ -809,16 +801,7 @@ def read_data(source):
     return inputs, targets
 
 
-def permutation(n, purpose, index=0):
-    raw = np.random.PCG64(np.random.SeedSequence([SEED, purpose, index])).random_raw(n)
-    return np.argsort(raw, kind="stable")
-
-
-def count(n, fraction):
-    """round(n * fraction), halves up, at least 1 for a fraction above 0."""
-    if isinstance(fraction, str) or not fraction:
-        return 0
-    return max(1, math.floor(n * Fraction(repr(float(fraction))) + Fraction(1, 2)))
+<ORDER_FUNCTIONS>
 
 
 def take(data, rows):

@@ -28,6 +28,7 @@ from ...errors import SpecError
 from ...ir import Graph
 from ..python.pyfmt import INDENT, WIDTH, Call, Kw, Raw, Seq, flat, lit, split
 from ..python.text import docstring, escape
+from ..python.train_rules import ORDER_FUNCTIONS
 from .codegen import LOGITS, PROBABILITY_OPS, logits_nodes, model_class
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the checkpoint folder
@@ -191,22 +192,7 @@ def are_labels(x, shape):
     return x[0].size == math.prod(shape)
 
 
-def permutation(n, purpose, index=0):
-    """netspec's permutation of n rows: the stable argsort of raw PCG64 draws."""
-    seeds = np.random.SeedSequence([SEED, purpose, index])
-    return np.argsort(np.random.PCG64(seeds).random_raw(n), kind="stable")
-
-
-def batch_order(n, epoch):
-    """The order in which epoch `epoch` (from 0) visits the n training rows."""
-    return permutation(n, 2, epoch) if SHUFFLE else np.arange(n)
-
-
-def count(n, fraction):
-    """round(n * fraction), halves up, and at least 1 for a fraction above 0."""
-    if fraction == 0:
-        return 0
-    return max(1, math.floor(n * Fraction(repr(float(fraction))) + Fraction(1, 2)))
+<ORDER_FUNCTIONS>
 
 
 def split(data, validation, test):
@@ -1062,7 +1048,8 @@ class _Script:
             self.constants(),
         ]
         text = "\n\n".join(parts) + "\n\n" + self.loss_table()
-        blocks = [DATA_FUNCTIONS.strip("\n")]
+        data = DATA_FUNCTIONS.replace("<ORDER_FUNCTIONS>", ORDER_FUNCTIONS.strip("\n"))
+        blocks = [data.strip("\n")]
         blocks += self.model_functions()
         metric_text = METRIC_FUNCTIONS.strip("\n")
         if self.logits:
