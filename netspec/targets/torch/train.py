@@ -409,6 +409,7 @@ def load_checkpoint(directory, model, optimizer, scheduler, stopper):
 
 
 DISTRIBUTED_FUNCTIONS = '''
+# Several processes: `torchrun --nproc_per_node N` instead of `python`; alone they change nothing.
 def join_processes(model):
     """(the model to train, this process's rank, the number of processes). One process: (model,
     0, 1). Under `torchrun --nproc_per_node N` (which sets WORLD_SIZE, RANK and LOCAL_RANK): join
@@ -654,6 +655,9 @@ class _Script:
             "path is relative to it):",
             "",
             f"    python {escape(script_file(g))} [--data FILE] [--weights FILE] [--epochs N]",
+            "",
+            "In several processes (DistributedDataParallel, each its shard of every batch), start "
+            "it with `torchrun --nproc_per_node N` instead of `python`.",
             "",
             f"It reads {escape(data)}, splits it into training / validation / test rows as "
             f"netspec does, trains `{self.cls}` from {escape(g.name)}_torch.py and writes the "
