@@ -76,13 +76,19 @@ def assert_same_run(one, two, init):
     ],
 )
 def test_two_processes_train_as_one(tmp_path, batch_size, monkeypatch):
+    """With batches of 16, the two processes stop after 2 epochs and resume to 4."""
     monkeypatch.chdir(tmp_path)
     g = netspec.load(iris(tmp_path, batch_size))
     init = netspec.init_weights(g, g.training.seed)
     seen = []
-    two = netspec.train(
-        g, out=tmp_path / "two", nproc=2, progress=lambda e, logs: seen.append((e, logs))
-    )
+
+    def progress(epoch, logs):
+        seen.append((epoch, logs))
+
+    if batch_size == 16:
+        netspec.train(g, out=tmp_path / "two", nproc=2, epochs=2, progress=progress)
+    resume = batch_size == 16
+    two = netspec.train(g, out=tmp_path / "two", nproc=2, resume=resume, progress=progress)
     one = netspec.train(g)
     assert_same_run(one, two, init)
     assert [e for e, _ in seen] == [0, 1, 2, 3]  # progress follows the first process
