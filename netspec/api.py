@@ -19,6 +19,7 @@ from .yamlload import parse
 
 __all__ = [
     "compile",
+    "evaluate",
     "export_weights",
     "generate",
     "init_weights",
@@ -134,6 +135,35 @@ def train(
         progress=progress,
         tensorboard=tensorboard,
         nproc=nproc,
+    )
+
+
+def evaluate(
+    graph: Graph,
+    data: str | os.PathLike | list | None = None,
+    *,
+    weights: str | os.PathLike | Mapping | None = None,
+    target: str = "onnx",
+    model: str | os.PathLike | bytes | Any | None = None,
+    split: str | None = None,
+    batch_size: int = 256,
+    provider: str = "auto",
+) -> dict:
+    """Metrics of `graph`'s trained model (`weights`, or the ONNX `model` file) on `data`
+    (default: the `training:` section's data, its test part when it sets one aside), run on
+    ONNX Runtime (`target="onnx"`) or on torch / keras: a JSON-ready dict (see
+    `netspec evaluate` and docs/evaluate.md)."""
+    from .evaluate.run import evaluate as run
+
+    return run(
+        graph,
+        data,
+        weights=weights,
+        target=target,
+        model=model,
+        split=split,
+        batch_size=batch_size,
+        provider=provider,
     )
 
 
