@@ -175,6 +175,7 @@ def check_events(folder: Path, history: dict, epochs: int, lrs: list[float]):
 RATES = [0.05, 0.025, 0.025, 0.0125]
 
 
+@pytest.mark.slow  # SummaryWriter imports TensorFlow where it is installed: ~10 s of CPU
 def test_tensorboard_events_from_torch(tmp_path):
     pytest.importorskip("tensorboard")
     rc, out, err = run_cli(
