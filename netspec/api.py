@@ -114,10 +114,14 @@ def train(
     resume: bool = False,
     epochs: int | None = None,
     progress=None,
+    tensorboard: str | os.PathLike | None = None,
+    nproc: int | None = None,
 ):
     """Train `graph` as its `training:` section says (data: default the section's), with the
     target's generated training script; with `out`, write the trained model's files there
-    (see `netspec train`). Returns the `History` (per-epoch values, final metrics, weights)."""
+    (see `netspec train`); `tensorboard`: a folder for TensorBoard event files; `nproc`: train
+    in that many processes under torchrun (PyTorch). Returns the `History` (per-epoch values,
+    final metrics, weights)."""
     from .train.run import train as run
 
     return run(
@@ -129,6 +133,8 @@ def train(
         resume=resume,
         epochs=epochs,
         progress=progress,
+        tensorboard=tensorboard,
+        nproc=nproc,
     )
 
 
