@@ -67,7 +67,7 @@ def add_parser(sub) -> None:
     sp.add_argument(
         "--provider",
         default="auto",
-        choices=["auto", "cuda", "cpu"],
+        choices=["auto", "cuda", "tensorrt", "cpu"],
         help="ONNX Runtime execution provider, as for `netspec run` (default auto)",
     )
     sp.add_argument("--access-log", action="store_true", help="log every request to stderr")
