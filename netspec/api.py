@@ -19,6 +19,7 @@ from .yamlload import parse
 
 __all__ = [
     "compile",
+    "evaluate",
     "export_weights",
     "generate",
     "init_weights",
@@ -113,10 +114,14 @@ def train(
     resume: bool = False,
     epochs: int | None = None,
     progress=None,
+    tensorboard: str | os.PathLike | None = None,
+    nproc: int | None = None,
 ):
     """Train `graph` as its `training:` section says (data: default the section's), with the
     target's generated training script; with `out`, write the trained model's files there
-    (see `netspec train`). Returns the `History` (per-epoch values, final metrics, weights)."""
+    (see `netspec train`); `tensorboard`: a folder for TensorBoard event files; `nproc`: train
+    in that many processes under torchrun (PyTorch). Returns the `History` (per-epoch values,
+    final metrics, weights)."""
     from .train.run import train as run
 
     return run(
@@ -128,6 +133,37 @@ def train(
         resume=resume,
         epochs=epochs,
         progress=progress,
+        tensorboard=tensorboard,
+        nproc=nproc,
+    )
+
+
+def evaluate(
+    graph: Graph,
+    data: str | os.PathLike | list | None = None,
+    *,
+    weights: str | os.PathLike | Mapping | None = None,
+    target: str = "onnx",
+    model: str | os.PathLike | bytes | Any | None = None,
+    split: str | None = None,
+    batch_size: int = 256,
+    provider: str = "auto",
+) -> dict:
+    """Metrics of `graph`'s trained model (`weights`, or the ONNX `model` file) on `data`
+    (default: the `training:` section's data, its test part when it sets one aside), run on
+    ONNX Runtime (`target="onnx"`) or on torch / keras: a JSON-ready dict (see
+    `netspec evaluate` and docs/evaluate.md)."""
+    from .evaluate.run import evaluate as run
+
+    return run(
+        graph,
+        data,
+        weights=weights,
+        target=target,
+        model=model,
+        split=split,
+        batch_size=batch_size,
+        provider=provider,
     )
 
 

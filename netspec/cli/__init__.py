@@ -21,7 +21,19 @@ from .common import Parser, UsageError, spec_options
 
 __all__ = ["COMMANDS", "UsageError", "main", "make_parser", "spec_options"]
 
-COMMANDS = ("validate", "inspect", "build", "train", "run", "schema", "graph", "view")
+COMMANDS = (
+    "validate",
+    "inspect",
+    "build",
+    "train",
+    "evaluate",
+    "run",
+    "serve",
+    "schema",
+    "graph",
+    "view",
+    "deploy",
+)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -8,12 +8,18 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    sp = sub.add_parser("run", help="run an ONNX model on ONNX Runtime")
+    sp = sub.add_parser("run", help="run an ONNX model on ONNX Runtime (or OpenVINO)")
     sp.add_argument("model", metavar="MODEL.onnx")
+    sp.add_argument(
+        "--runtime",
+        default="onnxruntime",
+        choices=["onnxruntime", "openvino"],
+        help="the runtime (openvino: OpenVINO's CPU plugin, f32)",
+    )
     sp.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy")
     # the choices are targets.onnx.run.PROVIDERS (not imported here: it loads numpy; a test
     # checks they agree)
-    sp.add_argument("--provider", default="auto", choices=["auto", "cuda", "cpu"])
+    sp.add_argument("--provider", default="auto", choices=["auto", "cuda", "tensorrt", "cpu"])
     sp.add_argument("-o", "--output", metavar="DIR", help="save each output as DIR/<name>.npy")
     sp.set_defaults(func=run)
 
@@ -67,13 +73,24 @@ def file_name(name: str) -> str:
 def run(args) -> int:
     import numpy as np
 
-    from ..targets.onnx.run import make_session, run_session
+    from ..targets.onnx.run import RunError, make_session, run_session
 
     inputs = parse_inputs(args.input)
-    sess, used, why = make_session(args.model, args.provider)
-    outputs = run_session(sess, inputs)
-    note = f" (CUDA not used: {why})" if why and args.provider == "auto" else ""
-    print(f"provider: {used}{note}")
+    if args.runtime == "openvino":
+        from ..deploy.openvino import Session
+
+        if args.provider not in ("auto", "cpu"):
+            raise RunError(
+                f"--provider {args.provider} is an ONNX Runtime provider; OpenVINO runs on the CPU",
+                hint="leave out --provider with --runtime openvino",
+            )
+        outputs = Session(args.model).run(inputs)
+        print("runtime: openvino (CPU, f32)")
+    else:
+        sess, used, why = make_session(args.model, args.provider)
+        outputs = run_session(sess, inputs)
+        note = f" (CUDA not used: {why})" if why and args.provider == "auto" else ""
+        print(f"provider: {used}{note}")
     outdir = Path(args.output) if args.output else None
     if outdir:
         outdir.mkdir(parents=True, exist_ok=True)

@@ -177,7 +177,7 @@ class TrainPlan:
         return DataMap(
             inputs=dict(self.inputs),
             targets={o.output: o.target for o in self.objectives},
-            path=(*self.path, "data"),
+            path=self.path,  # inputs: and targets: sit in the section itself
         )
 
     def target_specs(self, graph) -> dict:

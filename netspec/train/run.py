@@ -131,12 +131,16 @@ def train(
     resume: bool = False,
     epochs: int | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    tensorboard: str | os.PathLike | None = None,
+    nproc: int | None = None,
 ) -> History:
     """Train `graph` as its `training:` section says, on `data` (default: the section's
     `data`), with the `target`'s generated training script; write the trained model's files
     into `out` (nothing is written without it). `weights`: initial canonical weights (default:
     `init_weights(graph, seed)`); `resume`: continue from `<out>/checkpoints/`; `epochs`: the
-    run's length (default: the section's); `progress(epoch, logs)` after each epoch."""
+    run's length (default: the section's); `progress(epoch, logs)` after each epoch;
+    `tensorboard`: a folder for TensorBoard event files; `nproc`: run the PyTorch script in
+    that many processes under torchrun (DistributedDataParallel), not in this process."""
     from ..weights import init_weights, load_weights
 
     plan = graph.training
@@ -149,7 +153,16 @@ def train(
         isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
     ):
         raise SpecError(f"epochs must be a whole number >= 1, not {epochs!r}")
+    if nproc is not None and target != "torch":
+        raise SpecError(
+            f"several training processes (nproc) run the PyTorch script; the {target} target "
+            "trains in one process",
+            hint="train with --target torch, or without --nproc (docs/training.md, "
+            '"Several processes")',
+        )
     module = _target_module(target)
+    if tensorboard is not None:
+        _check_tensorboard(target, tensorboard)
     root = None if out is None else Path(out)
     if root is not None and root.exists() and not root.is_dir():
         raise SpecError(f"the output folder {str(root)!r} is a file", hint="choose another -o")
@@ -174,6 +187,9 @@ def train(
     test_part = _part(test_data, dataset, rows.test)
 
     created = root is not None and not root.exists()
+    if nproc is not None:
+        module.check_processes(nproc, len(rows.train), plan.batch_size, (*plan.path, "batch_size"))
+        source = _one_source(graph, data)
     if root is not None:
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -181,16 +197,35 @@ def train(
             raise SpecError(
                 f"cannot create the output folder {str(root)!r}: {e.strerror}"
             ) from None
-    trained = module.run_training(
-        graph,
-        w,
-        train_part,
-        val_part,
-        epochs=epochs,
-        checkpoint_dir=checkpoints,
-        resume=resume,
-        on_epoch_end=progress,
-    )
+    if nproc is None:
+        trained = module.run_training(
+            graph,
+            w,
+            train_part,
+            val_part,
+            epochs=epochs,
+            checkpoint_dir=checkpoints,
+            resume=resume,
+            on_epoch_end=progress,
+            tensorboard=tensorboard,
+        )
+    else:
+        work = Path(tempfile.mkdtemp(prefix=".netspec-torchrun-", dir=root))
+        try:
+            trained = module.run_distributed(
+                graph,
+                w,
+                source,
+                nproc,
+                work,
+                epochs=epochs,
+                checkpoint_dir=checkpoints,
+                resume=resume,
+                on_epoch_end=progress,
+                tensorboard=tensorboard,
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     history = _ordered(plan, dict(trained.history), val_part is not None)
     metrics: dict[str, Any] = {"epochs": len(next(iter(history.values()), []))}
     metrics["train"] = trained.evaluate(train_part)
@@ -203,6 +238,35 @@ def train(
     if root is not None:
         result.files = write_run(graph, target, result, root, created)
     return result
+
+
+def _check_tensorboard(target: str, folder) -> None:
+    """The writer of event files is there (torch: the tensorboard package; keras: TensorFlow's
+    summaries, which the keras extra installs), and `folder` is not a file."""
+    import importlib.util
+
+    need = "tensorboard" if target == "torch" else "tensorflow"
+    if importlib.util.find_spec(need) is None:
+        raise SpecError(
+            f"TensorBoard logs from the {target} target need {need}, which is not installed",
+            hint="pip install 'netspec[logs]'"
+            if need == "tensorboard"
+            else "pip install 'netspec[keras]' (Keras writes event files with TensorFlow)",
+        )
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise SpecError(f"the TensorBoard folder {str(folder)!r} is a file", hint="choose another")
+
+
+def _one_source(graph: Graph, data) -> str:
+    """The one data file (absolute) or sklearn:NAME that the script run by torchrun reads."""
+    source = data if data is not None else _relative(graph, graph.training.source)
+    if not isinstance(source, str | os.PathLike):
+        raise SpecError(
+            "several training processes read one data file; this run has several",
+            hint="join them into one .npz, or train without --nproc",
+        )
+    text = os.fspath(source)
+    return text if text.startswith("sklearn:") else os.path.abspath(text)
 
 
 def _ordered(plan, history: dict, validation: bool) -> dict:
