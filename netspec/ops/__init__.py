@@ -7,7 +7,18 @@ Schema (`netspec.schema`), the docs' op table, validation (`netspec.lower`), `in
 the reference interpreter, the per-op tests and the random-spec generator all read it.
 """
 
-from . import activation, conv, linear, merge, norm, pool, recurrent, shape  # noqa: F401
+from . import (  # noqa: F401
+    activation,
+    attention,
+    conv,
+    linear,
+    merge,
+    norm,
+    pool,
+    recurrent,
+    shape,
+    tensor,
+)
 from .base import ACTIVATIONS, INITS, OPS, REQUIRED, Attr, Ctx, Example, Invalid, OpDef
 
 FAMILY_ORDER = [
@@ -18,8 +29,10 @@ FAMILY_ORDER = [
     "regularization",
     "shape",
     "merge",
+    "tensor",
     "embedding",
     "recurrent",
+    "attention",
     "activation",
 ]
 

@@ -56,7 +56,8 @@ class Invalid(Exception):
 class Attr:
     """One attribute of an op.
 
-    kind: int | float | bool | spatial | padding | activation | init | shape | dims | axis
+    kind: int | float | bool | spatial | padding | activation | init | shape | dims | axis |
+    ints (a list of integers, any sign: roll's shifts, gather's indices)
     """
 
     name: str
@@ -111,6 +112,7 @@ class Attr:
             "shape": "a list of positive integers with at most one -1",
             "dims": "a list of axis numbers",
             "axis": "an integer axis",
+            "ints": "a list of integers",
         }[k]
 
     def json_schema(self) -> dict:
@@ -165,6 +167,12 @@ class Attr:
             }
         elif k == "axis":
             s = {"type": "integer"}
+        elif k == "ints":
+            s = {
+                "type": "array",
+                "minItems": 1,
+                "items": {"anyOf": [{"type": "integer"}, PARAM_REF]},
+            }
         else:  # pragma: no cover - a definition error
             raise AssertionError(k)
         if self.nullable:
@@ -268,6 +276,10 @@ class Attr:
                 raise Invalid("at most one -1 is allowed in a shape")
             return list(v)
         if k == "dims":
+            if not isinstance(v, list) or not v or not all(_is_int(x) for x in v):
+                raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+            return list(v)
+        if k == "ints":
             if not isinstance(v, list) or not v or not all(_is_int(x) for x in v):
                 raise Invalid(f"expected {self.expected()}, got {_show(v)}")
             return list(v)
