@@ -64,23 +64,61 @@ def file_name(name: str) -> str:
     return (safe or "output") + ".npy"
 
 
-def run(args) -> int:
+def file_names(names) -> dict[str, str]:
+    """Each output's file name; two outputs whose names give the same file are an error (before
+    anything is written)."""
+    from ..targets.onnx.run import RunError
+
+    out: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name in names:
+        f = file_name(name)
+        if f.lower() in seen:  # case-insensitive file systems too
+            raise RunError(
+                f"outputs {seen[f.lower()]!r} and {name!r} would both be saved as {f}",
+                hint="rename one of the model's outputs, or run without -o",
+            )
+        seen[f.lower()] = name
+        out[name] = f
+    return out
+
+
+def save_outputs(outputs: dict, folder: str) -> list[Path]:
+    """Every output as `<name>.npy` in `folder`, all or nothing (`outdir.commit`)."""
     import numpy as np
 
+    from ..outdir import commit, output_error, prepare, remove_if_empty, staging
+
+    names = file_names(outputs)
+    root, created = prepare(folder)
+    try:
+        with staging(root, "run") as tmp:
+            for name, a in outputs.items():
+                try:
+                    with open(tmp / names[name], "xb") as f:
+                        np.save(f, a, allow_pickle=False)
+                except OSError as e:
+                    raise output_error(e, folder) from None
+            return commit(tmp, root)
+    except BaseException:
+        if created:
+            remove_if_empty(root)
+        raise
+
+
+def run(args) -> int:
     from ..targets.onnx.run import make_session, run_session
 
     inputs = parse_inputs(args.input)
     sess, used, why = make_session(args.model, args.provider)
     outputs = run_session(sess, inputs)
+    if args.output:
+        file_names(outputs)  # a clash is refused before anything is printed or written
     note = f" (CUDA not used: {why})" if why and args.provider == "auto" else ""
     print(f"provider: {used}{note}")
-    outdir = Path(args.output) if args.output else None
-    if outdir:
-        outdir.mkdir(parents=True, exist_ok=True)
     for name, a in outputs.items():
         print(f"{name}: shape {list(a.shape)} {a.dtype} {preview(a)}")
-        if outdir:
-            np.save(outdir / file_name(name), a, allow_pickle=False)
-    if outdir:
-        print(f"saved {len(outputs)} output(s) to {outdir}")
+    if args.output:
+        save_outputs(outputs, args.output)
+        print(f"saved {len(outputs)} output(s) to {args.output}")
     return 0
