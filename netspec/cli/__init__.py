@@ -10,9 +10,12 @@ in `COMMANDS`. Command modules import what they run inside `run`, so that `valid
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
 
 from ..errors import SpecError, SpecErrors
@@ -33,16 +36,41 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, CI and service managers send), raised in the main thread so that
+    staging folders and temporary files are cleaned up as on Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM raises `Terminated` while a command runs (main thread only; restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = make_parser().parse_args(argv)
-        return args.func(args)
+        with _sigterm_raises():
+            args = make_parser().parse_args(argv)
+            return args.func(args)
     except UsageError as e:
         print(f"netspec: error: {e.message}", file=sys.stderr)
         return 2
     except (SpecError, SpecErrors) as e:
         print(e, file=sys.stderr)
         return 2
+    except Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..ir import Graph
-from ..outdir import commit
+from ..outdir import commit, remove_if_empty, staging
 
 TRAIN_TARGETS = ("torch", "keras")
 CHECKPOINTS = "checkpoints"
@@ -218,18 +216,16 @@ def write_run(graph: Graph, target: str, run: History, root: Path, created: bool
     from . import outputs
 
     root = root.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-train-", dir=root))
     try:
-        write_weights(run.weights, graph, tmp / f"{graph.name}.safetensors")
-        targets.get("onnx").write(graph, run.weights, tmp)
-        targets.get(target).write(graph, run.weights, tmp)
-        outputs.write_history(run.history, tmp)
-        outputs.write_metrics(run.metrics, tmp)
-        outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
-        return commit(tmp, root)
+        with staging(root, "train") as tmp:
+            write_weights(run.weights, graph, tmp / f"{graph.name}.safetensors")
+            targets.get("onnx").write(graph, run.weights, tmp)
+            targets.get(target).write(graph, run.weights, tmp)
+            outputs.write_history(run.history, tmp)
+            outputs.write_metrics(run.metrics, tmp)
+            outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
+            return commit(tmp, root)
     except BaseException:
-        if created and not (root / CHECKPOINTS).exists():
-            shutil.rmtree(root, ignore_errors=True)
+        if created:
+            remove_if_empty(root)  # only if empty: never what another command wrote there
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
