@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import targets
@@ -54,11 +53,10 @@ def load(
     max_params: int = MAX_PARAMS,
 ) -> Graph:
     """Read, validate and lower a spec file."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise SpecError(f"cannot read the spec: {e.strerror or e}", file=str(path)) from None
+    from .outdir import read_bounded
+    from .yamlload import MAX_FILE_BYTES
+
+    data = read_bounded(path, MAX_FILE_BYTES, "spec")  # at most limit + 1 bytes: parse refuses
     return loads(data, params, file=str(path), max_params=max_params)
 
 

@@ -3,6 +3,8 @@ print (or save) its outputs. The session and the checks live in `targets.onnx.ru
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from pathlib import Path
 
@@ -20,7 +22,6 @@ def add_parser(sub) -> None:
 
 def parse_inputs(pairs: list[str]) -> dict:
     """`NAME=FILE.npy` pairs read as arrays (never pickles)."""
-    import numpy as np
 
     from ..targets.onnx.run import RunError
 
@@ -33,19 +34,62 @@ def parse_inputs(pairs: list[str]) -> dict:
             raise RunError(f"--input takes NAME=FILE.npy, got {item!r}")
         if name in out:
             raise RunError(f"input {name!r} is given twice")
-        path = Path(file)
-        if not path.is_file():
-            raise RunError(f"input file {file!r} (for {name!r}) does not exist")
-        try:
-            a = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise RunError(f"input file {file!r} is not a readable .npy array ({e})") from None
-        if not isinstance(a, np.ndarray):
+        out[name] = read_npy(Path(file), name)
+    return out
+
+
+NPY_HINT = "save each input with numpy.save(path, array) (text files such as CSV are not read)"
+
+
+def read_npy(path: Path, name: str):
+    """One `.npy` array, its header checked against the file's size before any data is read
+    (a header declaring terabytes costs nothing); never a pickle."""
+    import numpy as np
+
+    from ..targets.onnx.run import RunError
+
+    file = str(path)
+    if path.is_dir():
+        raise RunError(f"input file {file!r} (for {name!r}) is a folder", hint=NPY_HINT)
+    if not path.is_file():
+        raise RunError(f"input file {file!r} (for {name!r}) does not exist")
+    with open(path, "rb") as f:
+        start = f.read(6)
+        if start[:4] == b"PK\x03\x04":
             raise RunError(
                 f"input file {file!r} holds several arrays (an .npz); give one .npy per input"
             )
-        out[name] = a
-    return out
+        if start != b"\x93NUMPY":
+            raise RunError(
+                f"input file {file!r} is not a readable .npy array (no .npy header)",
+                hint=NPY_HINT,
+            )
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        except (ValueError, OSError, EOFError) as e:
+            raise RunError(f"input file {file!r} is not a readable .npy array ({e})") from None
+        if dtype.hasobject:
+            raise RunError(
+                f"input file {file!r} holds Python objects, which are not read (pickles)",
+                hint=NPY_HINT,
+            )
+        need = math.prod(shape) * dtype.itemsize
+        have = os.fstat(f.fileno()).st_size - f.tell()
+        if need > have:
+            raise RunError(
+                f"input file {file!r} declares {need:,} bytes of data but holds {have:,}",
+                hint="the file is truncated or its header is wrong; save it again",
+            )
+        f.seek(0)
+        try:
+            return np.load(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise RunError(f"input file {file!r} is not a readable .npy array ({e})") from None
 
 
 def preview(a, n: int = 6) -> str:
