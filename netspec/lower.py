@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -428,6 +429,14 @@ class Lowerer:
         scope.prev = full
 
     def add(self, node: Node, lpath: Path) -> None:
+        known = [d for d in node.shape if isinstance(d, int) and not isinstance(d, bool)]
+        if known and (max(known) > expr.MAX_INT or math.prod(known) > expr.MAX_INT):
+            raise self.err(
+                f"the output shape {list(node.shape)} is too large: sizes are 64-bit "
+                f"integers (at most 2**63 - 1 values per example)",
+                lpath,
+                "check the padding, stride, kernel or units: one of them is far too large",
+            )
         self.total_params += node.param_count + node.buffer_count
         if self.total_params > self.max_params:
             raise self.err(
