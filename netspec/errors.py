@@ -38,6 +38,36 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
     return close[0]
 
 
+_BIDI = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def printable(text: str, lines: bool = False) -> str:
+    """User text (a description, a path) made safe to print or draw: newlines and tabs become
+    spaces; control characters (ANSI escapes included), bidi overrides, line separators, lone
+    surrogates and the XML non-characters become visible escapes (`\\x1b`, `\\u202e`), so
+    nothing reaches a terminal, SVG (valid XML), DOT or Mermaid raw. Other text (any script,
+    emoji) is kept. With `lines`, newlines are kept (a message of several lines)."""
+    out = []
+    for c in text:
+        o = ord(c)
+        if lines and c == "\n":
+            out.append(c)
+        elif c in "\n\t\r":
+            out.append(" ")
+        elif o < 0x20 or 0x7F <= o < 0xA0:
+            out.append(f"\\x{o:02x}")
+        elif o in _BIDI or o in (0x2028, 0x2029, 0xFFFE, 0xFFFF) or 0xD800 <= o < 0xE000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def titled(name: str, description: str) -> str:
+    """`name: description` (the heading of inspect and of every drawing), printable."""
+    return printable(name + (f": {description}" if description else ""))
+
+
 class SpecError(Exception):
     """An error in a spec, reported to the user without a traceback.
 
@@ -85,7 +115,7 @@ class SpecError(Exception):
             text += f"\n  hint: {_cap(self.hint)}"
         if self.note:
             text += f"\n  note: {self.note}"
-        return text
+        return printable(text, lines=True)  # user text quoted anywhere reaches no terminal raw
 
 
 def _cap(text: str, limit: int = 600) -> str:

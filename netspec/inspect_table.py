@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .errors import printable, titled
 from .ir import Graph, shape_str
 
 
@@ -67,7 +68,7 @@ def plain_inspect(graph: Graph) -> str:
     head = ("name", "op", "output shape", "params")
     body = rows(graph)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
-    lines = [f"{graph.name}" + (f": {graph.description}" if graph.description else "")]
+    lines = [titled(graph.name, graph.description)]
 
     def fmt(r):
         return "  ".join(
@@ -88,5 +89,5 @@ def plain_inspect(graph: Graph) -> str:
     plan = training(graph)
     if plan:
         lines.append("training:")
-        lines.extend(f"  {k}: {v}" for k, v in plan.items())
+        lines.extend(f"  {k}: {printable(v)}" for k, v in plan.items())
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ import sys
 import threading
 import traceback
 
-from ..errors import SpecError, SpecErrors
+from ..errors import SpecError, SpecErrors, printable
 from ..version import __version__
 from .common import Parser, UsageError, spec_options
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             args = make_parser().parse_args(argv)
             return args.func(args)
     except UsageError as e:
-        print(f"netspec: error: {e.message}", file=sys.stderr)
+        print(printable(f"netspec: error: {e.message}", lines=True), file=sys.stderr)
         return 2
     except (SpecError, SpecErrors) as e:
         print(e, file=sys.stderr)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         else:
             print(
-                f"netspec: internal error: {type(e).__name__}: {e}\n"
+                printable(f"netspec: internal error: {type(e).__name__}: {e}", lines=True) + "\n"
                 "  (set NETSPEC_DEBUG=1 for the traceback; please report it)",
                 file=sys.stderr,
             )

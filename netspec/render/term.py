@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from ..errors import printable, titled
 from ..inspect_table import human_bytes, rows, totals, training
 from ..ir import Graph, shape_str
 
@@ -47,7 +48,7 @@ def print_inspect(graph: Graph, file: TextIO = sys.stdout) -> None:
     from ..ops import OPS
 
     console = Console(file=file, highlight=False)
-    title = graph.name + (f": {graph.description}" if graph.description else "")
+    title = escape(titled(graph.name, graph.description))
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("name", no_wrap=True)
     table.add_column("op")
@@ -76,7 +77,7 @@ def print_inspect(graph: Graph, file: TextIO = sys.stdout) -> None:
     if plan:
         console.print("[bold]training[/]")
         for k, v in plan.items():
-            console.print(f"  [bold]{k}[/] {escape(v)}")
+            console.print(f"  [bold]{k}[/] {escape(printable(v))}")
 
 
 @contextmanager

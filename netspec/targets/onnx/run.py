@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import SpecError, did_you_mean
+from ...errors import SpecError, did_you_mean, printable
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -45,7 +45,7 @@ class RunError(SpecError):
         text = f"netspec run: error: {self.message}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return printable(text, lines=True)
 
 
 class RuntimeUnavailable(RunError):
