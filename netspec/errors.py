@@ -24,18 +24,49 @@ def path_str(path: Sequence[PathPart], limit: int | None = None) -> str:
     return out
 
 
+# Names other frameworks use for what netspec calls otherwise: suggested when the target name is
+# among the choices (an unknown activation, init, op, ...).
+ALIASES = {
+    "linear": "identity",
+    "none": "identity",
+    "he": "he_uniform",
+    "kaiming": "he_uniform",
+    "kaiming_uniform": "he_uniform",
+    "kaiming_normal": "he_normal",
+    "xavier": "glorot_uniform",
+    "xavier_uniform": "glorot_uniform",
+    "xavier_normal": "glorot_normal",
+    "lecun": "lecun_normal",
+    "lecun_uniform": "lecun_normal",
+    "glorot": "glorot_uniform",
+    "swish": "silu",
+    "fc": "dense",
+    "linear_layer": "dense",
+    "attention": "multi_head_attention",
+    "mha": "multi_head_attention",
+    "batchnorm": "batch_norm",
+    "layernorm": "layer_norm",
+}
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
-    """The closest valid name, if one is close enough to be a likely typo."""
+    """The closest valid name, if one is close enough to be a likely typo, or the name netspec
+    uses for another framework's word (`ALIASES`). A match of another first letter must be
+    closer (`attention` is not `flatten`)."""
     if not isinstance(word, str):
         return None
     choices = list(choices)
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        if word.lower() in lowered:
-            return lowered[word.lower()]
-        return None
-    return close[0]
+    alias = ALIASES.get(word.lower().replace("-", "_"))
+    if alias in choices:
+        return alias
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    for close in difflib.get_close_matches(word, choices, n=3, cutoff=0.6):
+        ratio = difflib.SequenceMatcher(None, word, close).ratio()
+        if ratio >= 0.8 or close[:1].lower() == word[:1].lower():
+            return close
+    return None
 
 
 _BIDI = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}

@@ -21,6 +21,20 @@ def rows(graph: Graph) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def dynamic_axes(graph: Graph) -> list[str]:
+    """The inputs' axes without a size (MACs count them as 1)."""
+    axes = [d for v in graph.inputs.values() for d in v.shape if isinstance(d, str)]
+    return list(dict.fromkeys(axes))
+
+
+def macs_note(graph: Graph) -> str:
+    """What a MACs count assumed: `` (seq counted as 1: --dims seq=N sizes it)``, or ``."""
+    axes = dynamic_axes(graph)
+    if not axes:
+        return ""
+    return f" (dynamic axes {', '.join(axes)} counted as 1; size them with --dims {axes[0]}=N)"
+
+
 def totals(graph: Graph) -> dict[str, int]:
     params = graph.param_count
     buffers = graph.buffer_count
@@ -82,7 +96,7 @@ def plain_inspect(graph: Graph) -> str:
     lines.append("")
     lines.append(f"parameters: {t['parameters']:,}")
     lines.append(f"buffers: {t['buffers']:,}")
-    lines.append(f"MACs: {t['macs']:,} per example")
+    lines.append(f"MACs: {t['macs']:,} per example{macs_note(graph)}")
     lines.append(f"weight bytes: {t['weight_bytes']:,} ({human_bytes(t['weight_bytes'])}, float32)")
     outs = ", ".join(f"{k} {shape_str(graph.value(v).shape)}" for k, v in graph.outputs.items())
     lines.append(f"outputs: {outs}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
 
@@ -158,8 +159,9 @@ def run(args) -> int:
     outputs = run_session(sess, inputs)
     if args.output:
         file_names(outputs)  # a clash is refused before anything is printed or written
-    note = f" (CUDA not used: {why})" if why and args.provider == "auto" else ""
-    print(f"provider: {used}{note}")
+    print(f"provider: {used}")
+    if why and args.provider == "auto":  # on stderr: stdout is the results
+        print(f"netspec run: note: CUDA not used: {why}", file=sys.stderr)
     for name, a in outputs.items():
         print(f"{name}: shape {list(a.shape)} {a.dtype} {preview(a)}")
     if args.output:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from ..errors import printable, titled
-from ..inspect_table import human_bytes, rows, totals, training
+from ..inspect_table import human_bytes, macs_note, rows, totals, training
 from ..ir import Graph, shape_str
 
 FAMILY_STYLE = {
@@ -67,7 +67,7 @@ def print_inspect(graph: Graph, file: TextIO = sys.stdout) -> None:
     outs = ", ".join(f"{k} {shape_str(graph.value(v).shape)}" for k, v in graph.outputs.items())
     console.print(
         f"[bold]parameters[/] {t['parameters']:,}   [bold]buffers[/] {t['buffers']:,}"
-        f"   [bold]MACs[/] {t['macs']:,} per example"
+        f"   [bold]MACs[/] {t['macs']:,} per example{escape(macs_note(graph))}"
     )
     console.print(
         f"[bold]weight bytes[/] {t['weight_bytes']:,} "

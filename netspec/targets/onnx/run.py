@@ -109,8 +109,17 @@ def _model_bytes(model: Any) -> bytes | str:
     if hasattr(model, "SerializeToString"):
         return model.SerializeToString()
     path = Path(model)
+    if path.is_dir():
+        raise RunError(f"model file {str(path)!r} is a folder", hint="give the .onnx file in it")
     if not path.is_file():
         raise RunError(f"model file {str(path)!r} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if path.suffix.lower() in (".yaml", ".yml") or head.lstrip().startswith(b"netspec:"):
+        raise RunError(
+            f"{str(path)!r} is a spec, not an ONNX model",
+            hint=f"build it first (netspec build {path} -t onnx) and run the .onnx it writes",
+        )
     return str(path)
 
 
