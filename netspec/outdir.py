@@ -219,8 +219,8 @@ def read_bounded(path: str | os.PathLike, limit: int, what: str = "file") -> byt
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         raise SpecError(f"cannot read the {what}: {e.strerror or e}", file=str(p)) from None
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(f.fileno()).st_mode
+    try:
+        mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
             raise SpecError(
@@ -228,4 +228,8 @@ def read_bounded(path: str | os.PathLike, limit: int, what: str = "file") -> byt
                 file=str(p),
                 hint=f"give the path of a {what} saved on disk",
             )
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
         return f.read(limit + 1)

@@ -133,3 +133,8 @@ def test_npy_header_declaring_terabytes_is_refused_before_allocating(tmp_path):
     r = limited_cli("run", tmp_path / "mlp.onnx", "--input", f"x={big}")
     assert r.returncode == 2, r.stderr
     assert "declares" in r.stderr and "internal error" not in r.stderr
+
+
+def test_spec_that_is_a_folder(tmp_path):
+    rc, _, err = run_cli(["validate", tmp_path])
+    assert rc == 2 and "a folder" in err, err
