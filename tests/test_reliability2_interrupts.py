@@ -172,3 +172,30 @@ def test_view_removes_its_temporary_folder_on_sigterm(tmp_path):
             proc.kill()
             proc.wait()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigint_cleans_the_staging_folder(tmp_path):
+    out = tmp_path / "o"
+    proc = slow_build(out)
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=60)
+    assert rc == 130, proc.stderr.read()
+    assert not out.exists()  # it created the folder, and nothing else is in it
+
+
+def test_concurrent_builds_into_one_folder(tmp_path):
+    out = tmp_path / "o"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "netspec", "build", str(MLP), "-t", "onnx", "-o", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        for _ in range(3)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["mlp.onnx", "mlp.safetensors"]
