@@ -104,3 +104,15 @@ def test_inspect_says_what_it_assumed_and_takes_dims():
     assert macs(sized) == 100 * macs(out)  # every layer here is per time step
     rc, _, err = run_cli(["inspect", LSTM, "--dims", "seq=100"])
     assert rc == 2 and "unknown dynamic axis 'seq'" in err and "tokens_1" in err
+
+
+def test_batch_norm_after_a_recurrent_layer_suggests_layer_norm(tmp_path):
+    spec = one_layer(
+        tmp_path,
+        "{op: lstm, units: 16, return_sequences: true}\n  - {op: batch_norm}",
+        "[seq, 8]",
+    )
+    rc, _, err = run_cli(["validate", spec])
+    assert rc == 2, err
+    assert "layer_norm" in err and "time axis" in err
+    assert "give that axis a size" not in err
