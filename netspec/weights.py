@@ -148,8 +148,9 @@ def _check_keys(graph: Graph, keys, source: str, file: str | None, built_with=No
         )
 
 
-def _check_shape(graph, k, shape, source, file, built_with=None) -> None:
-    want = graph.weight_shapes()[k]
+def _check_shape(graph, k, shape, want, source, file, built_with=None) -> None:
+    """`shape` is `want`, the spec's shape for key `k` (passed in: `graph.weight_shapes()`
+    builds every key's)."""
     if tuple(shape) != tuple(want):
         raise WeightsError(
             f"{source}: '{k}' has shape {list(shape)}, the spec needs {list(want)}",
@@ -177,9 +178,9 @@ def check_weights(graph: Graph, weights: Mapping[str, np.ndarray], source: str =
     file = None
     _check_keys(graph, weights, source, file)
     out: Weights = {}
-    for k in graph.weight_shapes():
+    for k, want in graph.weight_shapes().items():
         a = np.asarray(weights[k])
-        _check_shape(graph, k, a.shape, source, file)
+        _check_shape(graph, k, a.shape, want, source, file)
         if a.dtype.kind not in "fiu" and a.dtype.name != "bfloat16":
             raise WeightsError(
                 f"{source}: '{k}' is {a.dtype.name}; weights are real numbers",
@@ -279,9 +280,9 @@ def read_safetensors(path: str | os.PathLike, graph: Graph) -> Weights:
         _check_keys(graph, header, source, file, built_with)
         base = 8 + int.from_bytes(_peek(f), "little")
         out: Weights = {}
-        for k in graph.weight_shapes():
+        for k, want in graph.weight_shapes().items():
             e = header[k]
-            _check_shape(graph, k, e["shape"], source, file, built_with)
+            _check_shape(graph, k, e["shape"], want, source, file, built_with)
             if e["dtype"] not in FLOAT_DTYPES:
                 hint = "convert it to F32 before saving (e.g. tensor.float())"
                 if e["dtype"].startswith("F8"):

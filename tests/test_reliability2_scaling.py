@@ -51,8 +51,20 @@ def lines_run(fn) -> int:
     return count
 
 
+def weights_round_trip(g) -> None:
+    import tempfile
+
+    from netspec.weights import load_weights, write_weights
+
+    with tempfile.TemporaryDirectory() as d:
+        write_weights(netspec.init_weights(g), g, f"{d}/w.safetensors")
+        load_weights(f"{d}/w.safetensors", g)
+
+
 WORKS = {
     "torch": lambda g: targets.get("torch").generate(g),
+    "onnx": lambda g: netspec.compile(g, target="onnx"),
+    "weights": weights_round_trip,
     "keras": lambda g: targets.get("keras").generate(g),
     "svg": lambda g: render(g, "svg"),
 }
@@ -61,8 +73,8 @@ WORKS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("what", list(WORKS))
 def test_nested_blocks_scale_linearly(what):
-    if what == "keras":
-        pytest.importorskip("keras")
+    if what in ("keras", "onnx"):
+        pytest.importorskip(what)
     graphs = [netspec.loads(nested(d)) for d in (8, 9)]
     assert [len(g.nodes) for g in graphs] == [256, 512]
     WORKS[what](graphs[0])  # imports and caches out of the count
