@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import targets
@@ -36,11 +35,13 @@ def loads(
     *,
     file: str = "<spec>",
     max_params: int = MAX_PARAMS,
+    dims: Mapping[str, int] | None = None,
 ) -> Graph:
-    """Validate spec text and lower it to the IR; raises SpecError with file:line:col."""
+    """Validate spec text and lower it to the IR; raises SpecError with file:line:col.
+    `dims`: sizes for the inputs' dynamic axes (what `inspect --dims` counts MACs with)."""
     doc = parse(text, file)
     try:
-        graph = lower(doc.data, dict(params or {}), max_params, doc.where)
+        graph = lower(doc.data, dict(params or {}), max_params, doc.where, dict(dims or {}))
     except SpecError as e:
         raise doc.locate(e) from None
     graph.source = file
@@ -53,14 +54,14 @@ def load(
     params: Mapping[str, Any] | None = None,
     *,
     max_params: int = MAX_PARAMS,
+    dims: Mapping[str, int] | None = None,
 ) -> Graph:
     """Read, validate and lower a spec file."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise SpecError(f"cannot read the spec: {e.strerror or e}", file=str(path)) from None
-    return loads(data, params, file=str(path), max_params=max_params)
+    from .outdir import read_bounded
+    from .yamlload import MAX_FILE_BYTES
+
+    data = read_bounded(path, MAX_FILE_BYTES, "spec")  # at most limit + 1 bytes: parse refuses
+    return loads(data, params, file=str(path), max_params=max_params, dims=dims)
 
 
 def generate(graph: Graph, target: str = "torch") -> str:

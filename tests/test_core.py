@@ -1183,7 +1183,7 @@ HEAD = "netspec: 1\nname: m\ninputs: {x: {shape: [4]}}\n"
             "layers: [{op: dense, units: 2, init: glorot}]",
             "layers[0].init",
             "expected one of glorot_uniform",
-            "did you mean 'glorot_normal'?",
+            "did you mean 'glorot_uniform'?",
         ),
     ],
 )

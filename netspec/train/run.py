@@ -14,9 +14,9 @@ weights, the model and training sources, history.csv/json, metrics.json, curves.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +25,14 @@ from typing import Any
 
 from ..errors import SpecError
 from ..ir import Graph
-from ..outdir import commit
+from ..outdir import commit, remove_if_empty, staging
+
+
+@contextlib.contextmanager
+def _scratch():
+    with tempfile.TemporaryDirectory(prefix="netspec-torchrun-") as d:
+        yield Path(d)
+
 
 TRAIN_TARGETS = ("torch", "keras")
 CHECKPOINTS = "checkpoints"
@@ -210,8 +217,8 @@ def train(
             tensorboard=tensorboard,
         )
     else:
-        work = Path(tempfile.mkdtemp(prefix=".netspec-torchrun-", dir=root))
-        try:
+        # the processes' shared folder: a staging folder, so a killed run's is swept later
+        with staging(root, "torchrun") if root is not None else _scratch() as work:
             trained = module.run_distributed(
                 graph,
                 w,
@@ -224,8 +231,6 @@ def train(
                 on_epoch_end=progress,
                 tensorboard=tensorboard,
             )
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     history = _ordered(plan, dict(trained.history), val_part is not None)
     metrics: dict[str, Any] = {"epochs": len(next(iter(history.values()), []))}
     metrics["train"] = trained.evaluate(train_part)
@@ -282,18 +287,16 @@ def write_run(graph: Graph, target: str, run: History, root: Path, created: bool
     from . import outputs
 
     root = root.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-train-", dir=root))
     try:
-        write_weights(run.weights, graph, tmp / f"{graph.name}.safetensors")
-        targets.get("onnx").write(graph, run.weights, tmp)
-        targets.get(target).write(graph, run.weights, tmp)
-        outputs.write_history(run.history, tmp)
-        outputs.write_metrics(run.metrics, tmp)
-        outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
-        return commit(tmp, root)
+        with staging(root, "train") as tmp:
+            write_weights(run.weights, graph, tmp / f"{graph.name}.safetensors")
+            targets.get("onnx").write(graph, run.weights, tmp)
+            targets.get(target).write(graph, run.weights, tmp)
+            outputs.write_history(run.history, tmp)
+            outputs.write_metrics(run.metrics, tmp)
+            outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
+            return commit(tmp, root)
     except BaseException:
-        if created and not (root / CHECKPOINTS).exists():
-            shutil.rmtree(root, ignore_errors=True)
+        if created:
+            remove_if_empty(root)  # only if empty: never what another command wrote there
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

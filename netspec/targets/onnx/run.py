@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import SpecError, did_you_mean
+from ...errors import SpecError, did_you_mean, printable
 
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
@@ -48,7 +48,7 @@ class RunError(SpecError):
         text = f"netspec run: error: {self.message}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return printable(text, lines=True)
 
 
 class RuntimeUnavailable(RunError):
@@ -112,8 +112,17 @@ def _model_bytes(model: Any) -> bytes | str:
     if hasattr(model, "SerializeToString"):
         return model.SerializeToString()
     path = Path(model)
+    if path.is_dir():
+        raise RunError(f"model file {str(path)!r} is a folder", hint="give the .onnx file in it")
     if not path.is_file():
         raise RunError(f"model file {str(path)!r} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if path.suffix.lower() in (".yaml", ".yml") or head.lstrip().startswith(b"netspec:"):
+        raise RunError(
+            f"{str(path)!r} is a spec, not an ONNX model",
+            hint=f"build it first (netspec build {path} -t onnx) and run the .onnx it writes",
+        )
     return str(path)
 
 
