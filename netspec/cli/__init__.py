@@ -21,7 +21,7 @@ from .common import Parser, UsageError, spec_options
 
 __all__ = ["COMMANDS", "UsageError", "main", "make_parser", "spec_options"]
 
-COMMANDS = ("validate", "inspect", "build", "train", "run", "schema", "graph", "view")
+COMMANDS = ("validate", "inspect", "build", "train", "run", "schema", "graph", "view", "tune")
 
 
 def make_parser() -> argparse.ArgumentParser:
