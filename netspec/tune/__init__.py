@@ -14,6 +14,7 @@ Training is deterministic for a given spec and seed, so that run reproduces the 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -145,7 +146,7 @@ def tune(
     `study`: its name (default: the spec's name); `resume`: continue the study in `out`'s
     default storage; `trials`: the study's total trial count (every worker together);
     `epochs`: each trial's training length (default: the training section's)."""
-    from .study import open_storage, open_study, quiet_optuna, run_trials
+    from .study import open_storage, open_study, quiet_optuna, run_trials, train_objective
 
     setup = prepare(
         spec,
@@ -185,7 +186,16 @@ def tune(
         if name not in optuna.get_all_study_names(rdb):
             raise TuneError(f"nothing to resume: no study {name!r} in the storage")
     the_study = open_study(setup, rdb, name)
-    ran = run_trials(setup, the_study, rdb, on_trial=on_trial)
+    ran = run_trials(
+        the_study,
+        rdb,
+        functools.partial(train_objective, setup),
+        trials=setup.trials,
+        sampler=setup.sampler,
+        seed=setup.seed,
+        grid=setup.grid,
+        on_trial=on_trial,
+    )
     return finish(setup, the_study, storage, root, ran, best_model=best_model)
 
 

@@ -201,36 +201,71 @@ def open_storage(url: str, heartbeat: int = DEFAULT_HEARTBEAT):
     else:
         engine = {"connect_args": {"timeout": 60}}
     try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine,
-            heartbeat_interval=heartbeat,
-            grace_period=2 * heartbeat,
-        )
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
+        with _schema_lock(url, engine):  # workers starting together create the tables once
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=heartbeat,
+                grace_period=2 * heartbeat,
+            )
+    except ImportError as e:
+        cause = getattr(e.__cause__, "name", None) or "its database driver"
+        raise TuneError(
+            f"cannot open the storage {shown_url(url)}: {cause} is not installed",
+            hint="pip install 'netspec[tune]'",
+        ) from None
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()
         raise TuneError(
             f"cannot open the storage {shown_url(url)}: {reason[0] if reason else type(e).__name__}"
         ) from None
 
 
+def _lock_key(name: str) -> int:
+    """A PostgreSQL advisory-lock key (a signed 64-bit integer) for `name`."""
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big")
+    return key - (1 << 63)
+
+
+@contextlib.contextmanager
+def _advisory_lock(engine, key: int) -> Iterator[None]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str, engine_kwargs: dict) -> Iterator[None]:
+    """For PostgreSQL, hold an advisory lock while Optuna creates its tables (two workers that
+    create them at once collide); SQLite serializes that itself."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        with _advisory_lock(engine, _lock_key("netspec tune: optuna schema")):
+            yield
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
 def study_lock(storage, study_name: str) -> Iterator[None]:
     """Hold the study-wide lock: a PostgreSQL advisory lock (any machine), or for SQLite an
     exclusive lock on FILE.lock next to the database (one machine, as SQLite is)."""
-    key = int.from_bytes(hashlib.blake2b(study_name.encode(), digest_size=8).digest(), "big")
-    key -= 1 << 63  # PostgreSQL's bigint is signed
     url = str(storage.url)
     if url.startswith("postgresql"):
-        from sqlalchemy import text
-
-        with storage.engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+        with _advisory_lock(storage.engine, _lock_key(f"netspec tune: {study_name}")):
+            yield
         return
     from sqlalchemy.engine import make_url
 
@@ -316,7 +351,7 @@ def _heartbeat_enabled(storage) -> bool:
     return is_heartbeat_enabled(storage)
 
 
-def objective(setup: Setup, trial, timing: dict) -> float:
+def train_objective(setup: Setup, trial, timing: dict) -> float:
     """Train with the trial's params; report the monitored value each epoch; the final value."""
     import optuna
 
@@ -347,17 +382,23 @@ def objective(setup: Setup, trial, timing: dict) -> float:
 
 
 def run_trials(
-    setup: Setup,
     study,
     rdb,
+    objective: Callable[[Any, dict], float],
     *,
+    trials: int,
+    sampler: str = "tpe",
+    seed: int = 0,
+    grid: dict | None = None,
     worker: str | None = None,
     on_trial: Callable[[TrialRun], None] | None = None,
     limit: int | None = None,
 ) -> list[TrialRun]:
-    """Run trials until the study holds `setup.trials` trials (in any state, counting those
-    other workers run), or this worker has run `limit`; the trials this worker ran. `rdb`: the
-    study's `RDBStorage` (its lock)."""
+    """Run trials until the study holds `trials` trials (in any state, counting those other
+    workers run), or this worker has run `limit`; the trials this worker ran. `rdb`: the
+    study's `RDBStorage` (its lock); `objective(trial, timing)`: the trial's value (it may
+    raise `optuna.TrialPruned`; any other exception fails the trial); `sampler`, `seed` and
+    `grid` (for "grid"): the sampler each trial is asked with (see `make_sampler`)."""
     optuna = quiet_optuna()
     from optuna.trial import TrialState
 
@@ -371,11 +412,11 @@ def run_trials(
             optuna.storages.fail_stale_trials(study)
         with study_lock(rdb, study.study_name):
             count = len(study.get_trials(deepcopy=False))
-            if count >= setup.trials:
+            if count >= trials:
                 break
             # the grid's order comes from its seed: one seed for the whole study
-            seed = trial_seed(setup.seed, 0 if setup.grid else count)
-            study.sampler = make_sampler(setup.sampler, seed, setup.grid)
+            trial_s = trial_seed(seed, 0 if grid else count)
+            study.sampler = make_sampler(sampler, trial_s, grid)
             trial = study.ask()
         trial.set_user_attr("worker", worker)
         timing: dict[str, float] = {}
@@ -383,7 +424,7 @@ def run_trials(
         state = TrialState.COMPLETE
         with _heartbeat(storage, trial._trial_id):
             try:
-                value = objective(setup, trial, timing)
+                value = objective(trial, timing)
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
             except KeyboardInterrupt:
