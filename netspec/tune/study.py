@@ -179,9 +179,10 @@ def shown_url(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
-def open_storage(url: str, heartbeat: int = DEFAULT_HEARTBEAT):
+def open_storage(url: str, heartbeat: int | None = DEFAULT_HEARTBEAT):
     """An Optuna RDB storage at `url` (sqlite:///FILE or postgresql://...), connected and
-    checked; a `TuneError` with one line if it cannot be reached."""
+    checked; a `TuneError` with one line if it cannot be reached. `heartbeat`: seconds between
+    a running trial's heartbeats (None: none, e.g. for an in-memory database)."""
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme == "postgres":
         raise TuneError(
@@ -206,7 +207,7 @@ def open_storage(url: str, heartbeat: int = DEFAULT_HEARTBEAT):
                 url,
                 engine_kwargs=engine,
                 heartbeat_interval=heartbeat,
-                grace_period=2 * heartbeat,
+                grace_period=None if heartbeat is None else 2 * heartbeat,
             )
     except ImportError as e:
         cause = getattr(e.__cause__, "name", None) or "its database driver"
@@ -243,10 +244,11 @@ def _advisory_lock(engine, key: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _schema_lock(url: str, engine_kwargs: dict) -> Iterator[None]:
-    """For PostgreSQL, hold an advisory lock while Optuna creates its tables (two workers that
-    create them at once collide); SQLite serializes that itself."""
+    """Hold a lock while Optuna creates its tables (two workers that create them at once
+    collide): a PostgreSQL advisory lock, or SQLite's lock file."""
     if not url.startswith("postgresql"):
-        yield
+        with _file_lock(_sqlite_file(url)):
+            yield
         return
     import sqlalchemy
 
@@ -267,10 +269,21 @@ def study_lock(storage, study_name: str) -> Iterator[None]:
         with _advisory_lock(storage.engine, _lock_key(f"netspec tune: {study_name}")):
             yield
         return
+    with _file_lock(_sqlite_file(url)):
+        yield
+
+
+def _sqlite_file(url: str) -> str | None:
     from sqlalchemy.engine import make_url
 
     database = make_url(url).database
-    if not database or database == ":memory:":
+    return None if not database or database == ":memory:" else database
+
+
+@contextlib.contextmanager
+def _file_lock(database: str | None) -> Iterator[None]:
+    """An exclusive lock on DATABASE.lock (nothing to lock for an in-memory database)."""
+    if database is None:
         yield
         return
     fd = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o644)
