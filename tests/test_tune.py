@@ -112,11 +112,10 @@ def test_unknown_param_did_you_mean():
 
 
 def _memory_study(sampler: str, direction: str = "minimize"):
-    from netspec.tune.study import open_storage, quiet_optuna
+    """A study in this process's memory (no lock needed: run_trials takes None)."""
+    from netspec.tune.study import quiet_optuna
 
-    opt = quiet_optuna()
-    rdb = open_storage("sqlite:///:memory:", heartbeat=None)
-    return opt.create_study(storage=rdb, direction=direction), rdb
+    return quiet_optuna().create_study(direction=direction), None
 
 
 def _toy(spaces):

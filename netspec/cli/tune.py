@@ -71,6 +71,13 @@ def add_parser(sub) -> None:
         "(default: on)",
     )
     sp.add_argument(
+        "--best-model",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train the best params once more into DIR/best/: weights, ONNX, sources, curves "
+        "(default: on; a study's extra workers can leave it to one)",
+    )
+    sp.add_argument(
         "--heartbeat",
         type=int,
         default=30,
@@ -127,6 +134,7 @@ def run(args) -> int:
         heartbeat=args.heartbeat,
         max_params=args.max_params,
         epochs=args.epochs,
+        best_model=args.best_model,
         on_trial=show,
     )
     if not args.quiet:

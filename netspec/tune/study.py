@@ -408,10 +408,12 @@ def run_trials(
     limit: int | None = None,
 ) -> list[TrialRun]:
     """Run trials until the study holds `trials` trials (in any state, counting those other
-    workers run), or this worker has run `limit`; the trials this worker ran. `rdb`: the
-    study's `RDBStorage` (its lock); `objective(trial, timing)`: the trial's value (it may
-    raise `optuna.TrialPruned`; any other exception fails the trial); `sampler`, `seed` and
-    `grid` (for "grid"): the sampler each trial is asked with (see `make_sampler`)."""
+    workers run), or this worker has run `limit`; the trials this worker ran.
+
+    `rdb`: the study's `RDBStorage` (its lock; None for a study of this process alone, in
+    memory); `objective(trial, timing)`: the trial's value (it may raise `optuna.TrialPruned`;
+    any other exception fails the trial); `sampler`, `seed` and `grid` (for "grid"): the
+    sampler each trial is asked with (see `make_sampler`)."""
     optuna = quiet_optuna()
     from optuna.trial import TrialState
 
@@ -423,7 +425,7 @@ def run_trials(
         start = time.perf_counter()
         if heartbeat:
             optuna.storages.fail_stale_trials(study)
-        with study_lock(rdb, study.study_name):
+        with study_lock(rdb, study.study_name) if rdb is not None else contextlib.nullcontext():
             count = len(study.get_trials(deepcopy=False))
             if count >= trials:
                 break
