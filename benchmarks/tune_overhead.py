@@ -61,6 +61,12 @@ def main() -> int:
                     attrs = study.trials[run.number].user_attrs
                     assert run.state == "COMPLETE", run
                     trials.append((run.seconds, attrs["seconds_train"], attrs["seconds_report"]))
+            wall, training, _ = trials[-1]
+            print(
+                f"round {i + 1}: trial {fmt_s(wall)}, its training {fmt_s(training)}, "
+                f"overhead {(wall - training) / training:.2%}; by hand {fmt_s(by_hand[-1])}",
+                flush=True,
+            )
 
     wall = [t for t, _, _ in trials]
     training = [tr for _, tr, _ in trials]
