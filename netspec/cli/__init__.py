@@ -36,6 +36,7 @@ COMMANDS = (
     "graph",
     "view",
     "deploy",
+    "tune",
 )
 
 
