@@ -10,9 +10,11 @@ Typical use:
 
 from __future__ import annotations
 
+from . import evaluate as _evaluate_package  # noqa: F401 - `netspec.evaluate` is the function
 from . import train as _train_package  # noqa: F401 - loaded first: `netspec.train` is the function
 from .api import (
     compile,
+    evaluate,
     export_weights,
     generate,
     init_weights,
@@ -31,6 +33,7 @@ __all__ = [
     "SpecErrors",
     "__version__",
     "compile",
+    "evaluate",
     "export_weights",
     "generate",
     "init_weights",

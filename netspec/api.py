@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import targets
@@ -19,6 +18,7 @@ from .yamlload import parse
 
 __all__ = [
     "compile",
+    "evaluate",
     "export_weights",
     "generate",
     "init_weights",
@@ -35,11 +35,13 @@ def loads(
     *,
     file: str = "<spec>",
     max_params: int = MAX_PARAMS,
+    dims: Mapping[str, int] | None = None,
 ) -> Graph:
-    """Validate spec text and lower it to the IR; raises SpecError with file:line:col."""
+    """Validate spec text and lower it to the IR; raises SpecError with file:line:col.
+    `dims`: sizes for the inputs' dynamic axes (what `inspect --dims` counts MACs with)."""
     doc = parse(text, file)
     try:
-        graph = lower(doc.data, dict(params or {}), max_params, doc.where)
+        graph = lower(doc.data, dict(params or {}), max_params, doc.where, dict(dims or {}))
     except SpecError as e:
         raise doc.locate(e) from None
     graph.source = file
@@ -52,14 +54,14 @@ def load(
     params: Mapping[str, Any] | None = None,
     *,
     max_params: int = MAX_PARAMS,
+    dims: Mapping[str, int] | None = None,
 ) -> Graph:
     """Read, validate and lower a spec file."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise SpecError(f"cannot read the spec: {e.strerror or e}", file=str(path)) from None
-    return loads(data, params, file=str(path), max_params=max_params)
+    from .outdir import read_bounded
+    from .yamlload import MAX_FILE_BYTES
+
+    data = read_bounded(path, MAX_FILE_BYTES, "spec")  # at most limit + 1 bytes: parse refuses
+    return loads(data, params, file=str(path), max_params=max_params, dims=dims)
 
 
 def generate(graph: Graph, target: str = "torch") -> str:
@@ -113,10 +115,14 @@ def train(
     resume: bool = False,
     epochs: int | None = None,
     progress=None,
+    tensorboard: str | os.PathLike | None = None,
+    nproc: int | None = None,
 ):
     """Train `graph` as its `training:` section says (data: default the section's), with the
     target's generated training script; with `out`, write the trained model's files there
-    (see `netspec train`). Returns the `History` (per-epoch values, final metrics, weights)."""
+    (see `netspec train`); `tensorboard`: a folder for TensorBoard event files; `nproc`: train
+    in that many processes under torchrun (PyTorch). Returns the `History` (per-epoch values,
+    final metrics, weights)."""
     from .train.run import train as run
 
     return run(
@@ -128,6 +134,37 @@ def train(
         resume=resume,
         epochs=epochs,
         progress=progress,
+        tensorboard=tensorboard,
+        nproc=nproc,
+    )
+
+
+def evaluate(
+    graph: Graph,
+    data: str | os.PathLike | list | None = None,
+    *,
+    weights: str | os.PathLike | Mapping | None = None,
+    target: str = "onnx",
+    model: str | os.PathLike | bytes | Any | None = None,
+    split: str | None = None,
+    batch_size: int = 256,
+    provider: str = "auto",
+) -> dict:
+    """Metrics of `graph`'s trained model (`weights`, or the ONNX `model` file) on `data`
+    (default: the `training:` section's data, its test part when it sets one aside), run on
+    ONNX Runtime (`target="onnx"`) or on torch / keras: a JSON-ready dict (see
+    `netspec evaluate` and docs/evaluate.md)."""
+    from .evaluate.run import evaluate as run
+
+    return run(
+        graph,
+        data,
+        weights=weights,
+        target=target,
+        model=model,
+        split=split,
+        batch_size=batch_size,
+        provider=provider,
     )
 
 

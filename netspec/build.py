@@ -1,15 +1,16 @@
 """`netspec build`: every requested target into one directory, all or nothing.
 
-Files are written into a fresh temporary directory inside the output directory, checked to be
-plain files inside it, and only then moved into place (`os.replace` replaces a symlink at the
-destination instead of writing through it). A failed build leaves the directory as it was.
+Files are written into a staging folder inside the output directory, checked to be plain files
+inside it, and only then moved into place, all or nothing (`outdir.commit`: old files set aside
+first, put back if a rename fails; a symlink at a destination is replaced, never written
+through). A failed or interrupted build (SIGINT, SIGTERM) leaves the directory as it was and
+removes only its own staging folder (and the directory, if it created it and it is still empty);
+a killed build's staging folder is swept by the next command writing there.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from . import targets
 from .ir import Graph
-from .outdir import commit
+from .outdir import commit, output_error, prepare, remove_if_empty, staging
 from .weights import load_weights, write_weights
 
 
@@ -42,26 +43,26 @@ def build(
         drawn = pool.submit(load_weights, weights, graph)
         mods = {n: targets.get(n) for n in names}
         w = drawn.result()
-    out = Path(outdir)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    root = out.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-build-", dir=root))
+    root, created = prepare(outdir)
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="netspec-build") as pool:
-            saved = pool.submit(write_weights, w, graph, tmp / f"{graph.name}.safetensors")
-            for n, mod in mods.items():
-                if step:
-                    step(n)
-                mod.write(graph, w, tmp, **(options or {}).get(n, {}))
-            if step:
-                step("weights")
-            saved.result()  # on an error above, leaving the block waits for the thread first
-        return commit(tmp, root)
+        with staging(root, "build") as tmp:
+            with ThreadPoolExecutor(1, thread_name_prefix="netspec-build") as pool:
+                saved = pool.submit(write_weights, w, graph, tmp / f"{graph.name}.safetensors")
+                try:
+                    for n, mod in mods.items():
+                        if step:
+                            step(n)
+                        mod.write(graph, w, tmp, **(options or {}).get(n, {}))
+                    if step:
+                        step("weights")
+                except OSError as e:
+                    raise output_error(e, outdir) from None
+                try:  # on an error above, leaving the block waits for the thread first
+                    saved.result()
+                except OSError as e:
+                    raise output_error(e, outdir) from None
+            return commit(tmp, root)
     except BaseException:
         if created:
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(root, ignore_errors=True)
+            remove_if_empty(root)  # only if empty: never what another build wrote there
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

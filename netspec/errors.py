@@ -24,18 +24,79 @@ def path_str(path: Sequence[PathPart], limit: int | None = None) -> str:
     return out
 
 
+# Names other frameworks use for what netspec calls otherwise: suggested when the target name is
+# among the choices (an unknown activation, init, op, ...).
+ALIASES = {
+    "linear": "identity",
+    "none": "identity",
+    "he": "he_uniform",
+    "kaiming": "he_uniform",
+    "kaiming_uniform": "he_uniform",
+    "kaiming_normal": "he_normal",
+    "xavier": "glorot_uniform",
+    "xavier_uniform": "glorot_uniform",
+    "xavier_normal": "glorot_normal",
+    "lecun": "lecun_normal",
+    "lecun_uniform": "lecun_normal",
+    "glorot": "glorot_uniform",
+    "swish": "silu",
+    "fc": "dense",
+    "linear_layer": "dense",
+    "attention": "multi_head_attention",
+    "mha": "multi_head_attention",
+    "batchnorm": "batch_norm",
+    "layernorm": "layer_norm",
+}
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
-    """The closest valid name, if one is close enough to be a likely typo."""
+    """The closest valid name, if one is close enough to be a likely typo, or the name netspec
+    uses for another framework's word (`ALIASES`). A match of another first letter must be
+    closer (`attention` is not `flatten`)."""
     if not isinstance(word, str):
         return None
     choices = list(choices)
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        if word.lower() in lowered:
-            return lowered[word.lower()]
-        return None
-    return close[0]
+    alias = ALIASES.get(word.lower().replace("-", "_"))
+    if alias in choices:
+        return alias
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    for close in difflib.get_close_matches(word, choices, n=3, cutoff=0.6):
+        ratio = difflib.SequenceMatcher(None, word, close).ratio()
+        if ratio >= 0.8 or close[:1].lower() == word[:1].lower():
+            return close
+    return None
+
+
+_BIDI = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def printable(text: str, lines: bool = False) -> str:
+    """User text (a description, a path) made safe to print or draw: newlines and tabs become
+    spaces; control characters (ANSI escapes included), bidi overrides, line separators, lone
+    surrogates and the XML non-characters become visible escapes (`\\x1b`, `\\u202e`), so
+    nothing reaches a terminal, SVG (valid XML), DOT or Mermaid raw. Other text (any script,
+    emoji) is kept. With `lines`, newlines are kept (a message of several lines)."""
+    out = []
+    for c in text:
+        o = ord(c)
+        if lines and c == "\n":
+            out.append(c)
+        elif c in "\n\t\r":
+            out.append(" ")
+        elif o < 0x20 or 0x7F <= o < 0xA0:
+            out.append(f"\\x{o:02x}")
+        elif o in _BIDI or o in (0x2028, 0x2029, 0xFFFE, 0xFFFF) or 0xD800 <= o < 0xE000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def titled(name: str, description: str) -> str:
+    """`name: description` (the heading of inspect and of every drawing), printable."""
+    return printable(name + (f": {description}" if description else ""))
 
 
 class SpecError(Exception):
@@ -85,7 +146,7 @@ class SpecError(Exception):
             text += f"\n  hint: {_cap(self.hint)}"
         if self.note:
             text += f"\n  note: {self.note}"
-        return text
+        return printable(text, lines=True)  # user text quoted anywhere reaches no terminal raw
 
 
 def _cap(text: str, limit: int = 600) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .errors import printable, titled
 from .ir import Graph, shape_str
 
 
@@ -18,6 +19,20 @@ def rows(graph: Graph) -> list[tuple[str, str, str, str]]:
     for n in graph.nodes:
         out.append((n.name, n.op, shape_str(n.shape), f"{n.param_count:,}"))
     return out
+
+
+def dynamic_axes(graph: Graph) -> list[str]:
+    """The inputs' axes without a size (MACs count them as 1)."""
+    axes = [d for v in graph.inputs.values() for d in v.shape if isinstance(d, str)]
+    return list(dict.fromkeys(axes))
+
+
+def macs_note(graph: Graph) -> str:
+    """What a MACs count assumed: `` (seq counted as 1: --dims seq=N sizes it)``, or ``."""
+    axes = dynamic_axes(graph)
+    if not axes:
+        return ""
+    return f" (dynamic axes {', '.join(axes)} counted as 1; size them with --dims {axes[0]}=N)"
 
 
 def totals(graph: Graph) -> dict[str, int]:
@@ -67,7 +82,7 @@ def plain_inspect(graph: Graph) -> str:
     head = ("name", "op", "output shape", "params")
     body = rows(graph)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
-    lines = [f"{graph.name}" + (f": {graph.description}" if graph.description else "")]
+    lines = [titled(graph.name, graph.description)]
 
     def fmt(r):
         return "  ".join(
@@ -81,12 +96,12 @@ def plain_inspect(graph: Graph) -> str:
     lines.append("")
     lines.append(f"parameters: {t['parameters']:,}")
     lines.append(f"buffers: {t['buffers']:,}")
-    lines.append(f"MACs: {t['macs']:,} per example")
+    lines.append(f"MACs: {t['macs']:,} per example{macs_note(graph)}")
     lines.append(f"weight bytes: {t['weight_bytes']:,} ({human_bytes(t['weight_bytes'])}, float32)")
     outs = ", ".join(f"{k} {shape_str(graph.value(v).shape)}" for k, v in graph.outputs.items())
     lines.append(f"outputs: {outs}")
     plan = training(graph)
     if plan:
         lines.append("training:")
-        lines.extend(f"  {k}: {v}" for k, v in plan.items())
+        lines.extend(f"  {k}: {printable(v)}" for k, v in plan.items())
     return "\n".join(lines) + "\n"

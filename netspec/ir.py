@@ -186,14 +186,31 @@ class Graph:
         """Nodes outside any block use."""
         return [n for n in self.nodes if not n.scope]
 
+    def _positions(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Each node's index and each block use's first node index, computed once per graph
+        (they were rebuilt for every `scope_items` call: quadratic in deeply nested specs).
+        Recomputed if nodes or uses were added or removed since."""
+        cached = getattr(self, "_cached_positions", None)
+        if cached is not None and cached[0] == (len(self.nodes), len(self.uses)):
+            return cached[1], cached[2]
+        index = {n.name: i for i, n in enumerate(self.nodes)}
+        first: dict[str, int] = {}
+
+        def position(name: str) -> int:  # nesting is at most MAX_BLOCK_DEPTH deep
+            if name not in first:
+                u = self.uses[name]
+                first[name] = min([index[n] for n in u.nodes] + [position(v) for v in u.uses])
+            return first[name]
+
+        for name in self.uses:
+            position(name)
+        self._cached_positions = ((len(self.nodes), len(self.uses)), index, first)
+        return index, first
+
     def scope_items(self, use: BlockUse | None = None) -> list[Node | BlockUse]:
         """The nodes and nested block uses directly inside `use` (None: the top level), in
         execution order; a use sits where its first node runs."""
-        index = {n.name: i for i, n in enumerate(self.nodes)}
-
-        def first(u: BlockUse) -> int:
-            return min([index[n] for n in u.nodes] + [first(self.uses[v]) for v in u.uses])
-
+        index, first = self._positions()
         if use is None:
             nodes = self.top_nodes()
             uses = [u for u in self.uses.values() if not u.scope]
@@ -201,7 +218,7 @@ class Graph:
             nodes = [self.node(n) for n in use.nodes]
             uses = [self.uses[u] for u in use.uses]
         keyed: list[tuple[int, Node | BlockUse]] = [(index[n.name], n) for n in nodes]
-        keyed += [(first(u), u) for u in uses]
+        keyed += [(first[u.name], u) for u in uses]
         return [item for _, item in sorted(keyed, key=lambda kv: kv[0])]
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,7 @@ class Lowerer:
         self.param_exprs: dict[str, Any] = {}
         self.block_defs: dict[str, BlockDef] = {}
         self.used_blocks: set[str] = set()
+        self.dims: dict[str, int] = {}  # sizes given to dynamic input axes (inspect --dims)
 
     # -- helpers -------------------------------------------------------------------------
     def err(self, msg: str, path: Path, hint: str | None = None, key: bool = False) -> SpecError:
@@ -191,6 +193,14 @@ class Lowerer:
                 else:  # a size (JSON's 8.0 is 8) or an axis name
                     dims.append(dim if isinstance(dim, str) else int(dim))
             out[iname] = Value(iname, tuple(dims), spec.get("dtype", "float32"))
+        if self.dims:
+            axes = {d for v in out.values() for d in v.shape if isinstance(d, str)}
+            for k in self.dims:
+                if k not in axes:
+                    raise unknown("dynamic axis", k, axes, ("inputs",))
+            for iname, v in out.items():
+                shape = tuple(self.dims.get(d, d) if isinstance(d, str) else d for d in v.shape)
+                out[iname] = Value(iname, shape, v.dtype)
         return out
 
     def check_block(self, bname: str, b: dict) -> None:
@@ -435,6 +445,8 @@ class Lowerer:
         except SpecError as e:
             if scope.context and scope.context not in e.message:
                 e.message += scope.context
+            if e.note is None and ("conv" in opname or "pool" in opname):
+                e.note = self.channels_last_note()
             raise
         act = attrs.get("activation")
         if act and "axis" in act:  # softmax/log_softmax on dense: normalize like the op does
@@ -465,7 +477,33 @@ class Lowerer:
         scope.names[local] = full
         scope.prev = full
 
+    def channels_last_note(self) -> str | None:
+        """When a convolution or pooling fails and an image input looks channels-last
+        (`[8, 8, 1]`: a last axis of 1 to 4 smaller than the first), say that shapes are
+        channels-first."""
+        for name in sorted(self.graph_inputs):
+            shape = self.values[name].shape
+            if (
+                len(shape) in (2, 3, 4)
+                and all(isinstance(d, int) for d in shape)
+                and 1 <= shape[-1] <= 4 < shape[0]
+            ):
+                first = [shape[-1], *shape[:-1]]
+                return (
+                    f"shapes are channels-first ([C, H, W]); input '{name}' is {list(shape)}, "
+                    f"which looks channels-last: write {first}"
+                )
+        return None
+
     def add(self, node: Node, lpath: Path) -> None:
+        known = [d for d in node.shape if isinstance(d, int) and not isinstance(d, bool)]
+        if known and (max(known) > expr.MAX_INT or math.prod(known) > expr.MAX_INT):
+            raise self.err(
+                f"the output shape {list(node.shape)} is too large: sizes are 64-bit "
+                f"integers (at most 2**63 - 1 values per example)",
+                lpath,
+                "check the padding, stride, kernel or units: one of them is far too large",
+            )
         self.total_params += node.param_count + node.buffer_count
         if self.total_params > self.max_params:
             raise self.err(
@@ -677,11 +715,18 @@ class Lowerer:
 
 
 def lower(
-    data: Any, overrides: dict[str, Any] | None = None, max_params: int = MAX_PARAMS, where=None
+    data: Any,
+    overrides: dict[str, Any] | None = None,
+    max_params: int = MAX_PARAMS,
+    where=None,
+    dims: dict[str, int] | None = None,
 ) -> Graph:
     """Lower parsed spec data to a Graph; raises SpecError with a YAML path. `where(path)`
-    gives a layer's (line, col) for `Node.loc`."""
-    return Lowerer(data, overrides, max_params, where).run()
+    gives a layer's (line, col) for `Node.loc`. `dims` gives sizes to the inputs' dynamic
+    axes (`seq`, or `x_2` for the second axis of input `x` written `null`), for `inspect`."""
+    low = Lowerer(data, overrides, max_params, where)
+    low.dims = dict(dims or {})
+    return low.run()
 
 
 def spec_hash(text: str, params: dict[str, Any]) -> str:

@@ -409,6 +409,7 @@ def _syntax_error(e: yaml.MarkedYAMLError, doc: Document) -> SpecError:
     err = SpecError(f"YAML syntax error: {problem}", file=doc.file, hint=hint)
     if mark is not None:
         err.line, err.col = mark.line + 1, mark.column + 1
-        if hint is None and mark.line < len(lines) and "${" in lines[mark.line]:
+        # `${...}` in a flow mapping is the known pitfall: say so rather than "close the '{'"
+        if mark.line < len(lines) and "${" in lines[mark.line] and "tab" not in problem:
             err.hint = 'inside { } or [ ], quote expressions: units: "${hidden * 2}"'
     return doc.locate(err)

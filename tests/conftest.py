@@ -131,3 +131,38 @@ def keras():
     tf.config.experimental.enable_tensor_float_32_execution(False)
     assert keras.config.floatx() == "float32"
     return keras
+
+
+@contextmanager
+def netspec_serve(*args: object, timeout: float = 300) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`netspec serve ARGS... --port 0` in a subprocess: yields (the process, "127.0.0.1:PORT"
+    read from the first line it prints once it listens); stopped on exit. Its stderr goes to a
+    file (a pipe nobody reads could fill and stall the server), shown when it fails to start."""
+    import re
+    import tempfile
+
+    with tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "netspec", "serve", *map(str, args), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            ready = select.select([proc.stdout], [], [], timeout)[0]
+            line = proc.stdout.readline() if ready else ""
+            m = re.search(r"at http://(\S+) ", line)
+            if not m:
+                proc.kill()
+                proc.wait()
+                err.seek(0)
+                pytest.fail(f"netspec serve did not start: {line!r}; stderr: {err.read()[-3000:]}")
+            yield proc, m.group(1)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

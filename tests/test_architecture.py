@@ -260,7 +260,7 @@ def _within(module: str, prefix: str) -> bool:
 CORE = ("netspec.ir", "netspec.lower", "netspec.ops", "netspec.weights", "netspec.errors")
 FORBIDDEN = [
     ("netspec", "netspec.cli", ("netspec.cli", "netspec.__main__")),
-    ("netspec", "netspec.api", ("netspec.cli", "netspec.api")),
+    ("netspec", "netspec.api", ("netspec.cli", "netspec.api", "netspec.tune")),  # tune: a driver
     ("netspec", "netspec.build", ("netspec.cli", "netspec.build")),
     ("netspec.targets", "netspec.render", ()),
     ("netspec.render", "netspec.targets", ()),

@@ -133,7 +133,10 @@ def test_weights_file_is_what_the_safetensors_package_reads_and_writes(spec, tmp
     with safe_open(str(ours), "numpy") as f:
         assert set(f.keys()) == set(w)
         assert f.metadata() == {
-            "netspec": json.dumps({"model": graph.name, "version": netspec.__version__})
+            "netspec": json.dumps(
+                {"model": graph.name, "params": graph.params, "version": netspec.__version__},
+                sort_keys=True,
+            )
         }
     a, b = load_file(str(ours)), load_file(str(theirs))
     assert set(a) == set(b) == set(w)

@@ -920,6 +920,54 @@ def test_normalize_keeps_the_shape_with_one_statistic_per_entry_of_its_axis():
     assert "expected an integer axis or null" in error([{"op": "normalize", "axis": "last"}])
 
 
+def test_tensor_and_indexing_shapes():
+    x = {"x": {"shape": [5, 4]}}
+    n = loads([{"op": "parameter", "shape": [1, 4]}], inputs=x).nodes[0]
+    assert n.shape == (1, 4) and n.params == {"weight": (1, 4)} and n.attrs["init"] == "normal"
+    assert "needs every size" in error([{"op": "parameter", "shape": [-1, 4]}], inputs=x)
+    assert "rank 2 or more" in error([{"op": "parameter", "shape": [4], "init": "he_normal"}])
+    n = loads([{"op": "constant", "shape": [3, 3], "triu": 1}], inputs=x).nodes[0]
+    assert n.shape == (3, 3) and not n.params and n.attrs["tril"] is None
+    assert "triu needs a shape of rank 2" in error([{"op": "constant", "shape": [3], "triu": 0}])
+    n = loads([{"op": "slice", "start": -3, "step": 2}], inputs=x).nodes[0]
+    assert n.shape == (2, 4) and (n.attrs["start"], n.attrs["end"]) == (2, 5)
+    assert "is empty" in error([{"op": "slice", "start": 4, "end": 2}], inputs=x)
+    assert "needs a fixed size" in error([{"op": "slice"}], inputs={"x": {"shape": [None, 4]}})
+    assert out_shape([5, 4], {"op": "select", "index": 0}) == (4,)
+    n = loads([{"op": "select", "axis": -1, "index": -1}], inputs=x).nodes[0]
+    assert n.shape == (5,) and (n.attrs["axis"], n.attrs["index"]) == (2, 3)
+    assert out_shape([None, 4], {"op": "select", "index": 0}) == (4,)
+    assert "out of range" in error([{"op": "select", "index": 5}], inputs=x)
+    assert "rank 2 to 8" in error([{"op": "select", "index": 0}])
+    n = loads([{"op": "gather", "axis": 2, "indices": [3, -1, 0]}], inputs=x).nodes[0]
+    assert n.shape == (5, 3) and n.attrs["indices"] == (3, 3, 0)
+    assert "out of range" in error([{"op": "gather", "indices": [5]}], inputs=x)
+    n = loads([{"op": "roll", "shifts": [-1, 6], "dims": [1, -1]}], inputs=x).nodes[0]
+    assert n.shape == (5, 4) and n.attrs["shifts"] == (4, 2) and n.attrs["dims"] == (1, 2)
+    assert "2 entries" in error([{"op": "roll", "shifts": [1, 2], "dims": [1]}], inputs=x)
+    ins = {"a": {"shape": [2, None, 3]}, "b": {"shape": [1, 3, 6]}}
+    n = loads([{"op": "matmul", "inputs": ["a", "b"]}], inputs=ins).nodes[0]
+    assert n.shape[0] == 2 and n.shape[2] == 6 and not isinstance(n.shape[1], int)
+    ins = {"a": {"shape": [2, 4]}, "b": {"shape": [3, 6]}}
+    assert "4 != 3" in error([{"op": "matmul", "inputs": ["a", "b"]}], inputs=ins)
+    assert "takes exactly 2 inputs" in error([{"op": "matmul"}])
+
+
+def test_attention_shapes_and_weights():
+    n = loads([{"op": "attention", "heads": 2}], inputs={"x": {"shape": [None, 8]}}).nodes[0]
+    assert n.shape[1] == 8 and n.params["weight_q"] == (8, 8) and n.params["bias_out"] == (8,)
+    ins = {"x": {"shape": [4, 8]}, "m": {"shape": [6, 5]}, "k": {"shape": [6]}}
+    g = loads([{"op": "attention", "heads": 4, "bias": False, "inputs": ["x", "m", "k"]}], ins)
+    n = g.nodes[0]
+    assert n.shape == (4, 8) and n.params["weight_k"] == (8, 5) and "bias_q" not in n.params
+    assert "must divide" in error([{"op": "attention", "heads": 3}], {"x": {"shape": [4, 8]}})
+    assert "[length, features]" in error([{"op": "attention", "heads": 1}])
+    bad = {"x": {"shape": [4, 8]}, "k": {"shape": [5]}}
+    assert "the mask must have" in error(
+        [{"op": "attention", "heads": 1, "inputs": ["x", "x", "k"]}], bad
+    )
+
+
 def test_every_op_has_a_shape_test():
     """Each op of the table appears in this file (a new op needs a shape test here)."""
     text = Path(__file__).read_text()
@@ -940,6 +988,25 @@ HAND = {
     "exam_score_sleep": 2 + 1,  # 3
     "iris": (4 * 16 + 16) + (16 * 3 + 3),  # 131
     "digits_mlp": (64 * 128 + 128) + (128 * 10 + 10),  # 9,610
+    # attention of width d: four d x d projections with biases; a pre/post-norm encoder block
+    # of width 64: attention, two layer norms, dense 64 -> m -> 64
+    "vit_tiny": (3 * 8 * 8 * 64 + 64)  # conv_proj: 81,226
+    + 64
+    + 17 * 64  # class_token, pos_embedding
+    + 2 * (4 * (64 * 64 + 64) + 2 * 128 + (64 * 128 + 128) + (128 * 64 + 64))
+    + 128
+    + (64 * 10 + 10),
+    "text_transformer": 1000 * 64  # embeddings: 137,540
+    + 32 * 64
+    + 128
+    + 2 * (4 * (64 * 64 + 64) + 2 * 128 + (64 * 128 + 128) + (128 * 64 + 64))
+    + (64 * 64 + 64)
+    + (64 * 4 + 4),
+    "gpt_decoder": 256 * 64  # wte: 236,928
+    + 64 * 64
+    + 4 * (4 * (64 * 64 + 64) + 2 * 128 + (64 * 256 + 256) + (256 * 64 + 64))
+    + 128
+    + 64 * 256,
 }
 UNET_LEVELS = [(1, 8), (8, 16), (16, 32), (48, 16), (24, 8)]  # (in, out) of each double_conv
 # (parameters, buffers) by hand for specs with statistics: conv k x k without bias has
@@ -1233,7 +1300,7 @@ HEAD = "netspec: 1\nname: m\ninputs: {x: {shape: [4]}}\n"
             "layers: [{op: dense, units: 2, init: glorot}]",
             "layers[0].init",
             "expected one of glorot_uniform",
-            "did you mean 'glorot_normal'?",
+            "did you mean 'glorot_uniform'?",
         ),
     ],
 )

@@ -243,6 +243,7 @@ PLAUSIBLE = {  # values of the right kind, so that shape rules run
     "shape": st.lists(st.one_of(SMALL, st.just(-1)), min_size=1, max_size=3),
     "dims": st.one_of(st.permutations([1, 2, 3]), st.lists(st.integers(-1, 4), max_size=3)),
     "axis": st.integers(-3, 3),
+    "ints": st.lists(st.integers(-4, 4), max_size=3),
 }
 REFS = st.lists(
     st.sampled_from(["x", "y", "x.out", "b_1", "dense_1", "relu_1", "n", "n_1"]),

@@ -34,6 +34,17 @@ ARGS = {  # constructor arguments and an input shape (channels-last) for each cl
     "GroupNorm": ({"groups": 2, "epsilon": 1e-3, "affine": False}, (2, 3, 4)),
     "DropPath": ({"rate": 0.2}, (2, 4)),
     "DropBlock": ({"rate": 0.2, "block_size": 2}, (2, 4, 4, 3)),
+    "Learned": ({"shape": (2, 3), "initializer": "ones"}, (2, 4)),
+    "Constant": ({"shape": (3, 3), "value": -2.0, "triu": 1}, (2, 4)),
+    "Slice": ({"axis": 1, "start": 1, "end": 4, "step": 2}, (2, 5, 3)),
+    "Select": ({"axis": 2, "index": 1}, (2, 5, 3)),
+    "Gather": ({"axis": 1, "indices": (4, 0, 0)}, (2, 5, 3)),
+    "Roll": ({"shifts": (2, 1), "axes": (1, -1)}, (2, 5, 3)),
+    "MatMul": ({}, None),
+    "Attention": (
+        {"heads": 2, "head_dim": 3, "causal": True, "kernel_initializer": "ones"},
+        (2, 5, 6),
+    ),
 }
 
 
@@ -49,6 +60,10 @@ def test_round_trips_through_its_config(name):
     layer = CLASSES[name](**kwargs)
     again = CLASSES[name].from_config(layer.get_config())
     assert again.get_config() == layer.get_config()
+    if name == "MatMul":
+        a, b = np.ones((2, 3, 4), "float32"), np.full((2, 4, 2), 2.0, "float32")
+        np.testing.assert_array_equal(np.asarray(layer([a, b])), np.full((2, 3, 2), 8.0))
+        return
     if shape is None:  # several inputs
         x = [np.ones((2, 3), "float32"), np.full((1, 3), 2.0, "float32")]
         np.testing.assert_array_equal(np.asarray(layer(x)), np.full((2, 3), 3.0))

@@ -56,6 +56,11 @@ WEIGHTED = {
     "lstm": ("x: {shape: [4, 3]}", "- {op: lstm, units: 2, bidirectional: true, num_layers: 2}"),
     "gru": ("x: {shape: [4, 3]}", "- {op: gru, units: 2, bidirectional: true, num_layers: 2}"),
     "rnn": ("x: {shape: [4, 3]}", "- {op: rnn, units: 2, num_layers: 3}"),
+    "parameter": ("x: {shape: [4, 3]}", "- {op: parameter, shape: [2, 3, 4]}"),
+    "attention": (
+        "x: {shape: [4, 6]}\nm: {shape: [5, 3]}",
+        "- {op: attention, heads: 2, inputs: [x, m]}\n- {op: attention, heads: 3, bias: false}",
+    ),
 }
 
 

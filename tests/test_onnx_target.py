@@ -249,8 +249,10 @@ def test_example_spec_structure(path):
     rec_layers = sum(n.attrs["num_layers"] for n in g.nodes if n.op in ("lstm", "gru", "rnn"))
     assert sum(counts.get(op, 0) for op in RECURRENT) == rec_layers
     if counts.get("Transpose"):
-        # only around recurrent nodes (in, out, between bidirectional layers) and for permute
+        # only around recurrent nodes (in, out, between bidirectional layers), for permute
+        # and attention
         permutes = sum(n.op == "permute" for n in g.nodes)
+        permutes += 4 * sum(n.op == "attention" for n in g.nodes)  # heads of q, k, v, context
         allowed = permutes + sum(
             2 + n.attrs["bidirectional"] * (n.attrs["num_layers"] - 1)
             for n in g.nodes

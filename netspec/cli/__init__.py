@@ -10,18 +10,34 @@ in `COMMANDS`. Command modules import what they run inside `run`, so that `valid
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
 
-from ..errors import SpecError, SpecErrors
+from ..errors import SpecError, SpecErrors, printable
 from ..version import __version__
 from .common import Parser, UsageError, spec_options
 
 __all__ = ["COMMANDS", "UsageError", "main", "make_parser", "spec_options"]
 
-COMMANDS = ("validate", "inspect", "build", "train", "run", "schema", "graph", "view")
+COMMANDS = (
+    "validate",
+    "inspect",
+    "build",
+    "train",
+    "evaluate",
+    "run",
+    "serve",
+    "schema",
+    "graph",
+    "view",
+    "deploy",
+    "tune",
+)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -33,16 +49,41 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, CI and service managers send), raised in the main thread so that
+    staging folders and temporary files are cleaned up as on Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM raises `Terminated` while a command runs (main thread only; restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = make_parser().parse_args(argv)
-        return args.func(args)
+        with _sigterm_raises():
+            args = make_parser().parse_args(argv)
+            return args.func(args)
     except UsageError as e:
-        print(f"netspec: error: {e.message}", file=sys.stderr)
+        print(printable(f"netspec: error: {e.message}", lines=True), file=sys.stderr)
         return 2
     except (SpecError, SpecErrors) as e:
         print(e, file=sys.stderr)
         return 2
+    except Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -52,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         else:
             print(
-                f"netspec: internal error: {type(e).__name__}: {e}\n"
+                printable(f"netspec: internal error: {type(e).__name__}: {e}", lines=True) + "\n"
                 "  (set NETSPEC_DEBUG=1 for the traceback; please report it)",
                 file=sys.stderr,
             )

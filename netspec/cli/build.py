@@ -22,6 +22,12 @@ def add_parser(sub) -> None:
     output_dir_option(sp)
     weights_option(sp)
     sp.add_argument("--opset", type=int, help="ONNX opset (default 17; 13 or newer)")
+    sp.add_argument(
+        "--quantize",
+        choices=["int8", "fp16"],
+        help="also write <name>.int8.onnx (dynamic; static with --calibrate) or <name>.fp16.onnx",
+    )
+    sp.add_argument("--calibrate", metavar="FILE", help="int8 calibration data (.npz/.npy/.csv)")
     sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     spec_options(sp)
     sp.set_defaults(func=run)
@@ -39,10 +45,29 @@ def run(args) -> int:
             raise UsageError(f"--opset must be 13 or newer, got {args.opset}")
         options["onnx"] = {"opset": args.opset}
     names = targets.names() if args.target == "all" else [args.target]
+    calibration = None
+    if args.quantize or args.calibrate:
+        from ..targets.onnx.quantize import read_calibration
+
+        if "onnx" not in names or not args.quantize:
+            raise UsageError("--quantize (and --calibrate) go with the onnx target")
+        if args.calibrate and args.quantize != "int8":
+            raise UsageError("--calibrate goes with --quantize int8 (fp16 needs no data)")
+        if args.calibrate:
+            calibration = read_calibration(args.calibrate, graph)
     with progress([*names, "weights"], sys.stderr) as step:
         files = build(
             graph, names, outdir, args.weights, options=options, step=None if args.quiet else step
         )
+    if args.quantize:
+        from ..targets.onnx.quantize import write_variant
+
+        path, done, ratio = write_variant(graph, outdir, args.quantize, calibration)
+        files.append(path)
+        if not args.quiet:
+            print(
+                f"{args.quantize}: {done}, {ratio:.2f}x the float32 model's size", file=sys.stderr
+            )
     if not args.quiet:
         for f in files:
             print(f)

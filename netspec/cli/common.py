@@ -71,12 +71,25 @@ def params(pairs: list[str] | None) -> dict:
     return out
 
 
+def dims(pairs: list[str] | None) -> dict[str, int]:
+    """`--dims NAME=N` pairs (also `a=1,b=2`): sizes of dynamic input axes."""
+    out = {}
+    for item in pairs or []:
+        for part in item.split(","):
+            k, _, v = part.partition("=")
+            if not k.strip() or not v.strip().isdigit() or int(v) < 1:
+                raise UsageError(f"--dims takes NAME=N with N a positive size, got {part!r}")
+            out[k.strip()] = int(v)
+    return out
+
+
 def load_spec(args: argparse.Namespace, spec: str):
-    """The spec's graph, with the command's --set and --max-params."""
+    """The spec's graph, with the command's --set, --max-params and --dims."""
     from ..api import load
 
     return load(
         spec,
         params(getattr(args, "set", None)),
         max_params=getattr(args, "max_params", MAX_PARAMS),
+        dims=dims(getattr(args, "dims", None)),
     )

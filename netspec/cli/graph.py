@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..outdir import write_file
 from ..render import EXTENSIONS, FORMATS
 from .common import UsageError, load_spec, spec_options
 
@@ -73,12 +74,6 @@ def run(args) -> int:
             sys.stdout.write(data)
         return 0
     out = Path(args.output or f"{graph.name}{SUFFIX[fmt]}")
-    try:
-        if isinstance(data, bytes):
-            out.write_bytes(data)
-        else:
-            out.write_text(data, encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
+    write_file(out, data)  # atomic; a symlink at `out` is replaced, not written through
     print(out)
     return 0

@@ -11,6 +11,13 @@ def add_parser(sub) -> None:
     sp = sub.add_parser("inspect", help="per-layer table: output shapes, parameters, MACs")
     sp.add_argument("spec", metavar="SPEC")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument(
+        "--dims",
+        action="append",
+        metavar="AXIS=N",
+        help="size of a dynamic input axis for the shapes and MACs (e.g. seq=100; an axis "
+        "written null is <input>_<position>, e.g. x_2); unsized axes are counted as 1",
+    )
     spec_options(sp)
     sp.set_defaults(func=run)
 
@@ -20,7 +27,7 @@ def run(args) -> int:
     if args.json:
         import json
 
-        from ..inspect_table import rows, totals, training
+        from ..inspect_table import dynamic_axes, rows, totals, training
 
         data = {
             "name": graph.name,
@@ -28,6 +35,7 @@ def run(args) -> int:
                 dict(zip(("name", "op", "shape", "params"), r, strict=True)) for r in rows(graph)
             ],
             **totals(graph),
+            "macs_assume_size_1": dynamic_axes(graph),
             "training": training(graph),
         }
         print(json.dumps(data, indent=2))

@@ -37,6 +37,18 @@ def add_parser(sub) -> None:
     )
     sp.add_argument("--resume", action="store_true", help="go on from the last checkpoint")
     sp.add_argument("--epochs", type=int, metavar="N", help="train N epochs in all")
+    sp.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="write TensorBoard event files into DIR (train/ and validation/, one value an epoch)",
+    )
+    sp.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train in N processes on this machine under torchrun (DistributedDataParallel; "
+        "--target torch)",
+    )
     sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     spec_options(sp)
     sp.set_defaults(func=run)
@@ -88,6 +100,13 @@ def run(args) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.nproc is not None and args.nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, got {args.nproc}")
+    if args.nproc is not None and args.target != "torch":
+        raise UsageError(
+            f"--nproc runs the PyTorch training script under torchrun; --target {args.target} "
+            'trains in one process (see docs/training.md, "Several processes")'
+        )
     graph = load_spec(args, args.spec)
     outdir = output_dir(args, graph)
     total = args.epochs or (graph.training.epochs if graph.training is not None else 0)
@@ -101,6 +120,8 @@ def run(args) -> int:
             resume=args.resume,
             epochs=args.epochs,
             progress=show,
+            tensorboard=args.tensorboard,
+            nproc=args.nproc,
         )
     if not args.quiet:
         for part in ("train", "validation", "test"):

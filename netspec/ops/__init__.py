@@ -10,6 +10,7 @@ the reference interpreter, the per-op tests and the random-spec generator all re
 from . import (  # noqa: F401
     activation,
     adaptive,
+    attention,
     conv,
     conv3d,
     linear,
@@ -21,6 +22,7 @@ from . import (  # noqa: F401
     reduce,
     regularize,
     shape,
+    tensor,
     upsample,
 )
 from .base import ACTIVATIONS, INITS, OPS, REQUIRED, Attr, Ctx, Example, Invalid, OpDef
@@ -33,8 +35,10 @@ FAMILY_ORDER = [
     "regularization",
     "shape",
     "merge",
+    "tensor",
     "embedding",
     "recurrent",
+    "attention",
     "activation",
 ]
 

@@ -57,7 +57,8 @@ class Attr:
     """One attribute of an op.
 
     kind: int | float | bool | spatial | padding | activation | init | shape | dims | axis |
-    choice (one of `choices`)
+    choice (one of `choices`) | ints (a list of integers, any sign: roll's shifts, gather's
+    indices)
     """
 
     name: str
@@ -115,6 +116,7 @@ class Attr:
             "shape": "a list of positive integers with at most one -1",
             "dims": "a list of axis numbers",
             "axis": "an integer axis",
+            "ints": "a list of integers",
         }[k]
 
     def json_schema(self) -> dict:
@@ -171,6 +173,12 @@ class Attr:
             }
         elif k == "axis":
             s = {"type": "integer"}
+        elif k == "ints":
+            s = {
+                "type": "array",
+                "minItems": 1,
+                "items": {"anyOf": [{"type": "integer"}, PARAM_REF]},
+            }
         else:  # pragma: no cover - a definition error
             raise AssertionError(k)
         if self.nullable:
@@ -284,6 +292,10 @@ class Attr:
                 raise Invalid("at most one -1 is allowed in a shape")
             return list(v)
         if k == "dims":
+            if not isinstance(v, list) or not v or not all(_is_int(x) for x in v):
+                raise Invalid(f"expected {self.expected()}, got {_show(v)}")
+            return list(v)
+        if k == "ints":
             if not isinstance(v, list) or not v or not all(_is_int(x) for x in v):
                 raise Invalid(f"expected {self.expected()}, got {_show(v)}")
             return list(v)

@@ -117,6 +117,13 @@ SCALE = ("uniform", 0.5, 1.5)  # random test weights: scales away from 0 and 1
 def batch_norm(ctx: Ctx):
     ctx.want_rank(1, 4)
     ax = chosen_axis(ctx)
+    if ax == 1 and ctx.x.rank == 2 and not isinstance(ctx.x.shape[0], int):  # [time, features]
+        ctx.fail(
+            f"batch_norm normalizes axis 1 (channels), which in the sequence '{ctx.x.name}' "
+            f"(shape {ctx.shape()}) is its time axis, of dynamic size",
+            hint="to normalize each step's features, use layer_norm or batch_norm with "
+            "axis: -1; or permute the sequence to [features, time] first",
+        )
     c = ctx.static(ctx.x.shape[ax - 1], f"axis {ax} of '{ctx.x.name}'")
     ctx.params = {"weight": (c,), "bias": (c,)}
     ctx.buffers = {"running_mean": (c,), "running_var": (c,)}

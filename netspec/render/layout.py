@@ -339,16 +339,28 @@ def _project(
                 break
             a, r, gap = cons[pick]
             bl = blk[a]
-            shift = off[r] - gap - off[a]
-            for j in members[bl]:
-                off[j] += shift
-                blk[j] = b
-                wpos[b] += wt[j] * (t[j] - off[j])
-            wsum[b] += wsum[bl]
-            members[b] += members[bl]
-            inc[b] += inc[bl]
-            members[bl], inc[bl] = [], []
-            posn[b] = wpos[b] / wsum[b]
+            shift = off[r] - gap - off[a]  # bl's offsets in b's frame: off + shift
+            # The smaller block's members move into the larger's frame (union by size: each
+            # variable moves O(log n) times; moving bl always was quadratic on long chains).
+            # wpos[x] is the sum of wt * (t - off) over x's members.
+            if len(members[bl]) <= len(members[b]):
+                keep, gone = b, bl
+                for j in members[bl]:
+                    off[j] += shift
+                    blk[j] = b
+                wpos[b] += wpos[bl] - shift * wsum[bl]
+            else:
+                keep, gone = bl, b
+                for j in members[b]:
+                    off[j] -= shift
+                    blk[j] = bl
+                wpos[bl] += wpos[b] + shift * wsum[b]
+            wsum[keep] += wsum[gone]
+            members[keep] += members[gone]
+            inc[keep] += inc[gone]
+            members[gone], inc[gone] = [], []
+            posn[keep] = wpos[keep] / wsum[keep]
+            b = keep
     x = [posn[blk[i]] + off[i] for i in range(n)]
     for v in order:
         for ci in incoming[v]:
@@ -480,19 +492,28 @@ def layout(d: Diagram, top: float = 0.0) -> Layout:
             r = g.rank[i]
             out.boxes[b] = Rect(x[i] - g.w[i] / 2, ytop[r] + (band[r] - g.h[i]) / 2, g.w[i], g.h[i])
 
-    # Clusters, innermost first: around their points and nested clusters.
+    # Clusters, innermost first: around their points and nested clusters (each point and
+    # cluster grouped under its innermost cluster once: scanning them all per cluster was
+    # quadratic).
+    points: dict[str, list[int]] = {}
+    for i in range(len(g.ids)):
+        if g.path[i]:
+            points.setdefault(g.path[i][-1], []).append(i)
+    children: dict[str, list[str]] = {}
+    for sub in d.clusters:
+        children.setdefault(d.clusters[sub].parent, []).append(sub)
     for cl in reversed(list(d.clusters)):
         if cl not in g.span:
             continue
         parts = []
-        for i in range(len(g.ids)):
-            if g.path[i] and g.path[i][-1] == cl:
-                r = g.rank[i]
-                top_i = ytop[r] + (band[r] - g.h[i]) / 2 if g.h[i] else ytop[r]
-                bottom_i = top_i + g.h[i] if g.h[i] else ytop[r] + band[r]
-                parts.append((x[i] - g.w[i] / 2, top_i, x[i] + g.w[i] / 2, bottom_i))
-        for sub, rect in out.clusters.items():
-            if d.clusters[sub].parent == cl:
+        for i in points.get(cl, []):
+            r = g.rank[i]
+            top_i = ytop[r] + (band[r] - g.h[i]) / 2 if g.h[i] else ytop[r]
+            bottom_i = top_i + g.h[i] if g.h[i] else ytop[r] + band[r]
+            parts.append((x[i] - g.w[i] / 2, top_i, x[i] + g.w[i] / 2, bottom_i))
+        for sub in children.get(cl, []):
+            if sub in out.clusters:
+                rect = out.clusters[sub]
                 parts.append((rect.x, rect.y, rect.x + rect.w, rect.y + rect.h))
         left = min(p[0] for p in parts) - CL_PAD
         right = max(p[2] for p in parts) + CL_PAD

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import titled
 from ..ir import Graph, Node, shape_str
 from ..ops import OPS
 
@@ -182,7 +183,7 @@ def _use_of(graph: Graph, scope: tuple[str, ...]) -> str | None:
 
 def build_diagram(graph: Graph, collapse_blocks: bool = False) -> Diagram:
     """The diagram of `graph`; with `collapse_blocks`, each outermost block use is one box."""
-    title = graph.name + (f": {graph.description}" if graph.description else "")
+    title = titled(graph.name, graph.description)
     subtitle = f"{graph.param_count:,} parameters · {graph.macs:,} MACs per example"
     d = Diagram(graph.name, title, subtitle)
     for name, v in graph.inputs.items():

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from ..inspect_table import human_bytes, rows, totals, training
+from ..errors import printable, titled
+from ..inspect_table import human_bytes, macs_note, rows, totals, training
 from ..ir import Graph, shape_str
 
 FAMILY_STYLE = {
@@ -47,7 +48,7 @@ def print_inspect(graph: Graph, file: TextIO = sys.stdout) -> None:
     from ..ops import OPS
 
     console = Console(file=file, highlight=False)
-    title = graph.name + (f": {graph.description}" if graph.description else "")
+    title = escape(titled(graph.name, graph.description))
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("name", no_wrap=True)
     table.add_column("op")
@@ -66,7 +67,7 @@ def print_inspect(graph: Graph, file: TextIO = sys.stdout) -> None:
     outs = ", ".join(f"{k} {shape_str(graph.value(v).shape)}" for k, v in graph.outputs.items())
     console.print(
         f"[bold]parameters[/] {t['parameters']:,}   [bold]buffers[/] {t['buffers']:,}"
-        f"   [bold]MACs[/] {t['macs']:,} per example"
+        f"   [bold]MACs[/] {t['macs']:,} per example{escape(macs_note(graph))}"
     )
     console.print(
         f"[bold]weight bytes[/] {t['weight_bytes']:,} "
@@ -76,7 +77,7 @@ def print_inspect(graph: Graph, file: TextIO = sys.stdout) -> None:
     if plan:
         console.print("[bold]training[/]")
         for k, v in plan.items():
-            console.print(f"  [bold]{k}[/] {escape(v)}")
+            console.print(f"  [bold]{k}[/] {escape(printable(v))}")
 
 
 @contextmanager

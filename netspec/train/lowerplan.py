@@ -430,7 +430,7 @@ class _Planner:
             )
         s = {k: self.setting(a, raw, ("early_stopping",)) for k, a in STOPPING.items()}
         if s["mode"] is None:
-            s["mode"] = "max" if plan.key_metric(monitor) == "accuracy" else "min"
+            s["mode"] = plan.key_mode(monitor)
         return EarlyStopping(monitor=monitor, **s)
 
 

@@ -170,6 +170,10 @@ class TrainPlan:
                 return m.name
         return "loss"
 
+    def key_mode(self, key: str) -> str:
+        """Whether a history key is better lower or higher: "max" for accuracy, else "min"."""
+        return "max" if self.key_metric(key) == "accuracy" else "min"
+
     def data_map(self):
         """The `data.DataMap` of this plan (inputs and trained outputs to columns)."""
         from .data import DataMap
@@ -177,7 +181,7 @@ class TrainPlan:
         return DataMap(
             inputs=dict(self.inputs),
             targets={o.output: o.target for o in self.objectives},
-            path=(*self.path, "data"),
+            path=self.path,  # inputs: and targets: sit in the section itself
         )
 
     def target_specs(self, graph) -> dict:

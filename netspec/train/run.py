@@ -14,9 +14,9 @@ weights, the model and training sources, history.csv/json, metrics.json, curves.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +25,14 @@ from typing import Any
 
 from ..errors import SpecError
 from ..ir import Graph
-from ..outdir import commit
+from ..outdir import commit, remove_if_empty, staging
+
+
+@contextlib.contextmanager
+def _scratch():
+    with tempfile.TemporaryDirectory(prefix="netspec-torchrun-") as d:
+        yield Path(d)
+
 
 TRAIN_TARGETS = ("torch", "keras")
 CHECKPOINTS = "checkpoints"
@@ -131,12 +138,16 @@ def train(
     resume: bool = False,
     epochs: int | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    tensorboard: str | os.PathLike | None = None,
+    nproc: int | None = None,
 ) -> History:
     """Train `graph` as its `training:` section says, on `data` (default: the section's
     `data`), with the `target`'s generated training script; write the trained model's files
     into `out` (nothing is written without it). `weights`: initial canonical weights (default:
     `init_weights(graph, seed)`); `resume`: continue from `<out>/checkpoints/`; `epochs`: the
-    run's length (default: the section's); `progress(epoch, logs)` after each epoch."""
+    run's length (default: the section's); `progress(epoch, logs)` after each epoch;
+    `tensorboard`: a folder for TensorBoard event files; `nproc`: run the PyTorch script in
+    that many processes under torchrun (DistributedDataParallel), not in this process."""
     from ..weights import init_weights, load_weights
 
     plan = graph.training
@@ -149,7 +160,16 @@ def train(
         isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
     ):
         raise SpecError(f"epochs must be a whole number >= 1, not {epochs!r}")
+    if nproc is not None and target != "torch":
+        raise SpecError(
+            f"several training processes (nproc) run the PyTorch script; the {target} target "
+            "trains in one process",
+            hint="train with --target torch, or without --nproc (docs/training.md, "
+            '"Several processes")',
+        )
     module = _target_module(target)
+    if tensorboard is not None:
+        _check_tensorboard(target, tensorboard)
     root = None if out is None else Path(out)
     if root is not None and root.exists() and not root.is_dir():
         raise SpecError(f"the output folder {str(root)!r} is a file", hint="choose another -o")
@@ -174,6 +194,9 @@ def train(
     test_part = _part(test_data, dataset, rows.test)
 
     created = root is not None and not root.exists()
+    if nproc is not None:
+        module.check_processes(nproc, len(rows.train), plan.batch_size, (*plan.path, "batch_size"))
+        source = _one_source(graph, data)
     if root is not None:
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -181,16 +204,33 @@ def train(
             raise SpecError(
                 f"cannot create the output folder {str(root)!r}: {e.strerror}"
             ) from None
-    trained = module.run_training(
-        graph,
-        w,
-        train_part,
-        val_part,
-        epochs=epochs,
-        checkpoint_dir=checkpoints,
-        resume=resume,
-        on_epoch_end=progress,
-    )
+    if nproc is None:
+        trained = module.run_training(
+            graph,
+            w,
+            train_part,
+            val_part,
+            epochs=epochs,
+            checkpoint_dir=checkpoints,
+            resume=resume,
+            on_epoch_end=progress,
+            tensorboard=tensorboard,
+        )
+    else:
+        # the processes' shared folder: a staging folder, so a killed run's is swept later
+        with staging(root, "torchrun") if root is not None else _scratch() as work:
+            trained = module.run_distributed(
+                graph,
+                w,
+                source,
+                nproc,
+                work,
+                epochs=epochs,
+                checkpoint_dir=checkpoints,
+                resume=resume,
+                on_epoch_end=progress,
+                tensorboard=tensorboard,
+            )
     history = _ordered(plan, dict(trained.history), val_part is not None)
     metrics: dict[str, Any] = {"epochs": len(next(iter(history.values()), []))}
     metrics["train"] = trained.evaluate(train_part)
@@ -203,6 +243,35 @@ def train(
     if root is not None:
         result.files = write_run(graph, target, result, root, created)
     return result
+
+
+def _check_tensorboard(target: str, folder) -> None:
+    """The writer of event files is there (torch: the tensorboard package; keras: TensorFlow's
+    summaries, which the keras extra installs), and `folder` is not a file."""
+    import importlib.util
+
+    need = "tensorboard" if target == "torch" else "tensorflow"
+    if importlib.util.find_spec(need) is None:
+        raise SpecError(
+            f"TensorBoard logs from the {target} target need {need}, which is not installed",
+            hint="pip install 'netspec[logs]'"
+            if need == "tensorboard"
+            else "pip install 'netspec[keras]' (Keras writes event files with TensorFlow)",
+        )
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise SpecError(f"the TensorBoard folder {str(folder)!r} is a file", hint="choose another")
+
+
+def _one_source(graph: Graph, data) -> str:
+    """The one data file (absolute) or sklearn:NAME that the script run by torchrun reads."""
+    source = data if data is not None else _relative(graph, graph.training.source)
+    if not isinstance(source, str | os.PathLike):
+        raise SpecError(
+            "several training processes read one data file; this run has several",
+            hint="join them into one .npz, or train without --nproc",
+        )
+    text = os.fspath(source)
+    return text if text.startswith("sklearn:") else os.path.abspath(text)
 
 
 def _ordered(plan, history: dict, validation: bool) -> dict:
@@ -218,18 +287,16 @@ def write_run(graph: Graph, target: str, run: History, root: Path, created: bool
     from . import outputs
 
     root = root.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-train-", dir=root))
     try:
-        write_weights(run.weights, graph, tmp / f"{graph.name}.safetensors")
-        targets.get("onnx").write(graph, run.weights, tmp)
-        targets.get(target).write(graph, run.weights, tmp)
-        outputs.write_history(run.history, tmp)
-        outputs.write_metrics(run.metrics, tmp)
-        outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
-        return commit(tmp, root)
+        with staging(root, "train") as tmp:
+            write_weights(run.weights, graph, tmp / f"{graph.name}.safetensors")
+            targets.get("onnx").write(graph, run.weights, tmp)
+            targets.get(target).write(graph, run.weights, tmp)
+            outputs.write_history(run.history, tmp)
+            outputs.write_metrics(run.metrics, tmp)
+            outputs.write_curves(run.history, f"{graph.name} ({target})", tmp)
+            return commit(tmp, root)
     except BaseException:
-        if created and not (root / CHECKPOINTS).exists():
-            shutil.rmtree(root, ignore_errors=True)
+        if created:
+            remove_if_empty(root)  # only if empty: never what another command wrote there
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

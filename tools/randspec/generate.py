@@ -454,6 +454,14 @@ class _Gen:
                         else {},
                     )
                 )
+        # a @ b^T (b's last two axes swapped by a permute first): attention-like scores
+        if (
+            r >= 2
+            and all(same[:-2])
+            and a.shape[-1] == b.shape[-1]
+            and isinstance(a.shape[-1], int)
+        ):
+            out.append(("matmul", {}))
         return out
 
     def merge(self, scope: _Scope, a: _Val, b: _Val) -> _Val | None:
@@ -461,6 +469,10 @@ class _Gen:
         if not options:
             return None
         op, attrs = self.rng.choice(options)
+        if op == "matmul":
+            r = len(b.shape)
+            bt = self.add_op(scope, "permute", {"dims": [*range(1, r - 1), r, r - 1]}, [b])
+            return None if bt is None else self.add_op(scope, op, attrs, [a, bt])
         ins = [a, b] if self.chance(0.5) else [b, a]
         if op in ("add", "multiply", "concat") and self.chance(0.15):
             ins.append(self.rng.choice(ins))  # three inputs, one repeated

@@ -828,14 +828,19 @@ KERNEL_ARG = {
     "DepthwiseConv1D": "depthwise_initializer",
     "DepthwiseConv2D": "depthwise_initializer",
     "Embedding": "embeddings_initializer",
+    "Learned": "initializer",  # netspec's parameter (custom_layers.Learned)
+    "Attention": "kernel_initializer",  # every kernel of the MultiHeadAttention inside
 }
-KERAS_DEFAULT = {"embeddings_initializer": "random_uniform"}  # others: glorot_uniform
+# others: glorot_uniform
+KERAS_DEFAULT = {"embeddings_initializer": "random_uniform", "initializer": "zeros"}
 
 
 # Keras computes fans from its own layout: a depthwise kernel [*kernel, channels, multiplier]
 # and an embedding table [vocab, dim] get other fans than netspec's (PyTorch's) from
 # [channels * multiplier, 1, *kernel] and [vocab, dim] (fan_in = dim)
-OTHER_FANS = {"DepthwiseConv1D", "DepthwiseConv2D", "Embedding"}
+# a learned tensor and the attention kernels [in, heads, head_dim] too (attention's key and
+# value kernels start with the query's spread)
+OTHER_FANS = {"DepthwiseConv1D", "DepthwiseConv2D", "Embedding", "Learned", "Attention"}
 FAN_FREE = {"normal", "uniform", "zeros", "ones"}
 
 
@@ -866,7 +871,8 @@ def init_kwargs(keras_class: str, node: Node) -> dict[str, Any]:
     kw: dict[str, Any] = {}
     symmetric = keras_class == "Embedding" and name.startswith("glorot")  # fan_in + fan_out
     if keras_class in OTHER_FANS and name not in FAN_FREE and not symmetric:
-        kw[KERNEL_ARG[keras_class]] = explicit_initializer(name, tuple(node.params["weight"]))
+        weight = node.params["weight_q" if keras_class == "Attention" else "weight"]
+        kw[KERNEL_ARG[keras_class]] = explicit_initializer(name, tuple(weight))
     elif keras_class in KERNEL_ARG:
         arg = KERNEL_ARG[keras_class]
         if init != KERAS_DEFAULT.get(arg, "glorot_uniform"):

@@ -5,6 +5,7 @@ Real code, so tests import and exercise each class directly.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -350,3 +351,195 @@ class DropBlock(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "block_size": self.block_size}
+
+
+class Learned(layers.Layer):
+    """netspec's parameter: a learned tensor of a fixed shape, the same for every example,
+    broadcast to the batch size of the input (which gives nothing else)."""
+
+    def __init__(self, shape, initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.tensor_shape = tuple(shape)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.weight = self.add_weight(
+            shape=self.tensor_shape, initializer=self.initializer, name="weight"
+        )
+
+    def call(self, x):
+        batch = keras.ops.shape(x)[:1]
+        return keras.ops.broadcast_to(self.weight, (*batch, *self.tensor_shape))
+
+    def get_config(self):
+        initializer = keras.initializers.serialize(self.initializer)
+        return {**super().get_config(), "shape": self.tensor_shape, "initializer": initializer}
+
+
+class Constant(layers.Layer):
+    """netspec's constant: `value` everywhere (kept to the triangle of the last two axes from
+    diagonal `triu` up / `tril` down, as torch.triu / tril), broadcast to the batch size."""
+
+    def __init__(self, shape, value=0.0, triu=None, tril=None, **kwargs):
+        super().__init__(**kwargs)
+        self.tensor_shape = tuple(shape)
+        self.value = value
+        self.triu = triu
+        self.tril = tril
+
+    def call(self, x):
+        c = np.full(self.tensor_shape, self.value, "float32")
+        if self.triu is not None:
+            c = np.triu(c, self.triu)
+        if self.tril is not None:
+            c = np.tril(c, self.tril)
+        batch = keras.ops.shape(x)[:1]
+        return keras.ops.broadcast_to(keras.ops.convert_to_tensor(c), (*batch, *self.tensor_shape))
+
+    def get_config(self):
+        config = {
+            "shape": self.tensor_shape,
+            "value": self.value,
+            "triu": self.triu,
+            "tril": self.tril,
+        }
+        return {**super().get_config(), **config}
+
+
+class Slice(layers.Layer):
+    """x[..., start:end:step, ...] along `axis` (Keras axis, batch = 0)."""
+
+    def __init__(self, axis, start, end, step=1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.start = start
+        self.end = end
+        self.step = step
+
+    def call(self, x):
+        index = [slice(None)] * self.axis + [slice(self.start, self.end, self.step)]
+        return x[tuple(index)]
+
+    def get_config(self):
+        config = {"axis": self.axis, "start": self.start, "end": self.end, "step": self.step}
+        return {**super().get_config(), **config}
+
+
+class Select(layers.Layer):
+    """x[..., index, ...] along `axis` (Keras axis, batch = 0): the axis is removed."""
+
+    def __init__(self, axis, index, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.index = index
+
+    def call(self, x):
+        return x[tuple([slice(None)] * self.axis + [self.index])]
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "index": self.index}
+
+
+class Gather(layers.Layer):
+    """Constant `indices` taken along `axis` (Keras axis, batch = 0)."""
+
+    def __init__(self, axis, indices, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.indices = tuple(indices)
+
+    def call(self, x):
+        return keras.ops.take(x, np.asarray(self.indices, "int32"), axis=self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "indices": self.indices}
+
+
+class Roll(layers.Layer):
+    """torch.roll: each axis in `axes` (Keras axes, batch = 0) rolled by its shift."""
+
+    def __init__(self, shifts, axes, **kwargs):
+        super().__init__(**kwargs)
+        self.shifts = tuple(shifts)
+        self.axes = tuple(axes)
+
+    def call(self, x):
+        for shift, axis in zip(self.shifts, self.axes, strict=True):
+            x = keras.ops.roll(x, shift, axis=axis)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "shifts": self.shifts, "axes": self.axes}
+
+
+class MatMul(layers.Layer):
+    """The matrix product of two tensors over their last two axes (leading axes broadcast)."""
+
+    def call(self, inputs):
+        return keras.ops.matmul(inputs[0], inputs[1])
+
+
+class Attention(layers.Layer):
+    """netspec's attention: keras.layers.MultiHeadAttention on inputs [query], [query, value]
+    or [query, value, mask] (mask [N, S]: nonzero where a key is attended), with a causal mask
+    when `causal` (query i attends to keys 0..i)."""
+
+    def __init__(
+        self,
+        heads,
+        head_dim,
+        use_bias=True,
+        causal=False,
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.heads = heads
+        self.head_dim = head_dim
+        self.use_bias = use_bias
+        self.causal = causal
+        self.dropout = dropout
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.attention = layers.MultiHeadAttention(
+            heads,
+            head_dim,
+            use_bias=use_bias,
+            dropout=dropout,
+            kernel_initializer=self.kernel_initializer,
+            name="attention",
+        )
+
+    def build(self, input_shape):
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        query = shapes[0]
+        value = shapes[1] if len(shapes) > 1 else query
+        self.attention.build(query, value)
+
+    def call(self, inputs, training=None):
+        inputs = inputs if isinstance(inputs, list) else [inputs]
+        query = inputs[0]
+        value = inputs[1] if len(inputs) > 1 else query
+        mask = None
+        if len(inputs) > 2:  # [N, S] -> [N, T, S]
+            keys = keras.ops.not_equal(inputs[2], 0)[:, None, :]
+            rows = keras.ops.ones_like(query[:, :, :1], dtype="bool")
+            mask = keras.ops.logical_and(keys, rows)
+        return self.attention(
+            query,
+            value,
+            attention_mask=mask,
+            use_causal_mask=self.causal,
+            training=training,
+        )
+
+    def get_config(self):
+        config = {
+            "heads": self.heads,
+            "head_dim": self.head_dim,
+            "use_bias": self.use_bias,
+            "causal": self.causal,
+            "dropout": self.dropout,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
+        return {**super().get_config(), **config}

@@ -216,6 +216,43 @@ def gru_from_keras(kernel, recurrent_kernel, bias):
     }
 
 
+def learned_to_keras(weight):
+    """Learned (parameter): the same tensor."""
+    return [weight]
+
+
+def learned_from_keras(weight):
+    return {"weight": weight}
+
+
+def attention_to_keras(
+    weight_q, weight_k, weight_v, weight_out, bias_q=None, bias_k=None, bias_v=None, bias_out=None
+):
+    """MultiHeadAttention: each projection's kernel is the canonical [out, in] matrix
+    transposed (query, key and value kernels [in, heads, head_dim], the output kernel
+    [heads, head_dim, out]: the same elements in the same order); biases as they are."""
+    weights = [weight_q, weight_k, weight_v, weight_out]
+    biases = [bias_q, bias_k, bias_v, bias_out]
+    out = []
+    for w, b in zip(weights, biases, strict=True):
+        out += [w.T] if b is None else [w.T, b]
+    return out
+
+
+def attention_from_keras(*arrays):
+    step = 2 if len(arrays) == 8 else 1
+    out = {}
+    for i, name in enumerate(["q", "k", "v", "out"]):
+        kernel = arrays[i * step]
+        if name == "out":
+            out["weight_out"] = kernel.reshape(-1, kernel.shape[-1]).T
+        else:
+            out[f"weight_{name}"] = kernel.reshape(kernel.shape[0], -1).T
+        if step == 2:
+            out[f"bias_{name}"] = arrays[i * step + 1].reshape(-1)
+    return out
+
+
 KERNEL = Conversion(kernel_to_keras, kernel_from_keras)
 DEPTHWISE = Conversion(depthwise_to_keras, depthwise_from_keras)
 BATCH_NORM = Conversion(batch_norm_to_keras, batch_norm_from_keras)
@@ -226,6 +263,8 @@ GROUP_NORM = Conversion(group_norm_to_keras, group_norm_from_keras)
 EMBEDDING = Conversion(embedding_to_keras, embedding_from_keras)
 RNN_WEIGHTS = Conversion(rnn_to_keras, rnn_from_keras)
 GRU_WEIGHTS = Conversion(gru_to_keras, gru_from_keras)
+LEARNED = Conversion(learned_to_keras, learned_from_keras)
+ATTENTION = Conversion(attention_to_keras, attention_from_keras)
 
 
 # -- padding ------------------------------------------------------------------------------
@@ -745,6 +784,71 @@ def emit_reduce(s: Scope, node: Node, xs: list[T]) -> T:
     return s.layer(cls, x, node.local_name, node.shape, perm, axis=keras_axes, **kw)
 
 
+def logical_in(s: Scope, x: T) -> T:
+    """`x` in logical order: the indexing ops and matmul number axes as the spec does."""
+    return s.convert(x, layout.logical(x.rank))
+
+
+@emitter("slice")
+def emit_slice(s: Scope, node: Node, xs: list[T]) -> T:
+    a = node.attrs
+    x = logical_in(s, xs[0])
+    kw = {"axis": a["axis"], "start": a["start"], "end": a["end"]}
+    kw |= with_defaults({"step": 1}, step=a["step"])
+    return s.layer(s.custom("Slice"), x, node.local_name, node.shape, x.perm, **kw)
+
+
+@emitter("select")
+def emit_select(s: Scope, node: Node, xs: list[T]) -> T:
+    x = logical_in(s, xs[0])
+    perm = layout.logical(len(node.shape))
+    kw = {"axis": node.attrs["axis"], "index": node.attrs["index"]}
+    return s.layer(s.custom("Select"), x, node.local_name, node.shape, perm, **kw)
+
+
+@emitter("gather")
+def emit_gather(s: Scope, node: Node, xs: list[T]) -> T:
+    x = logical_in(s, xs[0])
+    kw = {"axis": node.attrs["axis"], "indices": tuple(node.attrs["indices"])}
+    return s.layer(s.custom("Gather"), x, node.local_name, node.shape, x.perm, **kw)
+
+
+@emitter("roll")
+def emit_roll(s: Scope, node: Node, xs: list[T]) -> T:
+    x = xs[0]  # any layout: each logical axis rolls where it is
+    kw = {
+        "shifts": tuple(node.attrs["shifts"]),
+        "axes": tuple(layout.axis(x.perm, d) for d in node.attrs["dims"]),
+    }
+    return s.layer(s.custom("Roll"), x, node.local_name, node.shape, x.perm, **kw)
+
+
+@emitter("parameter", weights=(LEARNED,))
+def emit_parameter(s: Scope, node: Node, xs: list[T]) -> T:
+    shape = node.attrs["shape"]
+    perm = layout.logical(len(shape))
+    cls = s.custom("Learned")
+    return s.layer(cls, xs[0], node.local_name, node.shape, perm, [tuple(shape)], weights=LEARNED)
+
+
+@emitter("constant")
+def emit_constant(s: Scope, node: Node, xs: list[T]) -> T:
+    a = node.attrs
+    perm = layout.logical(len(a["shape"]))
+    kw = with_defaults(
+        {"value": 0.0, "triu": None, "tril": None}, value=a["value"], triu=a["triu"], tril=a["tril"]
+    )
+    cls = s.custom("Constant")
+    return s.layer(cls, xs[0], node.local_name, node.shape, perm, [tuple(a["shape"])], **kw)
+
+
+@emitter("matmul")
+def emit_matmul(s: Scope, node: Node, xs: list[T]) -> T:
+    ins = [logical_in(s, x) for x in xs]
+    perm = layout.logical(len(node.shape))
+    return s.layer(s.custom("MatMul"), ins, node.local_name, node.shape, perm)
+
+
 # -- merge --------------------------------------------------------------------------------
 MERGE = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply"}
 
@@ -765,6 +869,26 @@ def emit_concat(s: Scope, node: Node, xs: list[T]) -> T:
     ins = [s.convert(x, perm) for x in xs]
     kw = with_defaults({"axis": -1}, axis=layout.axis(perm, node.attrs["axis"]))
     return s.layer(f"{L}Concatenate", ins, node.local_name, node.shape, perm, **kw)
+
+
+# -- attention ----------------------------------------------------------------------------
+@emitter("attention", weights=(ATTENTION,))
+def emit_attention(s: Scope, node: Node, xs: list[T]) -> T:
+    """keras.layers.MultiHeadAttention inside the `Attention` class (which turns the key mask
+    and `causal` into its attention mask); the query's features split into the heads."""
+    a = node.attrs
+    ins = [s.convert(x, layout.logical(x.rank)) for x in xs]
+    kw = with_defaults(
+        {"use_bias": True, "causal": False, "dropout": 0.0},
+        use_bias=a["bias"],
+        causal=s.attr(node, "causal"),
+        dropout=s.attr(node, "dropout"),
+    )
+    args = [s.attr(node, "heads"), node.shape[-1] // a["heads"]]
+    cls = s.custom("Attention")
+    inputs = ins if len(ins) > 1 else ins[0]
+    perm = layout.logical(2)
+    return s.layer(cls, inputs, node.local_name, node.shape, perm, args, weights=ATTENTION, **kw)
 
 
 # -- recurrent ----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from ...errors import SpecError
 from ...ir import Graph
 from ..python.pyfmt import quote
 from ..python.text import docstring, wrap
+from ..python.train_rules import ORDER_FUNCTIONS
 from . import layout
 from .classes import class_source
 from .printer import call_lines
@@ -453,7 +454,7 @@ def render(sc: Script) -> str:  # noqa: PLR0915 - one template, top to bottom
     out.append(FIT_TAIL)
     if norms:
         out.append(ADAPT)
-    out.append(DATA_CODE)
+    out.append(DATA_CODE.replace("<ORDER_FUNCTIONS>", ORDER_FUNCTIONS.strip("\n")))
     main = MAIN.replace("{name}", name)
     line = f"    from {name}_keras import build_model, load_weights, save_weights\n"
     if len(line) > 101:  # as ruff lays it out
@@ -486,15 +487,6 @@ def _tidy(text: str) -> str:
 
 
 BATCHES = '''
-def batch_order(n, epoch):
-    """The order in which epoch `epoch` (from 0) visits n training rows: netspec's, the stable
-    argsort of PCG64 raw draws seeded by [SEED, 2, epoch] (docs/training-data.md)."""
-    if not SHUFFLE:
-        return np.arange(n)
-    raw = np.random.PCG64(np.random.SeedSequence([SEED, 2, epoch])).random_raw(n)
-    return np.argsort(raw, kind="stable")
-
-
 def to_keras(arrays):
     """Arrays in the spec's layout -> the model's: floats in Keras's floatx, an image's channel
     axis (axis 1) moved last."""
@@ -690,10 +682,12 @@ def fit(
     checkpoint_dir=None,
     resume=False,
     on_epoch_end=None,
+    tensorboard=None,
 ):
     """Train `model` (from build_model) on `train` = (inputs, targets), dicts of arrays in the
     spec's layout; `validation` likewise. A checkpoint after each epoch in `checkpoint_dir`;
-    `resume`: continue from it. Returns the history: loss, metrics, val_loss, val_<metric>."""
+    `resume`: continue from it; `tensorboard`: a folder for TensorBoard event files. Returns
+    the history: loss, metrics, val_loss, val_<metric>."""
     data = Batches(train, shuffle=SHUFFLE)
     trainer = training_model(model)
     loss, metrics, weights = losses_and_metrics(train[1])
@@ -715,6 +709,8 @@ FIT_TAIL = '''    callbacks = [Progress(data, history)]
             if checkpoint.stopped:  # early stopping ended that run: nothing more to train
                 start = epochs
         callbacks.append(checkpoint)
+    if tensorboard is not None:  # after Progress, which gives the values netspec's names
+        callbacks.append(keras.callbacks.TensorBoard(tensorboard, write_graph=False))
     if on_epoch_end is not None:
         callbacks.append(Progress.report(on_epoch_end))
     trainer.fit(
@@ -805,16 +801,7 @@ def read_data(source):
     return inputs, targets
 
 
-def permutation(n, purpose, index=0):
-    raw = np.random.PCG64(np.random.SeedSequence([SEED, purpose, index])).random_raw(n)
-    return np.argsort(raw, kind="stable")
-
-
-def count(n, fraction):
-    """round(n * fraction), halves up, at least 1 for a fraction above 0."""
-    if isinstance(fraction, str) or not fraction:
-        return 0
-    return max(1, math.floor(n * Fraction(repr(float(fraction))) + Fraction(1, 2)))
+<ORDER_FUNCTIONS>
 
 
 def take(data, rows):
@@ -846,6 +833,7 @@ def main(argv=None):
     parser.add_argument("--checkpoints", help="write a checkpoint into this folder every epoch")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("-o", "--output", help="default: <this file's name>_trained.safetensors")
+    parser.add_argument("--tensorboard", help="a folder for TensorBoard event files")
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("the spec names no data: give --data FILE")
@@ -866,6 +854,7 @@ def main(argv=None):
         checkpoint_dir=args.checkpoints,
         resume=args.resume,
         on_epoch_end=report,
+        tensorboard=args.tensorboard,
     )
     if test is not None:
         print("test: " + ", ".join(f"{k} {v:.6g}" for k, v in evaluate(model, test).items()))
@@ -983,6 +972,7 @@ def run_training(
     resume: bool = False,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     dtype: str = "float32",
+    tensorboard=None,
 ) -> Trained:
     """Train `graph`'s Keras model from the canonical `weights` by exactly its generated model
     and training sources; `train`/`validation`: (inputs, targets) in the spec's layout."""
@@ -1015,5 +1005,6 @@ def run_training(
             checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             resume=resume,
             on_epoch_end=on_epoch_end,
+            tensorboard=None if tensorboard is None else str(tensorboard),
         )
     return Trained(model, history, graph, module, script, dtype)

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import onnx
 
+from ...errors import SpecError
 from ...ir import Node
 from ...ops.norm import EPSILON
 from .builder import Builder
@@ -385,6 +387,95 @@ def reduce(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return b.reduce(op_type, xs[0], axes, keep, out=out)
 
 
+INT64_MAX = 2**63 - 1
+
+
+@emitter("slice")
+def slice_(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    a = node.attrs
+    ins = [
+        xs[0],
+        b.const([a["start"]], what="starts"),
+        b.const([a["end"]], what="ends"),
+        b.const([a["axis"]], what="axes"),
+    ]
+    if a["step"] != 1:
+        ins.append(b.const([a["step"]], what="steps"))
+    return b.op("Slice", ins, out)
+
+
+@emitter("select")
+def select(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    index = b.const(node.attrs["index"], what="index")  # a scalar index removes the axis
+    return b.op("Gather", [xs[0], index], out, axis=node.attrs["axis"])
+
+
+@emitter("gather")
+def gather(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    indices = b.const(list(node.attrs["indices"]), what="indices")
+    return b.op("Gather", [xs[0], indices], out, axis=node.attrs["axis"])
+
+
+@emitter("roll")
+def roll(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """Per axis: the last `shift` elements, then the rest (two Slices and a Concat)."""
+    a = node.attrs
+    y = xs[0]
+    moves = [(s, d) for s, d in zip(a["shifts"], a["dims"], strict=True) if s]
+    if not moves:
+        return b.op("Identity", [y], out)
+    for i, (shift, axis) in enumerate(moves):
+        n = node.shape[axis - 1]
+        ax = b.const([axis], what="axes")
+        tail = b.op(
+            "Slice",
+            [y, b.const([n - shift], what="starts"), b.const([n], what="ends"), ax],
+            what="tail",
+        )
+        head = b.op(
+            "Slice",
+            [y, b.const([0], what="starts"), b.const([n - shift], what="ends"), ax],
+            what="head",
+        )
+        last = i == len(moves) - 1
+        y = b.op("Concat", [tail, head], out if last else None, what="rolled", axis=axis)
+    return y
+
+
+def _dims(b: Builder, x: str, start: int, what: str) -> str:
+    """Axis `start` of `x`'s shape as a 1-D int64 tensor (Shape's start/end from opset 15)."""
+    if b.opset >= 15:
+        return b.op("Shape", [x], what=what, start=start, end=start + 1)
+    shape = b.op("Shape", [x], what=f"{what}_shape")
+    ends = [b.const([start], what="starts"), b.const([start + 1], what="ends")]
+    return b.op("Slice", [shape, *ends, b.const([0], what="axes")], what=what)
+
+
+def _batched(b: Builder, x: str, value: str, shape: tuple[int, ...], out: str) -> str:
+    """`value` (of per-example `shape`) expanded to the batch size of `x`."""
+    batch = _dims(b, x, 0, "batch")
+    full = b.op("Concat", [batch, b.const(list(shape), what="shape")], what="shape", axis=0)
+    return b.op("Expand", [value, full], out)
+
+
+@emitter("parameter")
+def parameter(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return _batched(b, xs[0], b.param(node, "weight"), node.attrs["shape"], out)
+
+
+@emitter("constant")
+def constant(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    from ...ops.tensor import _constant_value
+
+    value = b.const(_constant_value(node.attrs), np.float32, "value")
+    return _batched(b, xs[0], value, node.attrs["shape"], out)
+
+
+@emitter("matmul")
+def matmul(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    return b.op("MatMul", xs, out)
+
+
 # -- merge --------------------------------------------------------------------------------
 def _chain(b: Builder, op_type: str, xs: list[str], out: str) -> str:
     y = xs[0]
@@ -504,6 +595,117 @@ def recurrent(b: Builder, node: Node, xs: list[str], out: str) -> str:
         return b.squeeze(outputs[1], [0], out)
     t = b.op("Transpose", outputs[1:], what="batch_first", perm=[1, 0, 2])  # forward first
     return b.reshape(t, [0, dirs * h], out)
+
+
+# -- attention ----------------------------------------------------------------------------
+NATIVE_ATTENTION = 23  # the ONNX `Attention` operator, from this opset
+MASKED = -1e9  # added to the scores of keys a query does not attend to
+
+
+def _attention_unpack(node: Node, inits):
+    out = {}
+    for w in ("q", "k", "v", "out"):
+        t = inits[f"{node.name}/weight_{w}_t"]
+        out[f"{node.name}.weight_{w}"] = np.ascontiguousarray(t.T)
+        if f"bias_{w}" in node.params:
+            out[f"{node.name}.bias_{w}"] = inits[f"{node.name}.bias_{w}"]
+    return out
+
+
+def _project(b: Builder, node: Node, x: str, w: str) -> str:
+    """x @ weight.T (+ bias): a MatMul against the transposed weight, then an Add."""
+    wt = b.initializer(f"{node.name}/weight_{w}_t", b.weight(f"{node.name}.weight_{w}").T)
+    y = b.op("MatMul", [x, wt], what=f"{w}_matmul")
+    if node.attrs["bias"]:
+        y = b.op("Add", [y, b.param(node, f"bias_{w}")], what=w)
+    return y
+
+
+def _attention_mask(b: Builder, node: Node, xs: list[str], causal: bool) -> str | None:
+    """The additive mask [N or 1, 1, T, S]: MASKED where a key is padded (mask == 0) or, when
+    `causal`, after the query's position; None when there is nothing to mask."""
+    parts = []
+    if len(xs) > 2:
+        padded = b.op("Equal", [xs[2], b.const(0.0, np.float32, "zero")], what="padded")
+        add = b.op(
+            "Where",
+            [padded, b.const(MASKED, np.float32, "masked"), b.const(0.0, np.float32, "zero")],
+            what="key_mask",
+        )
+        parts.append(b.op("Unsqueeze", [add, b.const([1, 2], what="axes")], what="key_mask_4d"))
+    if causal:
+        t = node.shape[0]
+        s = b.graph.value(node.inputs[1] if len(xs) > 1 else node.inputs[0]).shape[0]
+        if isinstance(t, int) and isinstance(s, int):
+            tri = np.triu(np.full((t, s), MASKED, np.float32), 1)
+            parts.append(b.const(tri[None, None], np.float32, "causal"))
+        else:  # sizes known at run time: MASKED everywhere, then only above the diagonal
+            q = _dims(b, xs[0], 1, "t")
+            k = _dims(b, xs[1] if len(xs) > 1 else xs[0], 1, "s")
+            ts = b.op("Concat", [b.const([1, 1], what="ones"), q, k], what="ts", axis=0)
+            fill = onnx.helper.make_tensor("value", onnx.TensorProto.FLOAT, [1], [MASKED])
+            full = b.op("ConstantOfShape", [ts], what="full", value=fill)
+            parts.append(b.op("Trilu", [full, b.const(1, what="k")], what="causal", upper=1))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else b.op("Add", parts, what="mask")
+
+
+@emitter("attention", unpack=_attention_unpack)
+def attention(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """From opset 23 the ONNX `Attention` operator on the projected [N, L, D] tensors; before,
+    the decomposition ONNX Runtime's attention fusion looks for (as `torch.onnx.export` writes
+    BERT's self-attention): Reshape/Transpose per head, MatMul, Div by sqrt(head size), Add the
+    mask, Softmax, MatMul, Transpose/Reshape back, then the output projection."""
+    a = node.attrs
+    heads, d = a["heads"], node.shape[-1]
+    hd = d // heads
+    kv = xs[1] if len(xs) > 1 else xs[0]
+    q, k, v = _project(b, node, xs[0], "q"), _project(b, node, kv, "k"), _project(b, node, kv, "v")
+    if b.opset >= NATIVE_ATTENTION:
+        mask = _attention_mask(b, node, xs, a["causal"] and len(xs) > 2)
+        causal = 1 if a["causal"] and len(xs) <= 2 else None
+        if mask is not None and not a["causal"]:  # ONNX Runtime wants the query axis: T, not 1
+            t = _dims(b, xs[0], 1, "t")
+            ones = b.const([1, 1], what="ones")
+            full = b.op("Concat", [ones, t, b.const([1], what="one")], what="mask_shape", axis=0)
+            mask = b.op("Expand", [mask, full], what="mask_full")
+        y = b.op(
+            "Attention",
+            [q, k, v, *([mask] if mask else [])],
+            what="attention",
+            q_num_heads=heads,
+            kv_num_heads=heads,
+            is_causal=causal,
+        )
+    else:
+        if a["causal"] and b.opset < 14 and not isinstance(node.shape[0], int):
+            raise SpecError(
+                f"attention '{node.name}': a causal mask on a sequence of dynamic length "
+                f"needs ONNX opset 14 or later (Trilu)",
+                hint="build with --opset 14 or later, or give the sequence a fixed length",
+            )
+
+        def heads_of(x: str, what: str, perm: list[int]) -> str:
+            r = b.reshape(x, [0, 0, heads, hd], what=f"{what}_heads")
+            return b.op("Transpose", [r], what=f"{what}_t", perm=perm)
+
+        qh = heads_of(q, "q", [0, 2, 1, 3])
+        kh = heads_of(k, "k", [0, 2, 3, 1])  # [N, H, hd, S]
+        vh = heads_of(v, "v", [0, 2, 1, 3])
+        scores = b.op("MatMul", [qh, kh], what="qk")
+        scores = b.op("Div", [scores, b.const(math.sqrt(hd), np.float32, "sqrt_hd")], what="scaled")
+        mask = _attention_mask(b, node, xs, a["causal"])
+        if mask is not None:
+            scores = b.op("Add", [scores, mask], what="masked")
+        probs = b.op("Softmax", [scores], what="probs", axis=-1)
+        ctx = b.op("MatMul", [probs, vh], what="context")
+        ctx = b.op("Transpose", [ctx], what="context_t", perm=[0, 2, 1, 3])
+        y = b.reshape(ctx, [0, 0, d], what="merged")
+    wt = b.initializer(f"{node.name}/weight_out_t", b.weight(f"{node.name}.weight_out").T)
+    if not a["bias"]:
+        return b.op("MatMul", [y, wt], out)
+    return b.op("Add", [b.op("MatMul", [y, wt], what="out_matmul"), b.param(node, "bias_out")], out)
 
 
 # -- activations --------------------------------------------------------------------------

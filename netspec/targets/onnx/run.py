@@ -1,7 +1,9 @@
 """Run an ONNX model on ONNX Runtime (the library behind `netspec run`, which lives in `cli.run`).
 
-`provider`: `cpu`; `cuda` (an error, never a silent fallback, when the CUDA execution provider
-cannot run here); `auto` (CUDA when it can run, else CPU; the provider that ran is reported).
+`provider`: `cpu`; `cuda` or `tensorrt` (an error naming the providers this build has, never a
+silent fallback, when that execution provider cannot run here); `auto` (CUDA when it can run,
+else CPU; the provider that ran is reported). On CUDA and TensorRT the session runs with IO
+binding (inputs copied to the device once, outputs bound there and copied back).
 ONNX Runtime falls back to the CPU silently when the CUDA provider fails to load (missing CUDA
 or cuDNN libraries, no GPU), so the session's actual providers are checked, and ONNX Runtime's
 log text says why.
@@ -21,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import SpecError, did_you_mean
+from ...errors import SpecError, did_you_mean, printable
 
 CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
 CPU = "CPUExecutionProvider"
-PROVIDERS = ("auto", "cuda", "cpu")
+PROVIDERS = ("auto", "cuda", "tensorrt", "cpu")
 DTYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -45,7 +48,7 @@ class RunError(SpecError):
         text = f"netspec run: error: {self.message}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return printable(text, lines=True)
 
 
 class RuntimeUnavailable(RunError):
@@ -109,8 +112,17 @@ def _model_bytes(model: Any) -> bytes | str:
     if hasattr(model, "SerializeToString"):
         return model.SerializeToString()
     path = Path(model)
+    if path.is_dir():
+        raise RunError(f"model file {str(path)!r} is a folder", hint="give the .onnx file in it")
     if not path.is_file():
         raise RunError(f"model file {str(path)!r} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if path.suffix.lower() in (".yaml", ".yml") or head.lstrip().startswith(b"netspec:"):
+        raise RunError(
+            f"{str(path)!r} is a spec, not an ONNX model",
+            hint=f"build it first (netspec build {path} -t onnx) and run the .onnx it writes",
+        )
     return str(path)
 
 
@@ -118,41 +130,54 @@ def make_session(model: Any, provider: str = "auto") -> tuple[Any, str, str | No
     """An InferenceSession on the asked provider: (session, provider used, why CUDA did not run
     or None). `provider="cuda"` raises RuntimeUnavailable instead of falling back."""
     if provider not in PROVIDERS:
-        raise RunError(f"unknown provider {provider!r}", hint="use auto, cuda or cpu")
+        raise RunError(f"unknown provider {provider!r}", hint="use auto, cuda, tensorrt or cpu")
     ort = _ort()
     src = _model_bytes(model)
     opts = ort.SessionOptions()
     why = None
-    if provider in ("auto", "cuda"):
+    if provider in ("auto", "cuda", "tensorrt"):
+        want = TENSORRT if provider == "tensorrt" else CUDA
         available = ort.get_available_providers()
-        if CUDA not in available:
+        if want not in available:
             why = (
-                f"this onnxruntime build ({ort.__version__}) has no CUDA execution provider "
-                f"(it has {', '.join(available)})"
+                f"this onnxruntime build ({ort.__version__}) has no {_short(want)} execution "
+                f"provider (it has {', '.join(available)})"
             )
         else:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
                 ort.preload_dlls()  # CUDA / cuDNN from nvidia-* wheels, when installed
-            with _captured_stderr() as log:
+            # TF32 off: float32 means float32 (the design page's parity rule)
+            chain = [(CUDA, {"use_tf32": "0"}), CPU]
+            if want == TENSORRT:
+                chain.insert(0, (TENSORRT, {"trt_fp16_enable": "False"}))
+            printed = io.StringIO()  # ONNX Runtime prints its fallback from TensorRT
+            with _captured_stderr() as log, contextlib.redirect_stdout(printed):
                 try:
-                    # TF32 off: float32 means float32 (the design page's parity rule)
-                    sess = _session(ort, src, opts, [(CUDA, {"use_tf32": "0"}), CPU])
+                    sess = _session(ort, src, opts, chain)
                     error = None
                 except RunError:
                     raise
-                except Exception as e:  # CUDA present but failing at session creation
+                except Exception as e:  # the provider present but failing at session creation
                     sess, error = None, str(e)
-            if sess is not None and CUDA in sess.get_providers():
-                return sess, CUDA, None
+            if sess is not None and want in sess.get_providers():
+                return sess, want, None
             why = cuda_failure_reason(error or log.getvalue())
+            if want == TENSORRT and "install TensorRT libraries" in printed.getvalue():
+                why = f"the TensorRT libraries (libnvinfer) are not installed; {why}"
             if provider == "auto" and sess is not None:  # ONNX Runtime fell back to the CPU
                 return sess, sess.get_providers()[0], why
-        if provider == "cuda":
+        if provider != "auto":
             raise RuntimeUnavailable(
-                f"--provider cuda: the CUDA execution provider cannot run here: {why}; "
-                f"use --provider cpu (or auto)"
+                f"--provider {provider}: the {_short(want)} execution provider cannot run here: "
+                f"{why}; this onnxruntime build lists {', '.join(map(_short, available))}; "
+                "use --provider cpu (or auto)"
             )
     return _session(ort, src, opts, [CPU]), CPU, why
+
+
+def _short(provider: str) -> str:
+    """`CUDAExecutionProvider` -> `CUDA`, `TensorrtExecutionProvider` -> `TensorRT`."""
+    return "TensorRT" if provider == TENSORRT else provider.removesuffix("ExecutionProvider")
 
 
 def ort_message(e: BaseException, limit: int = 400) -> str:
@@ -247,7 +272,16 @@ def run_session(sess, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
     feeds = check_inputs(sess, inputs)
     names = [o.name for o in sess.get_outputs()]
     try:
-        values = sess.run(names, feeds)
+        if sess.get_providers()[0] in (CUDA, TENSORRT):
+            binding = sess.io_binding()
+            for name, a in feeds.items():
+                binding.bind_cpu_input(name, a)
+            for name in names:
+                binding.bind_output(name, "cuda")
+            sess.run_with_iobinding(binding)
+            values = binding.copy_outputs_to_cpu()
+        else:
+            values = sess.run(names, feeds)
     except Exception as e:  # e.g. a token id outside the vocabulary
         raise RunError(f"ONNX Runtime failed on these inputs: {ort_message(e)}") from None
     return dict(zip(names, values, strict=True))

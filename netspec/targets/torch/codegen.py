@@ -56,7 +56,14 @@ from .emitters import Emitter, Size, Spec
 from .regularize import HELPERS as REGULARIZATION_HELPERS
 
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
-HELPER_NAMES = {"PaddedAvgPool", "Normalize", *REGULARIZATION_HELPERS}
+HELPER_NAMES = {
+    "PaddedAvgPool",
+    "Normalize",
+    "Learned",
+    "Gather",
+    "Attention",
+    *REGULARIZATION_HELPERS,
+}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
 RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
@@ -118,8 +125,84 @@ class Normalize(nn.Module):
         return (x - self.mean.view(self.shape)) / std
 '''
 
+LEARNED = '''
+class Learned(nn.Module):
+    """A learned tensor, the same for every example (netspec's `parameter`): `weight`, expanded
+    (not copied) to the batch size of the input."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight.expand(x.shape[0], *self.weight.shape)
+'''
+
+GATHER = '''
+class Gather(nn.Module):
+    """Constant indices taken along one axis (torch.index_select); the indices are a buffer
+    that moves with the module but is not part of its weights."""
+
+    def __init__(self, dim: int, indices: tuple[int, ...]):
+        super().__init__()
+        self.dim = dim
+        self.register_buffer("index", torch.tensor(indices), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(self.dim, self.index)
+'''
+
+ATTENTION = '''
+class Attention(nn.Module):
+    """Multi-head attention (netspec's `attention`), batch first: the q/k/v/out projections of
+    nn.MultiheadAttention as four [out, in] matrices (`in_proj_weight` is `weight_q`, `weight_k`,
+    `weight_v` stacked), computed by F.scaled_dot_product_attention. `mask`: [N, S], nonzero
+    where a key is attended; `causal`: query i attends to keys 0..i."""
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        kv_dim: int | None = None,
+        bias: bool = True,
+        causal: bool = False,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        kv_dim = dim if kv_dim is None else kv_dim
+        self.heads = heads
+        self.causal = causal
+        self.dropout = dropout
+        for name, fan_in in (("q", dim), ("k", kv_dim), ("v", kv_dim), ("out", dim)):
+            weight = nn.Parameter(torch.zeros(dim, fan_in))  # drawn by the model's init
+            self.register_parameter(f"weight_{name}", weight)
+            b = nn.Parameter(torch.zeros(dim)) if bias else None
+            self.register_parameter(f"bias_{name}", b)
+
+    def forward(
+        self, query: torch.Tensor, kv: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        kv = query if kv is None else kv
+        n, t, dim = query.shape
+        keep = None if mask is None else (mask != 0)[:, None, None, :]
+        if self.causal:
+            tril = torch.ones(t, kv.shape[1], dtype=torch.bool, device=query.device).tril()
+            keep = tril if keep is None else keep & tril
+        heads = (n, -1, self.heads, dim // self.heads)
+        q = F.linear(query, self.weight_q, self.bias_q).view(heads).transpose(1, 2)
+        k = F.linear(kv, self.weight_k, self.bias_k).view(heads).transpose(1, 2)
+        v = F.linear(kv, self.weight_v, self.bias_v).view(heads).transpose(1, 2)
+        dropout = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout)
+        out = out.transpose(1, 2).reshape(n, t, dim)
+        return F.linear(out, self.weight_out, self.bias_out)
+'''
+
 # netspec's epsilon (netspec.ops.norm), written as a number in the helper's source
 HELPERS = {
+    "Attention": ATTENTION,
+    "Learned": LEARNED,
+    "Gather": GATHER,
     "PaddedAvgPool": PADDED_AVG_POOL,
     "Normalize": NORMALIZE.replace("clamp_min(EPSILON)", f"clamp_min({NORM_EPSILON!r})"),
     **REGULARIZATION_HELPERS,

@@ -443,11 +443,72 @@ def reduce(node: Node, e: Emit) -> Expr:
     return Call(f"{e.var_of(0)}.{method}", tuple(args))
 
 
+@emitter("slice")
+def slice_(node: Node, e: Emit) -> Expr:
+    a = node.attrs
+    n = e.shape()[a["axis"] - 1]
+    start = "" if a["start"] == 0 else str(a["start"])
+    end = "" if a["end"] == n else str(a["end"])
+    step = "" if a["step"] == 1 else f":{a['step']}"
+    return Raw(f"{e.var_of(0)}[{':, ' * a['axis']}{start}:{end}{step}]")
+
+
+@emitter("select")
+def select(node: Node, e: Emit) -> Expr:
+    a = node.attrs
+    return Raw(f"{e.var_of(0)}[{':, ' * a['axis']}{a['index']}]")
+
+
+@emitter("gather")
+def gather(node: Node, e: Emit) -> Expr:
+    e.helper("Gather")
+    e.module("Gather", node.attrs["axis"], lit(node.attrs["indices"]))
+    return e.call(e.x)
+
+
+@emitter("roll")
+def roll(node: Node, e: Emit) -> Expr:
+    a = node.attrs
+    shifts, dims = a["shifts"], a["dims"]
+    one = len(dims) == 1
+    return Call(
+        "torch.roll",
+        (e.x, lit(shifts[0] if one else shifts), Kw("dims", lit(dims[0] if one else dims))),
+    )
+
+
+# -- tensors ----------------------------------------------------------------------------------
+@emitter("parameter")
+def parameter(node: Node, e: Emit) -> Expr:
+    e.helper("Learned")
+    e.module("Learned", e.attr("shape", tuple(node.attrs["shape"])))
+    return e.call(e.x)
+
+
+@emitter("constant")
+def constant(node: Node, e: Emit) -> Expr:
+    """Made in `forward` on the input's device: `x.new_full(shape, value)`, cut to a triangle
+    (torch.triu / tril), expanded (not copied) to the batch."""
+    a = node.attrs
+    shape = a["shape"]
+    y: Expr = Call(f"{e.var_of(0)}.new_full", (lit(tuple(shape)), lit(float(a["value"]))))
+    for tri in ("triu", "tril"):
+        if a[tri] is not None:
+            y = Call(f"{flat(y)}.{tri}", (lit(a[tri]),) if a[tri] else ())
+    sizes = ", ".join(["-1"] * len(shape))
+    return Call(f"{flat(y)}.expand", (Raw(f"{e.var_of(0)}.shape[0]"), Raw(sizes)))
+
+
 # -- merge ------------------------------------------------------------------------------------
 @emitter("add", "subtract", "multiply")
 def arithmetic(node: Node, e: Emit) -> Expr:
     op = {"add": "+", "subtract": "-", "multiply": "*"}[node.op]
     return BinOp(op, tuple(e.xs))
+
+
+@emitter("matmul")
+def matmul(node: Node, e: Emit) -> Expr:
+    return BinOp("@", tuple(e.xs))
 
 
 @emitter("concat")
@@ -478,6 +539,22 @@ def recurrent(node: Node, e: Emit) -> None:
     else:
         e.stmt(e.var, Raw(f"{h}[-1]"), comment=True, light=True)  # a view
     return None
+
+
+# -- attention --------------------------------------------------------------------------------
+@emitter("attention")
+def attention(node: Node, e: Emit) -> Expr:
+    """The helper module `Attention` (in codegen): its parameters are the canonical ones."""
+    a = node.attrs
+    e.helper("Attention")
+    kwargs: dict[str, Any] = {}
+    if len(node.inputs) > 1:
+        kwargs["kv_dim"] = e.size(-1, 1)
+    kwargs["bias"] = e.attr("bias", opt(a["bias"], True))
+    kwargs["causal"] = e.attr("causal", opt(a["causal"], False))
+    kwargs["dropout"] = e.attr("dropout", opt(float(a["dropout"]), 0.0))
+    e.module("Attention", e.size(-1), e.attr("heads"), **kwargs)
+    return e.call(*e.xs)
 
 
 # -- activations ------------------------------------------------------------------------------

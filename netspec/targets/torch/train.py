@@ -28,6 +28,7 @@ from ...errors import SpecError
 from ...ir import Graph
 from ..python.pyfmt import INDENT, WIDTH, Call, Kw, Raw, Seq, flat, lit, split
 from ..python.text import docstring, escape
+from ..python.train_rules import ORDER_FUNCTIONS
 from .codegen import LOGITS, PROBABILITY_OPS, logits_nodes, model_class
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the checkpoint folder
@@ -191,22 +192,7 @@ def are_labels(x, shape):
     return x[0].size == math.prod(shape)
 
 
-def permutation(n, purpose, index=0):
-    """netspec's permutation of n rows: the stable argsort of raw PCG64 draws."""
-    seeds = np.random.SeedSequence([SEED, purpose, index])
-    return np.argsort(np.random.PCG64(seeds).random_raw(n), kind="stable")
-
-
-def batch_order(n, epoch):
-    """The order in which epoch `epoch` (from 0) visits the n training rows."""
-    return permutation(n, 2, epoch) if SHUFFLE else np.arange(n)
-
-
-def count(n, fraction):
-    """round(n * fraction), halves up, and at least 1 for a fraction above 0."""
-    if fraction == 0:
-        return 0
-    return max(1, math.floor(n * Fraction(repr(float(fraction))) + Fraction(1, 2)))
+<ORDER_FUNCTIONS>
 
 
 def split(data, validation, test):
@@ -277,10 +263,18 @@ def batch_logs(loss, parts, y, t):
     return logs
 
 
-def mean_logs(batches):
-    """The example-weighted mean of (logs, batch size) pairs."""
+def mean_logs(batches, world=1):
+    """The example-weighted mean of (logs, batch size) pairs; of every process's pairs under
+    torchrun (`world` processes)."""
     n = sum(size for _, size in batches)
-    return {k: sum(logs[k] * size for logs, size in batches) / n for k in batches[0][0]}
+    sums = {k: sum(logs[k] * size for logs, size in batches) for k in batches[0][0]}
+    if world == 1:
+        return {k: v / n for k, v in sums.items()}
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    total = torch.tensor([*sums.values(), n], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    *values, n = total.tolist()
+    return {k: v / n for k, v in zip(sums, values, strict=True)}
 
 
 @torch.no_grad()
@@ -414,6 +408,71 @@ def load_checkpoint(directory, model, optimizer, scheduler, stopper):
 '''
 
 
+DISTRIBUTED_FUNCTIONS = '''
+# Several processes: `torchrun --nproc_per_node N` instead of `python`; alone they change nothing.
+def join_processes(model):
+    """(the model to train, this process's rank, the number of processes). One process: (model,
+    0, 1). Under `torchrun --nproc_per_node N` (which sets WORLD_SIZE, RANK and LOCAL_RANK): join
+    the process group (NCCL with one GPU per process, the model moved to it; gloo on the CPU)
+    and wrap the model in DistributedDataParallel, which averages the gradients."""
+    if "WORLD_SIZE" not in os.environ:
+        return model, 0, 1
+    gpu = torch.cuda.is_available()
+    if not dist.is_initialized():
+        if gpu:
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group("nccl" if gpu else "gloo")
+    if gpu:
+        model.to(torch.device("cuda", torch.cuda.current_device()))
+    net = nn.parallel.DistributedDataParallel(model<UNUSED>)
+    return net, dist.get_rank(), dist.get_world_size()
+
+
+def shard(rows, rank, world):
+    """This process's rows of a batch: the rank-th of `world` consecutive slices (their sizes
+    differ by at most one)."""
+    return rows.tensor_split(world)[rank]
+
+
+def check_shards(n, world):
+    """Every process needs a row of every batch, the last (smaller) one too."""
+    smallest = min(n, BATCH_SIZE, n % BATCH_SIZE or BATCH_SIZE)
+    if smallest < world:
+        raise ValueError(
+            f"{world} processes need at least {world} rows in every batch; "
+            f"the smallest of {n} rows in batches of {BATCH_SIZE} has {smallest}"
+        )
+
+
+def leave_processes():
+    """Whether this process reports and writes the results (the first of several, or the only
+    one); under torchrun it leaves the process group."""
+    if not dist.is_initialized():
+        return True
+    first = dist.get_rank() == 0
+    dist.destroy_process_group()
+    return first
+'''
+
+TENSORBOARD_FUNCTIONS = '''
+def tensorboard_writers(folder):
+    """TensorBoard writers for `folder`/train and `folder`/validation, as Keras's TensorBoard
+    callback lays them out (a value's two curves share a chart)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    return {part: SummaryWriter(os.path.join(folder, part)) for part in ("train", "validation")}
+
+
+def log_epoch(writers, epoch, logs, learning_rate):
+    """An epoch's values as scalars named as Keras names them (epoch_loss, epoch_accuracy,
+    epoch_learning_rate: the rate after the epoch); `val_` values in the validation folder."""
+    for k, v in logs.items():
+        part = "validation" if k.startswith("val_") else "train"
+        writers[part].add_scalar("epoch_" + k.removeprefix("val_"), v, epoch)
+    writers["train"].add_scalar("epoch_learning_rate", learning_rate, epoch)
+'''
+
+
 FIT = '''
 def fit(
     model,
@@ -424,6 +483,7 @@ def fit(
     checkpoint_dir=None,
     resume=False,
     on_epoch_end=None,
+    tensorboard=None,
 ):
     """Train `model` on `train`; the history: {"loss": [per epoch], ...}.
 
@@ -432,11 +492,17 @@ def fit(
     batch; its history values are the example-weighted means of the batches' losses and
     metrics (in training mode), and `val_` ones from `evaluate` on the validation data. With
     `checkpoint_dir`, each epoch ends with a checkpoint there, from which `resume` continues.
-    `on_epoch_end(epoch, logs)` is called after each epoch (counted from 0).
+    `on_epoch_end(epoch, logs)` is called after each epoch (counted from 0). `tensorboard`: a
+    folder for TensorBoard event files (each epoch's values and learning rate).
+
+    Under torchrun every process trains on its shard of each batch (see join_processes); the
+    first one writes the checkpoints and event files and calls `on_epoch_end`.
     """
     one_bias_per_gate(model)  #@rnn
+    net, rank, world = join_processes(model)
     inputs, targets = to_tensors(train, model)
     n = size(train)
+    check_shards(n, world)
     optimizer = make_optimizer(model)
     scheduler = make_scheduler(optimizer, epochs, math.ceil(n / BATCH_SIZE))  #@sched
     scheduler = None  #@nosched
@@ -447,6 +513,7 @@ def fit(
     first, history = 0, {}
     if resume:
         first, history = load_checkpoint(checkpoint_dir, model, optimizer, scheduler, stopper)
+    board = tensorboard_writers(tensorboard) if tensorboard and rank == 0 else None
     for epoch in range(first, epochs):
         if stopper.stop:  #@es
             break  #@es
@@ -455,31 +522,39 @@ def fit(
         batches = []
         for start in range(0, n, BATCH_SIZE):
             rows = order[start : start + BATCH_SIZE]
-            x = {k: v[rows] for k, v in inputs.items()}
-            t = {k: v[rows] for k, v in targets.items()}
+            mine = shard(rows, rank, world)  # all of them in one process
+            x = {k: v[mine] for k, v in inputs.items()}
+            t = {k: v[mine] for k, v in targets.items()}
             optimizer.zero_grad()
-            y = outputs(model, x)
+            y = outputs(net, x)
             loss, parts = compute_loss(y, t)
-            loss.backward()
+            # DDP averages the processes' gradients: weigh each shard by its share (1 alone)
+            (loss * (world * len(mine) / len(rows))).backward()
             nn.utils.clip_grad_value_(params, CLIP_VALUE)  #@cv
             nn.utils.clip_grad_norm_(params, CLIP_NORM)  #@cn
             optimizer.step()
             scheduler.step()  #@step
             with torch.no_grad():
-                batches.append((batch_logs(loss, parts, y, t), len(rows)))
+                batches.append((batch_logs(loss, parts, y, t), len(mine)))
         scheduler.step()  #@epoch
-        logs = mean_logs(batches)
+        logs = mean_logs(batches, world)
         if validation is not None:
             logs.update({"val_" + k: v for k, v in evaluate(model, validation).items()})
         for k, v in logs.items():
             history.setdefault(k, []).append(v)
         stopper.update(epoch, logs, model)  #@es
+        if rank > 0:  # under torchrun the first process writes and reports
+            continue
         if checkpoint_dir is not None:
             save_checkpoint(
                 checkpoint_dir, epoch + 1, history, model, optimizer, scheduler, stopper
             )
+        if board is not None:
+            log_epoch(board, epoch, logs, optimizer.param_groups[0]["lr"])
         if on_epoch_end is not None:
             on_epoch_end(epoch, logs)
+    for writer in (board or {}).values():
+        writer.close()
     stopper.restore(model)  #@es
     return history
 '''
@@ -493,6 +568,7 @@ def main():
     parser.add_argument("--out", default="<OUT>")
     parser.add_argument("--checkpoints", help="a folder for a checkpoint each epoch")
     parser.add_argument("--resume", action="store_true", help="go on from the checkpoint")
+    parser.add_argument("--tensorboard", help="a folder for TensorBoard event files")
     args = parser.parse_args()
     data = load(args.data)
     train, validation, test = split(data, <VALIDATION>, <TEST>)
@@ -515,7 +591,10 @@ def main():
         checkpoint_dir=args.checkpoints,
         resume=args.resume,
         on_epoch_end=show,
+        tensorboard=args.tensorboard,
     )
+    if not leave_processes():  # under torchrun, the first process reports and writes
+        return
     if size(test):
         values = "  ".join(f"{k} {v:.4g}" for k, v in evaluate(model, test).items())
         print(f"test  {values}")
@@ -577,6 +656,9 @@ class _Script:
             "",
             f"    python {escape(script_file(g))} [--data FILE] [--weights FILE] [--epochs N]",
             "",
+            "In several processes (DistributedDataParallel, each its shard of every batch), start "
+            "it with `torchrun --nproc_per_node N` instead of `python`.",
+            "",
             f"It reads {escape(data)}, splits it into training / validation / test rows as "
             f"netspec does, trains `{self.cls}` from {escape(g.name)}_torch.py and writes the "
             f"trained weights to {escape(g.name)}_trained.safetensors (netspec's canonical "
@@ -610,6 +692,7 @@ class _Script:
             "",
             "import numpy as np",
             "import torch",
+            "import torch.distributed as dist",
             *(froms[k] for k in sorted(froms, key=lambda m: (m.lower(), m))),
         ]
         return "\n".join(lines)
@@ -922,6 +1005,13 @@ class _Script:
         }
         return _tagged(FIT, tags)
 
+    def distributed(self) -> str:
+        """The torchrun helpers; DistributedDataParallel looks for parameters that get no
+        gradient only where some are (outputs that are not trained)."""
+        trained = {o.output for o in self.p.objectives}
+        unused = ", find_unused_parameters=True" if trained != set(self.g.outputs) else ""
+        return DISTRIBUTED_FUNCTIONS.strip("\n").replace("<UNUSED>", unused)
+
     def main(self) -> str:
         p = self.p
         val, test = isinstance(p.validation, str), isinstance(p.test, str)
@@ -962,7 +1052,8 @@ class _Script:
             self.constants(),
         ]
         text = "\n\n".join(parts) + "\n\n" + self.loss_table()
-        blocks = [DATA_FUNCTIONS.strip("\n")]
+        data = DATA_FUNCTIONS.replace("<ORDER_FUNCTIONS>", ORDER_FUNCTIONS.strip("\n"))
+        blocks = [data.strip("\n")]
         blocks += self.model_functions()
         metric_text = METRIC_FUNCTIONS.strip("\n")
         if self.logits:
@@ -980,6 +1071,8 @@ class _Script:
         if self.es is not None:
             blocks.append(EARLY_STOPPING_CLASS.strip("\n"))
         blocks.append(CHECKPOINT_FUNCTIONS.strip("\n"))
+        blocks.append(self.distributed())
+        blocks.append(TENSORBOARD_FUNCTIONS.strip("\n"))
         blocks.append(self.fit())
         blocks.append(self.main())
         return text + "\n\n\n" + "\n\n\n".join(blocks) + "\n"
@@ -1064,6 +1157,7 @@ def run_training(
     resume: bool = False,
     on_epoch_end=None,
     dtype: str = "float32",
+    tensorboard=None,
 ) -> Trained:
     """Train `graph`'s model from canonical `weights` with exactly the generated script."""
     import torch
@@ -1091,5 +1185,101 @@ def run_training(
         checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
         resume=resume,
         on_epoch_end=on_epoch_end,
+        tensorboard=None if tensorboard is None else str(tensorboard),
     )
     return Trained(model.eval(), history, graph, script)
+
+
+def check_processes(nproc: int, train_rows: int, batch_size: int, where=()) -> None:
+    """A SpecError unless `nproc` processes each get rows of every batch (the script's
+    check_shards rule, found before anything starts)."""
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise SpecError(f"the number of processes must be a whole number >= 1, not {nproc!r}")
+    smallest = min(train_rows, batch_size, train_rows % batch_size or batch_size)
+    if smallest < nproc:
+        raise SpecError(
+            f"{nproc} processes need at least {nproc} rows in every batch; the smallest of "
+            f"{train_rows} training rows in batches of {batch_size} has {smallest}",
+            where,
+            hint=f"use --nproc {smallest} or fewer, or another batch_size",
+        )
+
+
+def run_distributed(
+    graph: Graph,
+    weights,
+    data: str,
+    nproc: int,
+    workdir: Path,
+    *,
+    epochs: int | None = None,
+    checkpoint_dir=None,
+    resume: bool = False,
+    on_epoch_end=None,
+    tensorboard=None,
+) -> Trained:
+    """Train `graph`'s model with exactly the generated script's `main()` in `nproc` processes
+    started by torch.distributed.run (torchrun, this machine only). The model and script files
+    and the initial canonical `weights` are written into `workdir`; the script reads `data`
+    itself and splits it as netspec does. `on_epoch_end(epoch, logs)` follows the checkpoints
+    the first process writes into `checkpoint_dir` (default: in `workdir`). The trained model is
+    loaded back into this process (for evaluation and export) with the run's history."""
+    import json
+    import subprocess
+
+    from safetensors.numpy import load_file
+
+    from ...weights import write_weights
+    from .codegen import Generator
+    from .emitters import EMITTERS
+    from .state import load_state
+
+    if graph.training is None:
+        raise SpecError("the spec has no `training:` section", hint="add one to train it")
+    workdir = Path(workdir)
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir is not None else workdir / "checkpoints"
+    script = workdir / script_file(graph)
+    (workdir / f"{graph.name}_torch.py").write_text(
+        Generator(graph, EMITTERS).source(), encoding="utf-8"
+    )
+    script.write_text(generate_train(graph), encoding="utf-8")
+    start, trained_file = workdir / "initial.safetensors", workdir / "trained.safetensors"
+    write_weights(weights, graph, start)
+    model_mod, module = load_script(graph)
+    model = model_mod.__dict__[model_class(graph.name)]()
+    if resume:
+        check_checkpoint(checkpoints, model)
+    args = [str(script), "--data", data, "--weights", str(start), "--out", str(trained_file)]
+    args += ["--epochs", str(graph.training.epochs if epochs is None else epochs)]
+    args += ["--checkpoints", str(checkpoints)] + (["--resume"] if resume else [])
+    args += ["--tensorboard", str(tensorboard)] if tensorboard is not None else []
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc_per_node={nproc}", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    log = workdir / "torchrun.log"
+    with (
+        open(log, "w", encoding="utf-8") as err,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=env) as proc,
+    ):
+        try:
+            for line in proc.stdout:  # "epoch 3/20  loss ...": the checkpoint holds epoch 3
+                if line.startswith("epoch ") and on_epoch_end is not None:
+                    epoch = int(line.split()[1].split("/")[0]) - 1
+                    record = json.loads((checkpoints / f"{CHECKPOINT}.json").read_text("utf-8"))
+                    on_epoch_end(epoch, {k: v[epoch] for k, v in record["history"].items()})
+        except BaseException:  # torchrun ends its worker processes on SIGTERM
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    if proc.returncode != 0 or not trained_file.is_file():
+        tail = log.read_text("utf-8", errors="replace").strip().splitlines()[-12:]
+        raise SpecError(
+            f"the {nproc} training processes under torchrun failed (exit status {proc.returncode})",
+            hint="its last lines:\n" + "\n".join(tail),
+        )
+    record = json.loads((checkpoints / f"{CHECKPOINT}.json").read_text("utf-8"))
+    load_state(model, load_file(str(trained_file)))
+    return Trained(model.eval(), record["history"], graph, module)
