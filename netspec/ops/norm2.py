@@ -92,6 +92,13 @@ def group_norm(ctx: Ctx):
             "groups",
             hint=f"use a divisor of {c}",
         )
+    if all(isinstance(d, int) for d in ctx.x.shape) and math.prod(ctx.x.shape) == g:
+        ctx.fail(
+            f"group_norm over groups of one value each ('{ctx.x.name}' has shape {ctx.shape()}, "
+            f"{g} groups): the output would be the shift alone (and PyTorch refuses it)",
+            "groups",
+            hint="use fewer groups, or normalize a larger value",
+        )
     ctx.params = {"weight": (c,), "bias": (c,)}
     return ctx.x.shape
 
