@@ -1,6 +1,7 @@
 """`$param` and `${expression}` values, parsed once and evaluated by netspec (never Python's eval).
 
-Expressions take numbers, param names, `+ - * / // %` and parentheses. `/` gives a float;
+Expressions take numbers, param names, `+ - * / // %` and parentheses, and at most one
+comparison (`== != < <= > >=`, giving true or false, for `when:`). `/` gives a float;
 `//` and `%` follow Python's floor semantics. Results stay within 64-bit integers and finite
 floats: anything larger is an error, so no expression can make netspec compute for long.
 
@@ -23,10 +24,15 @@ MAX_INT = 2**63 - 1  # results beyond this are refused (and never reach a shape 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>//|[-+*/%()])|(?P<bad>\S))"
+    r"|(?P<op>//|==|!=|<=|>=|[-+*/%()<>])|(?P<bad>\S))"
 )
-HELP = "expressions take numbers, params, + - * / // % and parentheses"
-_LEVEL = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}  # binding strength, as in Python
+HELP = (
+    "expressions take numbers, params, + - * / // %, parentheses and one comparison "
+    "(== != < <= > >=)"
+)
+COMPARE = ("==", "!=", "<", "<=", ">", ">=")
+# binding strength, as in Python; a comparison (true or false: `when:`) binds loosest
+_LEVEL = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2, **dict.fromkeys(COMPARE, 0)}
 _NEG = 3  # unary minus binds tighter than * / // %, in netspec as in Python
 _ATOM = 4
 
@@ -120,6 +126,15 @@ def _eval(t: Tree, env: Mapping[str, Any], text: str) -> Any:
         return -_eval(t[1], env, text)
     a = _eval(t[1], env, text)
     b = _eval(t[2], env, text)
+    if kind in COMPARE:
+        return {
+            "==": a == b,
+            "!=": a != b,
+            "<": a < b,
+            "<=": a <= b,
+            ">": a > b,
+            ">=": a >= b,
+        }[kind]
     if kind == "+":
         v = a + b
     elif kind == "-":
@@ -188,6 +203,8 @@ class _Parser:
         if not self.toks:
             raise ExprError("empty expression", HELP)
         t = self.expr()
+        if self.peek() in [("op", c) for c in COMPARE]:
+            t = (self.take()[1], t, self.expr())
         if self.peek() is not None:
             raise self.unexpected(self.peek())
         return t

@@ -40,6 +40,7 @@ class Scope:
     later: dict[str, Path] = field(default_factory=dict)  # names defined further down
     defined: dict[str, tuple[Path, bool]] = field(default_factory=dict)  # name -> (path, key)
     counters: dict[str, int] = field(default_factory=dict)
+    left_out: set[str] = field(default_factory=set)  # names of layers `when:` left out
     prev: str | None = None
     context: str = ""  # " (in block use 'basic_2')" for errors inside block bodies
 
@@ -230,6 +231,8 @@ class Lowerer:
                 raw = {"op": raw}
             kkey = "block" if "block" in raw else "op"
             kind = raw[kkey]
+            if "when" in raw and not self.when(raw, lpath, scope, kind):
+                continue
             repeat = self.resolve(raw.get("repeat", 1), scope.env, (*lpath, "repeat"))
             if isinstance(repeat, float) and repeat.is_integer():
                 repeat = int(repeat)
@@ -270,6 +273,37 @@ class Lowerer:
                 scope.names[name] = scope.names[f"{name}_{repeat}"]
                 scope.defined[name] = (lpath, False)
 
+    def when(self, raw: dict, lpath: Path, scope: Scope, kind: str) -> bool:
+        """A layer's `when:` condition. False: the layer is left out and passes its first input
+        on (its name, if any, names that input: a left-out `add` of a residual passes the main
+        path on); default names count it all the same, so the layers after it keep theirs."""
+        wpath = (*lpath, "when")
+        cond = self.resolve(raw["when"], scope.env, wpath)
+        if not isinstance(cond, bool):
+            raise self.err(
+                f"expected true or false, got {_show(cond)}",
+                wpath,
+                "write a comparison, e.g. when: ${stride > 1}",
+            )
+        if cond:
+            return True
+        ins = self.refs(raw.get("inputs"), lpath, scope, None)
+        repeat = raw.get("repeat", 1)
+        scope.counters[kind] = scope.counters.get(kind, 0) + (
+            repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 1
+        )
+        name = raw.get("name")
+        if name is not None:
+            why = check_identifier(name)
+            if why:
+                raise self.err(why, (*lpath, "name"), name_hint(name))
+            if name not in scope.names and name not in scope.multi:  # else an alternative's
+                scope.names[name] = ins[0]
+                scope.defined[name] = (lpath, False)
+                scope.left_out.add(name)
+        scope.prev = ins[0]
+        return False
+
     def too_many(self, lpath: Path, scope: Scope, why: str) -> SpecError:
         return self.err(
             f"the spec expands to more than {MAX_NODES:,} layers{why}{scope.context}",
@@ -280,7 +314,11 @@ class Lowerer:
     def check_free(
         self, local: str, lpath: Path, scope: Scope, what: str, named: bool = True
     ) -> None:
-        """Refuse a second definition of a name in one scope, pointing at the first."""
+        """Refuse a second definition of a name in one scope, pointing at the first (a layer
+        that `when:` left out gives its name up to a later one: alternatives share a name)."""
+        if local in scope.left_out:
+            scope.left_out.discard(local)
+            return
         if local not in scope.names and local not in scope.multi:
             return
         first, key = scope.defined.get(local, ((), False))

@@ -20,7 +20,18 @@ SCHEMA_ID = "https://netspec.dev/schemas/netspec-1.schema.json"
 IDENT = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
 REF = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"}
 DTYPES = ["float32", "int64"]
-USE_KEYS = ["block", "name", "inputs", "repeat"]  # keys of every block use: no block param's
+USE_KEYS = [
+    "block",
+    "name",
+    "inputs",
+    "repeat",
+    "when",
+]  # keys of every block use: no block param's
+WHEN = {
+    "anyOf": [{"type": "boolean"}, PARAM_REF],
+    "description": "the layer is there only when this is true (usually a ${condition} on "
+    "params); when false it passes its one input on",
+}
 NO_CONV_ACT = ["softmax", "log_softmax"]  # which axis they normalize would be ambiguous
 
 
@@ -40,6 +51,7 @@ def _op_schema(name: str) -> dict:
         "name": {"$ref": "#/$defs/identifier"},
         "inputs": {"$ref": "#/$defs/refs"},
         "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, PARAM_REF]},
+        "when": WHEN,
     }
     for a in d.attrs.values():
         props[a.name] = a.json_schema()
@@ -172,6 +184,7 @@ def build_schema() -> dict:
                 "name": {"$ref": "#/$defs/identifier"},
                 "inputs": {"$ref": "#/$defs/refs"},
                 "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, PARAM_REF]},
+                "when": WHEN,
             },
             "description": "a use of a block; the block's params are given beside 'block'",
         },

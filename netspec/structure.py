@@ -577,7 +577,7 @@ def _unknown_key(f: Failure, data: Any) -> SpecError:
 
 def _unknown_attribute(k: str, op: str, path: Path) -> SpecError:
     attrs = list(OPS[op].attrs)
-    keys = ["op", "name", "inputs", "repeat"]
+    keys = ["op", "name", "inputs", "repeat", "when"]
     guess = did_you_mean(k, [*attrs, *keys])
     if guess:
         hint = f"did you mean '{guess}'?"
@@ -656,6 +656,12 @@ def _layer_error(f: Failure, lpath: Path, data: Any) -> SpecError:  # noqa: C901
         return _err(f"expected a block name, got {kind(raw)}", kpath, "e.g. block: basic")
     if key == "repeat":
         return _err(f"expected a positive integer, got {show(raw)}", kpath)
+    if key == "when":
+        return _err(
+            f"expected true, false or a ${{condition}}, got {show(raw)}",
+            kpath,
+            "e.g. when: ${stride > 1}",
+        )
     if key == "name":
         return _err(
             check_identifier(raw) or f"expected a name, got {kind(raw)}", kpath, name_hint(raw)

@@ -667,6 +667,107 @@ def test_global_pools(op, shape):
     assert out_shape(shape, op) == (5,)
 
 
+def test_ceil_mode_rounds_like_torch():
+    """ceil_mode's output size (and that no window starts after the input) on every small
+    size, kernel, stride and symmetric padding, against PyTorch's pools."""
+    nn = pytest.importorskip("torch.nn")
+    for size in range(3, 12):
+        for k in (2, 3, 4):
+            for s in (1, 2, 3):
+                for p in range(k // 2 + 1):
+                    if size + 2 * p < k:
+                        continue
+                    layer = {"op": "max_pool1d", "size": k, "stride": s, "padding": p}
+                    got = out_shape([1, size], {**layer, "ceil_mode": True})
+                    want = torch_out(nn.MaxPool1d(k, s, p, ceil_mode=True), [1, size])
+                    assert got == want, (size, k, s, p)
+
+
+# (op, per-example input shape, attrs, the PyTorch module with the same output shape)
+NEW_SHAPE_CASES = [
+    ("adaptive_avg_pool", [3, 13, 9], {"output_size": [7, 4]}, "nn.AdaptiveAvgPool2d((7, 4))"),
+    ("adaptive_max_pool", [3, 5], {"output_size": 8}, "nn.AdaptiveMaxPool1d(8)"),
+    ("adaptive_avg_pool", [2, 4, 5, 6], {"output_size": 2}, "nn.AdaptiveAvgPool3d(2)"),
+    ("upsample", [3, 4, 5], {"scale_factor": [2, 3]}, "nn.Upsample(scale_factor=(2, 3))"),
+    (
+        "upsample",
+        [3, 5],
+        {"scale_factor": 2, "mode": "linear"},
+        "nn.Upsample(scale_factor=2, mode='linear')",
+    ),
+    ("pad", [2, 4, 5], {"padding": [[1, 2], [3, 0]]}, "nn.ZeroPad2d((3, 0, 1, 2))"),
+    ("pad", [2, 6], {"padding": 2, "mode": "reflect"}, "nn.ReflectionPad1d(2)"),
+    ("pad", [2, 2, 3, 4], {"padding": 1, "mode": "replicate"}, "nn.ReplicationPad3d(1)"),
+    ("group_norm", [6, 4, 5], {"groups": 3}, "nn.GroupNorm(3, 6)"),
+    (
+        "conv_transpose1d",
+        [3, 6],
+        {"filters": 4, "kernel": 4, "stride": 2, "padding": 1, "output_padding": 1},
+        "nn.ConvTranspose1d(3, 4, 4, stride=2, padding=1, output_padding=1)",
+    ),
+    (
+        "conv3d",
+        [2, 5, 6, 4],
+        {"filters": 3, "kernel": 3, "stride": 2, "padding": 1},
+        "nn.Conv3d(2, 3, 3, stride=2, padding=1)",
+    ),
+    ("max_pool3d", [2, 5, 6, 4], {"size": 2, "ceil_mode": True}, "nn.MaxPool3d(2, ceil_mode=True)"),
+    ("avg_pool3d", [2, 5, 6, 4], {"size": 3, "stride": 2, "padding": 1}, "nn.AvgPool3d(3, 2, 1)"),
+    ("instance_norm", [3, 4, 5], {"affine": True}, "nn.InstanceNorm2d(3, affine=True)"),
+]
+
+
+@pytest.mark.parametrize("op", ["drop_path", "spatial_dropout", "dropblock"])
+def test_regularizers_keep_the_shape(op):
+    assert out_shape([3, 5, 6], {"op": op, "rate": 0.2}) == (3, 5, 6)
+    assert "larger than spatial axis" in error(
+        [{"op": "dropblock", "block_size": 4}], inputs={"x": {"shape": [2, 3, 5]}}
+    )
+
+
+def test_norms_on_a_chosen_axis():
+    g = loads([{"op": "batch_norm", "axis": -1}], inputs={"x": {"shape": [7, 3]}})
+    assert g.nodes[0].attrs["axis"] == 2 and g.nodes[0].params["weight"] == (3,)
+    g = loads([{"op": "layer_norm", "axis": 1}], inputs={"x": {"shape": [4, 5, 6]}})
+    assert g.nodes[0].params == {"weight": (4,), "bias": (4,)}
+    assert loads([{"op": "layer_norm"}]).nodes[0].attrs["axis"] == 1  # the last of [8]
+    assert "out of range" in error([{"op": "batch_norm", "axis": 2}])
+    assert "must divide" in error(
+        [{"op": "group_norm", "groups": 4}], inputs={"x": {"shape": [6, 3]}}
+    )
+
+
+@pytest.mark.parametrize("op", ["reduce_mean", "reduce_max", "reduce_sum"])
+def test_reduce_shapes(op):
+    assert out_shape([3, 4, 5], {"op": op, "axes": [2, 3]}) == (3,)
+    assert out_shape([3, 4, 5], {"op": op, "axes": [3, 1], "keepdims": True}) == (1, 4, 1)
+    assert out_shape([None, 4], {"op": op, "axes": [1]}) == (4,)
+    assert "would leave no axis" in error([{"op": op, "axes": [1]}])
+    assert "out of range" in error([{"op": op, "axes": [2]}])
+
+
+@pytest.mark.parametrize(("op", "shape", "attrs", "module"), NEW_SHAPE_CASES)
+def test_new_op_shapes_match_torch(op, shape, attrs, module):
+    pytest.importorskip("torch")
+    node = loads([{"op": op, **attrs}], inputs={"x": {"shape": shape}}).nodes[0]
+    m = _module(module)
+    assert node.shape == torch_out(m, shape)
+    assert node.params == {k: tuple(v.shape) for k, v in m.named_parameters()}
+
+
+def _module(text: str):
+    """`nn.Name(args)` -> the module (literal arguments only, read with ast)."""
+    import ast
+
+    from torch import nn
+
+    call = ast.parse(text, mode="eval").body
+    cls = getattr(nn, call.func.attr)
+    args = [ast.literal_eval(a) for a in call.args]
+    kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    return cls(*args, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("op", "bi", "layers", "seq"),
     [
@@ -724,7 +825,7 @@ def test_dense_batch_norm_layer_norm_embedding_prelu_weights_match_torch():
     n = loads(["batch_norm"], inputs={"x": {"shape": [6, 5, 5]}}).nodes[0]
     bn = nn.BatchNorm2d(6)
     assert (n.shape, n.params, n.buffers) == ((6, 5, 5), params(bn), buffers(bn))
-    assert n.attrs == {"eps": 1e-5, "momentum": 0.1}
+    assert n.attrs == {"eps": 1e-5, "momentum": 0.1, "axis": 1}
     n = loads(["batch_norm"]).nodes[0]
     assert n.params == params(nn.BatchNorm1d(8))
     n = loads(["layer_norm"], inputs={"x": {"shape": [3, 10]}}).nodes[0]
@@ -907,6 +1008,7 @@ HAND = {
     + 128
     + 64 * 256,
 }
+UNET_LEVELS = [(1, 8), (8, 16), (16, 32), (48, 16), (24, 8)]  # (in, out) of each double_conv
 # (parameters, buffers) by hand for specs with statistics: conv k x k without bias has
 # k * k * in * out weights, batch norm 2 parameters and 2 statistics per channel, normalize a
 # mean and a variance per feature.
@@ -915,6 +1017,21 @@ HAND_BN = {
     "digits_cnn": (
         (9 * 1 * 16) + 2 * 16 + (9 * 16 * 32) + 2 * 32 + (32 * 2 * 2 * 10 + 10),  # 6,138
         2 * 16 + 2 * 32,  # 96
+    ),
+    # double_conv(in, out): 9 in out + 9 out out weights, 4 out batch norm numbers
+    "unet": (
+        sum(9 * i * o + 9 * o * o + 2 * o + 2 * o for i, o in UNET_LEVELS) + (8 * 2 + 2),  # 29,786
+        sum(2 * o + 2 * o for _, o in UNET_LEVELS),  # 320
+    ),
+    # stem 3x3 conv + bn; bneck(inp, exp, out): 1x1 expansion when exp != inp, 3x3 depthwise,
+    # squeeze-excitation dense layers (b1: 16 -> 8 -> 16), 1x1 projection, each conv with a bn
+    "mobilenetv3_blocks": (
+        (9 * 3 * 16 + 2 * 16)
+        + (9 * 16 + 2 * 16 + (16 * 8 + 8) + (8 * 16 + 16) + 16 * 16 + 2 * 16)
+        + (16 * 72 + 2 * 72 + 9 * 72 + 2 * 72 + 72 * 24 + 2 * 24)
+        + (24 * 88 + 2 * 88 + 9 * 88 + 2 * 88 + 88 * 24 + 2 * 24)
+        + (24 * 10 + 10),  # 10,738
+        2 * 16 + 2 * 16 + 2 * 16 + (2 * 72 * 2 + 2 * 24) + (2 * 88 * 2 + 2 * 24),  # 832
     ),
 }
 # keras.applications' published counts (trainable; non-trainable = batch norm statistics)

@@ -203,7 +203,7 @@ STRINGS = st.one_of(
     EXPRESSIONS,
     st.sampled_from(NAMES),
 )
-OP_NAMES = st.one_of(st.sampled_from(sorted(OPS)), st.sampled_from(["Dense", "conv3d", "dens"]))
+OP_NAMES = st.one_of(st.sampled_from(sorted(OPS)), st.sampled_from(["Dense", "conv4d", "dens"]))
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, STRINGS, OP_NAMES)
 VALUES = st.recursive(
     SCALARS,
@@ -252,10 +252,14 @@ REFS = st.lists(
 )
 
 
+def plausible(a):
+    return st.sampled_from(a.choices) if a.kind == "choice" else PLAUSIBLE[a.kind]
+
+
 def op_layer(op: str):
     attrs = OPS[op].attrs.values()
-    required = {a.name: mostly(PLAUSIBLE[a.kind], VALUES, 4) for a in attrs if a.required}
-    optional = {a.name: mostly(PLAUSIBLE[a.kind], VALUES, 4) for a in attrs if not a.required}
+    required = {a.name: mostly(plausible(a), VALUES, 4) for a in attrs if a.required}
+    optional = {a.name: mostly(plausible(a), VALUES, 4) for a in attrs if not a.required}
     optional.update(name=st.sampled_from(NAMES), inputs=REFS, repeat=st.integers(1, 3))
     return st.fixed_dictionaries({"op": st.just(op), **required}, optional=optional)
 

@@ -9,15 +9,21 @@ the reference interpreter, the per-op tests and the random-spec generator all re
 
 from . import (  # noqa: F401
     activation,
+    adaptive,
     attention,
     conv,
+    conv3d,
     linear,
     merge,
     norm,
+    norm2,
     pool,
     recurrent,
+    reduce,
+    regularize,
     shape,
     tensor,
+    upsample,
 )
 from .base import ACTIVATIONS, INITS, OPS, REQUIRED, Attr, Ctx, Example, Invalid, OpDef
 

@@ -57,7 +57,8 @@ class Attr:
     """One attribute of an op.
 
     kind: int | float | bool | spatial | padding | activation | init | shape | dims | axis |
-    ints (a list of integers, any sign: roll's shifts, gather's indices)
+    choice (one of `choices`) | ints (a list of integers, any sign: roll's shifts, gather's
+    indices)
     """
 
     name: str
@@ -73,6 +74,7 @@ class Attr:
     # with a param (`units: $hidden`), so the random-spec generator writes it so now and then
     width: bool = False
     nullable: bool = False  # `null` is a value of its own (its meaning in `doc`)
+    choices: tuple[str, ...] = ()  # the values of a `choice` attribute
 
     @property
     def required(self) -> bool:
@@ -84,6 +86,8 @@ class Attr:
 
     def _expected(self) -> str:
         k = self.kind
+        if k == "choice":
+            return "one of " + ", ".join(self.choices)
         if k == "int":
             if self.minimum == 1:
                 return "a positive integer"
@@ -150,6 +154,8 @@ class Attr:
             s = {"$ref": "#/$defs/activation"}
         elif k == "init":
             s = {"enum": INITS}
+        elif k == "choice":
+            s = {"enum": list(self.choices)}
         elif k == "shape":
             s = {
                 "type": "array",
@@ -255,6 +261,16 @@ class Attr:
                 return v
             hint = "did you mean 'same'?" if isinstance(v, str) and v.lower() == "same" else None
             raise Invalid(f"expected {self.expected()}, got {_show(v)}", hint)
+        if k == "choice":
+            if v not in self.choices:
+                from ..errors import did_you_mean
+
+                g = did_you_mean(v, list(self.choices)) if isinstance(v, str) else None
+                raise Invalid(
+                    f"expected {self.expected()}, got {_show(v)}",
+                    f"did you mean '{g}'?" if g else None,
+                )
+            return v
         if k == "init":
             if v not in INITS:
                 from ..errors import did_you_mean

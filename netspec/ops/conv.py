@@ -1,4 +1,4 @@
-"""conv1d, conv2d and conv_transpose2d."""
+"""conv1d, conv2d, conv_transpose1d and conv_transpose2d."""
 
 from __future__ import annotations
 
@@ -14,6 +14,17 @@ CONV_ATTRS = [
     Attr("padding", "padding", 0, "zero padding, 'same' or 'valid'"),
     Attr("dilation", "spatial", 1, "dilation"),
     Attr("groups", "int", 1, "channel groups (groups = channels is depthwise)", minimum=1),
+    Attr("bias", "bool", True, "add a learned bias"),
+    Attr("activation", "activation", None, "activation applied to the output"),
+]
+
+
+TRANSPOSE_ATTRS = [
+    Attr("filters", "int", doc="output channels", minimum=1, width=True),
+    Attr("kernel", "spatial", doc="kernel size"),
+    Attr("stride", "spatial", 1, "stride"),
+    Attr("padding", "padding", 0, "rows/columns removed from each side of the output"),
+    Attr("output_padding", "spatial", 0, "extra rows/columns added after (< stride)", minimum=0),
     Attr("bias", "bool", True, "add a learned bias"),
     Attr("activation", "activation", None, "activation applied to the output"),
 ]
@@ -89,24 +100,33 @@ def _conv_ref(xs, a, p):
 
 
 def _conv_transpose_ref(xs, a, p):
-    """Each input pixel scatters kernel * value at stride steps; then `padding` rows/columns
-    come off each side and `output_padding` stays on at the end."""
+    """Each input element scatters kernel * value at stride steps; then `padding` comes off
+    each side of each spatial axis and `output_padding` stays on at the end."""
+    import itertools
+
     import numpy as np
 
     x, w = xs[0], p["weight"]
-    n, _, h, wd = x.shape
-    (kh, kw), (sh, sw) = a["kernel"], a["stride"]
-    (ph, _), (pw, _) = a["padding"]
-    oh = (h - 1) * sh - 2 * ph + kh + a["output_padding"][0]
-    ow = (wd - 1) * sw - 2 * pw + kw + a["output_padding"][1]
-    full = np.zeros((n, w.shape[1], (h - 1) * sh + kh + sh, (wd - 1) * sw + kw + sw))
-    for i in range(kh):
-        for j in range(kw):
-            part = np.einsum("nchw,cf->nfhw", x, w[:, :, i, j])
-            full[:, :, i : i + (h - 1) * sh + 1 : sh, j : j + (wd - 1) * sw + 1 : sw] += part
-    y = full[:, :, ph : ph + oh, pw : pw + ow]
+    n, size = x.shape[0], x.shape[2:]
+    k, st = a["kernel"], a["stride"]
+    pads = [q for q, _ in a["padding"]]
+    dims = len(k)
+    full = np.zeros(
+        (n, w.shape[1], *[(d - 1) * s + kk + s for d, s, kk in zip(size, st, k, strict=True)])
+    )
+    for tap in itertools.product(*[range(kk) for kk in k]):
+        part = np.einsum("nc...,cf->nf...", x, w[(slice(None), slice(None), *tap)])
+        where = tuple(
+            slice(t, t + (d - 1) * s + 1, s) for t, d, s in zip(tap, size, st, strict=True)
+        )
+        full[(slice(None), slice(None), *where)] += part
+    out = [
+        (d - 1) * s - 2 * q + kk + o
+        for d, s, q, kk, o in zip(size, st, pads, k, a["output_padding"], strict=True)
+    ]
+    y = full[(slice(None), slice(None), *[slice(q, q + o) for q, o in zip(pads, out, strict=True)])]
     if "bias" in p:
-        y = y + p["bias"].reshape(1, -1, 1, 1)
+        y = y + p["bias"].reshape(1, -1, *[1] * dims)
     return y
 
 
@@ -151,12 +171,13 @@ def _conv_sample(n: int):
 
 def _conv_transpose_sample(draw, shape) -> dict:
     rng = draw.rng
-    a: dict = {"filters": draw.width(1, 6), "kernel": draw.spatial(2, 1, 3)}
-    s = draw.spatial(2, 1, 2) if draw.chance(0.5) else 1
+    n = len(shape) - 1
+    a: dict = {"filters": draw.width(1, 6), "kernel": draw.spatial(n, 1, 3)}
+    s = draw.spatial(n, 1, 2) if draw.chance(0.5) else 1
     if s != 1:
         a["stride"] = s
     if draw.chance(0.3):
-        a["padding"] = draw.spatial(2, 0, 1) if draw.chance(0.8) else "valid"
+        a["padding"] = draw.spatial(n, 0, 1) if draw.chance(0.8) else "valid"
     smax = max(s) if isinstance(s, list) else s
     if smax > 1 and draw.chance(0.4):
         a["output_padding"] = [rng.randint(0, q - 1) for q in s] if isinstance(s, list) else 1
@@ -301,17 +322,7 @@ def conv2d(ctx: Ctx):
 @op(
     "conv_transpose2d",
     "convolution",
-    [
-        Attr("filters", "int", doc="output channels", minimum=1, width=True),
-        Attr("kernel", "spatial", doc="kernel size"),
-        Attr("stride", "spatial", 1, "stride"),
-        Attr("padding", "padding", 0, "rows/columns removed from each side of the output"),
-        Attr(
-            "output_padding", "spatial", 0, "extra rows/columns added after (< stride)", minimum=0
-        ),
-        Attr("bias", "bool", True, "add a learned bias"),
-        Attr("activation", "activation", None, "activation applied to the output"),
-    ],
+    TRANSPOSE_ATTRS,
     weighted=True,
     doc="2-D transposed convolution: out = (in - 1) * stride - 2 * padding + kernel "
     "+ output_padding.",
@@ -360,34 +371,60 @@ def conv2d(ctx: Ctx):
     weights=(0.0, 0.0, 1.0, 0.0),
 )
 def conv_transpose2d(ctx: Ctx):
-    ctx.want_rank(3)
+    return _conv_transpose(ctx, 2)
+
+
+@op(
+    "conv_transpose1d",
+    "convolution",
+    TRANSPOSE_ATTRS,
+    weighted=True,
+    doc="1-D transposed convolution over `[channels, length]`: out = (in - 1) * stride "
+    "- 2 * padding + kernel + output_padding.",
+    reference=_conv_transpose_ref,
+    examples=[
+        ex("plain", [3, 5], filters=2, kernel=3),
+        ex("s2_pad", [3, 6], filters=4, kernel=4, stride=2, padding=1, activation="relu"),
+        ex("output_padding", [2, 5], filters=3, kernel=3, stride=3, padding=1, output_padding=2),
+        ex("kernel_below_stride", [3, 4], filters=2, kernel=2, stride=3, bias=False),
+        ex("same_like", [3, 7], filters=2, kernel=4, stride=2, padding=1),
+    ],
+    sample=_conv_transpose_sample,
+    keep_shape=_conv_transpose_keep_shape,
+    sets_size=(0, "filters"),
+    weights=(0.0, 0.6, 0.0, 0.0),
+)
+def conv_transpose1d(ctx: Ctx):
+    return _conv_transpose(ctx, 1)
+
+
+def _conv_transpose(ctx: Ctx, n: int):
+    ctx.want_rank(n + 1)
     c = channels(ctx)
     a = ctx.attrs
-    k = a["kernel"] = spatial(ctx, "kernel", 2)
-    s = a["stride"] = spatial(ctx, "stride", 2)
+    k = a["kernel"] = spatial(ctx, "kernel", n)
+    s = a["stride"] = spatial(ctx, "stride", n)
     op_ = a["output_padding"]
-    if op_ == 0:
-        op_ = (0, 0)
-    elif isinstance(op_, int):
-        op_ = (op_, op_)
-    elif len(op_) != 2:
-        ctx.fail(f"expected one value per spatial axis (2), got {len(op_)}", "output_padding")
+    if isinstance(op_, int):
+        op_ = (op_,) * n
+    elif len(op_) != n:
+        ctx.fail(f"expected one value per spatial axis ({n}), got {len(op_)}", "output_padding")
     a["output_padding"] = tuple(op_)
     p = a["padding"]
     if p in ("same", "valid") or (isinstance(p, list) and any(isinstance(x, list) for x in p)):
         if p != "valid":
             ctx.fail(
-                "conv_transpose2d takes an int or one int per spatial axis as padding",
+                f"{ctx.op} takes an int or one int per spatial axis as padding",
                 "padding",
             )
         p = 0
-    pads = (p, p) if isinstance(p, int) else tuple(p)
-    if len(pads) != 2:
-        ctx.fail(f"expected one value per spatial axis (2), got {len(pads)}", "padding")
+    pads = (p,) * n if isinstance(p, int) else tuple(p)
+    if len(pads) != n:
+        ctx.fail(f"expected one value per spatial axis ({n}), got {len(pads)}", "padding")
     a["padding"] = tuple((q, q) for q in pads)
     a["padding_mode"] = "explicit"
     out = []
-    for i in range(2):
+    for i in range(n):
         if a["output_padding"][i] >= s[i]:
             ctx.fail(
                 f"output_padding ({a['output_padding'][i]}) must be smaller than the stride "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from .base import Attr, Ctx, ex, op
-from .common import channels
 
 
 def _batch_norm_ref(xs, a, p):
@@ -13,10 +12,10 @@ def _batch_norm_ref(xs, a, p):
 
     from .numeric import channel
 
-    x = xs[0]
+    x = np.moveaxis(xs[0], a["axis"], 1)
     mean, var = channel(p["running_mean"], x.ndim), channel(p["running_var"], x.ndim)
     scale, shift = channel(p["weight"], x.ndim), channel(p["bias"], x.ndim)
-    return (x - mean) / np.sqrt(var + a["eps"]) * scale + shift
+    return np.moveaxis((x - mean) / np.sqrt(var + a["eps"]) * scale + shift, 1, a["axis"])
 
 
 def _batch_norm_sample(draw, shape) -> dict:
@@ -29,16 +28,32 @@ def _batch_norm_sample(draw, shape) -> dict:
 def _layer_norm_ref(xs, a, p):
     import numpy as np
 
-    x = xs[0]
+    x = np.moveaxis(xs[0], a["axis"], -1)
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + a["eps"]) * p["weight"] + p["bias"]
+    y = (x - mean) / np.sqrt(var + a["eps"]) * p["weight"] + p["bias"]
+    return np.moveaxis(y, -1, a["axis"])
 
 
 def _layer_norm_sample(draw, shape) -> dict:
     a: dict = {}
     draw.maybe(a, "eps", 0.3, draw.rng.choice([1e-3, 1e-6, 0.01]))
     return a
+
+
+def chosen_axis(ctx: Ctx) -> int:
+    """The `axis` attribute as a logical axis 1..rank (batch is 0; negative from the end)."""
+    rank = ctx.x.rank
+    axis = ctx.attrs["axis"]
+    ax = axis + rank + 1 if axis < 0 else axis
+    if not 1 <= ax <= rank:
+        ctx.fail(
+            f"axis {axis} is out of range for an input of per-example rank {rank} (axis 0 is "
+            f"the batch; valid: 1..{rank} or -{rank}..-1)",
+            "axis",
+        )
+    ctx.attrs["axis"] = ax
+    return ax
 
 
 def _dropout_ref(xs, a, p):
@@ -68,9 +83,16 @@ SCALE = ("uniform", 0.5, 1.5)  # random test weights: scales away from 0 and 1
             minimum=0,
             maximum=1,
         ),
+        Attr(
+            "axis",
+            "axis",
+            1,
+            "the logical axis with one statistic per entry (batch is 0; 1: the channels of an "
+            "image, the features of a vector; 2 or -1: the features of `[time, features]`)",
+        ),
     ],
-    doc="Normalizes axis 1 (channels of an image, features of a vector) with running "
-    "statistics at inference.",
+    doc="Normalizes `axis` (by default 1: channels of an image, features of a vector) with "
+    "running statistics at inference.",
     reference=_batch_norm_ref,
     examples=[
         ex("image", IMG, eps=0.001, momentum=0.01),
@@ -79,6 +101,8 @@ SCALE = ("uniform", 0.5, 1.5)  # random test weights: scales away from 0 and 1
         ex("sequence", [4, 7]),
         ex("image_eps", [2, 3, 3], eps=0.1),
         ex("rank4", [2, 2, 3, 2]),
+        ex("sequence_features", [5, 4], axis=2),
+        ex("image_last", [2, 3, 4], axis=-1, eps=0.01),
     ],
     sample=_batch_norm_sample,
     weights=(1.0, 0.8, 1.0, 1.0),
@@ -92,14 +116,15 @@ SCALE = ("uniform", 0.5, 1.5)  # random test weights: scales away from 0 and 1
 )
 def batch_norm(ctx: Ctx):
     ctx.want_rank(1, 4)
-    if ctx.x.rank == 2 and not isinstance(ctx.x.shape[0], int):  # [time, features]
+    ax = chosen_axis(ctx)
+    if ax == 1 and ctx.x.rank == 2 and not isinstance(ctx.x.shape[0], int):  # [time, features]
         ctx.fail(
             f"batch_norm normalizes axis 1 (channels), which in the sequence '{ctx.x.name}' "
             f"(shape {ctx.shape()}) is its time axis, of dynamic size",
-            hint="to normalize each step's features, use layer_norm; or permute the sequence "
-            "to [features, time] first",
+            hint="to normalize each step's features, use layer_norm or batch_norm with "
+            "axis: -1; or permute the sequence to [features, time] first",
         )
-    c = channels(ctx)
+    c = ctx.static(ctx.x.shape[ax - 1], f"axis {ax} of '{ctx.x.name}'")
     ctx.params = {"weight": (c,), "bias": (c,)}
     ctx.buffers = {"running_mean": (c,), "running_var": (c,)}
     ctx.macs = math.prod(d if isinstance(d, int) else 1 for d in ctx.x.shape)
@@ -109,13 +134,24 @@ def batch_norm(ctx: Ctx):
 @op(
     "layer_norm",
     "normalization",
-    [Attr("eps", "float", 1e-5, "added to the variance", minimum=0, exclusive_min=True)],
-    doc="Normalizes the last axis, with a learned scale and shift.",
+    [
+        Attr("eps", "float", 1e-5, "added to the variance", minimum=0, exclusive_min=True),
+        Attr(
+            "axis",
+            "axis",
+            -1,
+            "the logical axis normalized (batch is 0; -1: the last; 1: the channels of an image)",
+        ),
+    ],
+    doc="Normalizes `axis` (by default the last), with a learned scale and shift.",
     reference=_layer_norm_ref,
     examples=[
         ex("sequence", [3, 6], eps=0.01),
         ex("vector", [6]),
         ex("image", IMG, eps=0.001, before=[{"op": "conv2d", "filters": 4, "kernel": 3}]),
+        ex("channels", IMG, axis=1, scale=2.0, shift=1.0),
+        ex("middle", [3, 4, 5], axis=2),
+        ex("sequence_time", [5, 3], axis=-2),
     ],
     sample=_layer_norm_sample,
     weights=(1.0, 0.8, 0.4, 0.5),
@@ -125,7 +161,8 @@ def batch_norm(ctx: Ctx):
 )
 def layer_norm(ctx: Ctx):
     ctx.want_rank(1, 8)
-    f = ctx.static(ctx.x.shape[-1], f"the last axis of '{ctx.x.name}'")
+    ax = chosen_axis(ctx)
+    f = ctx.static(ctx.x.shape[ax - 1], f"axis {ax} of '{ctx.x.name}'")
     ctx.params = {"weight": (f,), "bias": (f,)}
     return ctx.x.shape
 

@@ -11,22 +11,47 @@ POOL_ATTRS = [
     Attr("size", "spatial", doc="window size"),
     Attr("stride", "spatial", None, "stride (default: the window size)"),
     Attr("padding", "padding", 0, "padding, at most size // 2 per side; 'same' or 'valid'"),
+    Attr(
+        "ceil_mode",
+        "bool",
+        False,
+        "round the output size up (PyTorch's ceil_mode): a last, partial window where it "
+        "starts inside the input or the padding before it",
+    ),
+]
+MAX_ATTRS = POOL_ATTRS
+AVG_ATTRS = [
+    *POOL_ATTRS,
+    Attr(
+        "count_include_pad",
+        "bool",
+        False,
+        "divide by the window size including the padding (PyTorch's default, not netspec's): "
+        "false divides by the number of real elements",
+    ),
 ]
 
 
+def overhang(a: dict) -> list[tuple[int, int]]:
+    """The padding pairs with ceil mode's overhang (`ceil_extra`) added after."""
+    extra = a.get("ceil_extra") or (0,) * len(a["padding"])
+    return [(b, c + e) for (b, c), e in zip(a["padding"], extra, strict=True)]
+
+
 def _max_ref(xs, a, p):
-    """Padding is -inf: never the maximum."""
+    """Padding (and ceil mode's overhang) is -inf: never the maximum."""
     import numpy as np
 
     from .numeric import pad, windows
 
     n = len(a["size"])
-    win = windows(pad(xs[0], a["padding"], -np.inf), a["size"], a["stride"])
+    win = windows(pad(xs[0], overhang(a), -np.inf), a["size"], a["stride"])
     return win.max(axis=tuple(range(-n, 0)))
 
 
 def _avg_ref(xs, a, p):
-    """The mean over the real (unpadded) elements of each window."""
+    """The sum of each window over the number of real elements in it, or (count_include_pad)
+    over its size clipped to the padded input (PyTorch: ceil mode's overhang never counts)."""
     import numpy as np
 
     from .numeric import pad, windows
@@ -34,9 +59,15 @@ def _avg_ref(xs, a, p):
     x = xs[0]
     n = len(a["size"])
     axes = tuple(range(-n, 0))
-    total = windows(pad(x, a["padding"]), a["size"], a["stride"]).sum(axis=axes)
+    total = windows(pad(x, overhang(a)), a["size"], a["stride"]).sum(axis=axes)
     ones = np.ones((1, 1, *x.shape[2:]))
-    count = windows(pad(ones, a["padding"]), a["size"], a["stride"]).sum(axis=axes)
+    if a.get("count_include_pad"):
+        ones = np.pad(ones, [(0, 0), (0, 0), *a["padding"]], constant_values=1.0)
+        extra = a.get("ceil_extra") or (0,) * n
+        ones = pad(ones, [(0, e) for e in extra])
+    else:
+        ones = pad(ones, overhang(a))
+    count = windows(ones, a["size"], a["stride"]).sum(axis=axes)
     return total / count
 
 
@@ -50,7 +81,7 @@ def _global_max_ref(xs, a, p):
     return x.max(axis=tuple(range(2, x.ndim)))
 
 
-def _pool_sample(n: int):
+def _pool_sample(n: int, avg: bool = False):
     def sample(draw, shape) -> dict:
         rng = draw.rng
         a: dict = {"size": draw.spatial(n, 1, 3)}
@@ -65,6 +96,10 @@ def _pool_sample(n: int):
             a["padding"] = 1
         elif pad < 0.6:
             a["padding"] = [[rng.randint(0, 1), rng.randint(0, 1)] for _ in range(n)]
+        if draw.chance(0.15) and all(isinstance(d, int) for d in shape[1:]):
+            a["ceil_mode"] = True
+        if avg and draw.chance(0.2):
+            a["count_include_pad"] = True
         return a
 
     return sample
@@ -72,6 +107,7 @@ def _pool_sample(n: int):
 
 def _pool_keep_shape(draw, a: dict, shape: tuple, exact: bool) -> dict:
     a.pop("stride", None)
+    a.pop("ceil_mode", None)
     a["padding"] = "same"
     a["stride"] = 1
     return a
@@ -94,6 +130,7 @@ def _pool(ctx: Ctx, n: int):
     s = a["stride"] = spatial(ctx, "stride", n)
     pads = a["padding"] = padding(ctx, n, k, s, (1,) * n)
     out = []
+    extra = []
     for i in range(n):
         if max(pads[i]) > k[i] // 2:
             ctx.fail(
@@ -102,14 +139,29 @@ def _pool(ctx: Ctx, n: int):
                 "padding",
                 hint=f"use padding {k[i] // 2} or less, or padding: same",
             )
-        o = conv_out(ctx.x.shape[1 + i], k[i], s[i], 1, pads[i])
+        size = ctx.x.shape[1 + i]
+        o = conv_out(size, k[i], s[i], 1, pads[i])
         if o is not None and o < 1:
             ctx.fail(
-                f"the window ({k[i]}) is larger than the padded input ({ctx.x.shape[1 + i]}) on "
+                f"the window ({k[i]}) is larger than the padded input ({size}) on "
                 f"spatial axis {i + 1}",
                 "size",
             )
+        if a["ceil_mode"]:
+            if not isinstance(size, int):
+                ctx.fail(
+                    f"ceil_mode needs a fixed size on spatial axis {i + 1}, but it is dynamic "
+                    f"('{ctx.x.name}' has shape {ctx.shape()})",
+                    "ceil_mode",
+                    hint="give the axis a size in the input's shape, or use padding instead",
+                )
+            span = size + pads[i][0] + pads[i][1] - k[i]
+            o = -(-span // s[i]) + 1
+            if (o - 1) * s[i] >= size + pads[i][0]:  # PyTorch: no window starts after the input
+                o -= 1
+        extra.append(max(0, (o - 1) * s[i] + k[i] - size - pads[i][0] - pads[i][1]) if o else 0)
         out.append(o)
+    a["ceil_extra"] = tuple(extra)
     c = ctx.x.shape[0]
     ctx.macs = math.prod(d if isinstance(d, int) else 1 for d in [c, *out]) * math.prod(k)
     return (c, *out)
@@ -125,6 +177,7 @@ def _pool(ctx: Ctx, n: int):
         ex("same", [3, 8], size=2, stride=1, padding="same"),
         ex("pad_s2", [4, 11], size=3, stride=2, padding=1, **NEGATIVE),
         ex("asym", [3, 10], size=3, stride=2, padding=[[1, 0]], **NEGATIVE),
+        ex("ceil", [3, 10], size=3, stride=2, ceil_mode=True, **NEGATIVE),
     ],
     sample=_pool_sample(1),
     keep_shape=_pool_keep_shape,
@@ -148,6 +201,9 @@ def max_pool1d(ctx: Ctx):
         ex("same_s1", IMG, size=2, stride=1, padding="same"),
         ex("asym", [2, 6, 6], size=[2, 3], stride=1, padding=[[0, 1], [1, 0]], **NEGATIVE),
         ex("asym_s2", IMG, size=[2, 3], stride=[1, 2], padding=[[1, 0], [0, 1]]),
+        ex("ceil", [2, 6, 7], size=3, stride=2, ceil_mode=True, **NEGATIVE),
+        ex("ceil_pad", [2, 8, 7], size=3, stride=2, padding=1, ceil_mode=True, **NEGATIVE),
+        ex("ceil_asym", [2, 6, 7], size=2, stride=2, padding=[[1, 0], [0, 1]], ceil_mode=True),
     ],
     sample=_pool_sample(2),
     keep_shape=_pool_keep_shape,
@@ -161,7 +217,7 @@ def max_pool2d(ctx: Ctx):
 @op(
     "avg_pool1d",
     "pooling",
-    POOL_ATTRS,
+    AVG_ATTRS,
     doc="Mean over windows of `[channels, length]`, counting only real (unpadded) elements.",
     reference=_avg_ref,
     examples=[
@@ -169,8 +225,19 @@ def max_pool2d(ctx: Ctx):
         ex("pad", [3, 8], size=3, padding=1),
         ex("asym", [3, 10], size=3, stride=2, padding=[[0, 1]]),
         ex("same_s1", [3, 10], size=2, padding="same"),
+        ex("ceil", [3, 10], size=3, stride=2, ceil_mode=True),
+        ex("include_pad", [3, 10], size=3, stride=2, padding=1, count_include_pad=True),
+        ex(
+            "ceil_include",
+            [3, 9],
+            size=3,
+            stride=2,
+            padding=1,
+            ceil_mode=True,
+            count_include_pad=True,
+        ),
     ],
-    sample=_pool_sample(1),
+    sample=_pool_sample(1, avg=True),
     keep_shape=_pool_keep_shape,
     weights=(0.0, 1.0, 0.0, 0.0),
     keeps_size="channels",
@@ -182,7 +249,7 @@ def avg_pool1d(ctx: Ctx):
 @op(
     "avg_pool2d",
     "pooling",
-    POOL_ATTRS,
+    AVG_ATTRS,
     doc="Mean over windows of `[channels, h, w]`, counting only real (unpadded) elements.",
     reference=_avg_ref,
     examples=[
@@ -192,8 +259,31 @@ def avg_pool1d(ctx: Ctx):
         ex("same_s2", [2, 6, 7], size=3, stride=2, padding="same"),
         ex("same_s1", IMG, size=[2, 3], stride=1, padding="same"),
         ex("asym", [2, 5, 6], size=[3, 2], stride=[2, 1], padding=[[1, 0], [0, 1]]),
+        ex("before_only", [2, 5, 6], size=3, stride=2, padding=[[1, 0], [0, 0]]),
+        ex("ceil", [2, 6, 7], size=3, stride=2, ceil_mode=True),
+        ex("ceil_pad", [2, 6, 7], size=3, stride=2, padding=1, ceil_mode=True),
+        ex("include_pad", [2, 7, 5], size=3, stride=1, padding=1, count_include_pad=True),
+        ex("include_same", [2, 6, 7], size=3, stride=2, padding="same", count_include_pad=True),
+        ex(
+            "ceil_include",
+            [2, 6, 8],
+            size=3,
+            stride=2,
+            padding=1,
+            ceil_mode=True,
+            count_include_pad=True,
+        ),
+        ex(
+            "ceil_include_asym",
+            [2, 6, 8],
+            size=[3, 2],
+            stride=2,
+            padding=[[1, 0], [0, 1]],
+            ceil_mode=True,
+            count_include_pad=True,
+        ),
     ],
-    sample=_pool_sample(2),
+    sample=_pool_sample(2, avg=True),
     keep_shape=_pool_keep_shape,
     weights=(0.0, 0.0, 1.0, 0.0),
     keeps_size="channels",

@@ -12,13 +12,13 @@ lowering a one-use probe spec. So almost every spec is valid by construction; th
 lowered at the end anyway, and a refused one is replaced by the next candidate
 (`Generated.attempts` counts them).
 
-Families (`FAMILIES`): `image` ([C, H, W] conv stacks), `signal` ([C, L] 1-D convolutions),
-`vector` ([F]), `sequence` ([T, F] with recurrent layers; T may be dynamic) and `tokens` (int64
-ids into an embedding). Graphs are chains with forks: residual and gated skips (add, subtract,
-multiply with broadcasting, concat), several inputs joined or kept apart, several outputs,
-repeated layers, and blocks (one or two inputs, one or several outputs, params, repeat, nested
-uses). Sizes stay small (at most `MAX_ELEMS` numbers per example in any value, `MAX_PARAMS`
-weights), so a spec runs in milliseconds on any target.
+Families (`FAMILIES`): `image` ([C, H, W] conv stacks; now and then a volume [C, D, H, W]),
+`signal` ([C, L] 1-D convolutions), `vector` ([F]), `sequence` ([T, F] with recurrent layers; T
+may be dynamic) and `tokens` (int64 ids into an embedding). Graphs are chains with forks:
+residual and gated skips (add, subtract, multiply with broadcasting, concat), several inputs
+joined or kept apart, several outputs, repeated layers, and blocks (one or two inputs, one or
+several outputs, params, repeat, nested uses). Sizes stay small (at most `MAX_ELEMS` numbers
+per example in any value, `MAX_PARAMS` weights), so a spec runs in milliseconds on any target.
 """
 
 from __future__ import annotations
@@ -793,6 +793,8 @@ class _Gen:
             name = names.pop()
             if kind == "image":
                 shape = (rng.randint(1, 4), rng.randint(3, 10), rng.randint(3, 10))
+                if self.chance(0.15):  # a volume [C, D, H, W], for the 3-D ops
+                    shape = (shape[0], rng.randint(2, 5), shape[1], shape[2])
             elif kind == "signal":
                 length: Any = rng.randint(4, 16)
                 if self.chance(0.15):

@@ -145,6 +145,214 @@ class Normalize(layers.Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
+# Not keras.layers.AdaptiveMaxPooling2D: on TensorFlow it stops the process with a floating
+# point exception for output size 1 (Keras 3.15), and its bins are computed in float32.
+class AdaptivePool(layers.Layer):
+    """PyTorch's adaptive pooling, channels-last: bin j of a spatial axis of size L covers
+    [floor(j L / o), ceil((j + 1) L / o)); `reduce` is "mean" or "max", one axis at a time (a
+    bin is the product of one bin per axis). The spatial sizes are fixed."""
+
+    def __init__(self, output_size, reduce="mean", **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = tuple(output_size)
+        self.reduce = reduce
+
+    def call(self, x):
+        fn = keras.ops.mean if self.reduce == "mean" else keras.ops.max
+        for i, out in enumerate(self.output_size):
+            axis = 1 + i
+            size = x.shape[axis]
+            parts = []
+            for j in range(out):
+                lo, hi = j * size // out, -(-(j + 1) * size // out)
+                part = x[(slice(None),) * axis + (slice(lo, hi),)]
+                parts.append(fn(part, axis=axis, keepdims=True))
+            x = keras.ops.concatenate(parts, axis=axis) if out > 1 else parts[0]
+        return x
+
+    def get_config(self):
+        config = {"output_size": self.output_size, "reduce": self.reduce}
+        return {**super().get_config(), **config}
+
+
+class LinearUpsample(layers.Layer):
+    """PyTorch's linear / bilinear / trilinear interpolation by integer factors, one spatial
+    axis at a time, channels-last, fixed spatial sizes: output j of an axis reads inputs
+    floor(src) and the next, src = j (L - 1) / (out - 1) with align_corners, else
+    max((j + 1/2) / scale - 1/2, 0)."""
+
+    def __init__(self, scale, align_corners=False, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = tuple(scale)
+        self.align_corners = align_corners
+
+    def call(self, x):
+        for i, scale in enumerate(self.scale):
+            axis = 1 + i
+            size = x.shape[axis]
+            out = size * scale
+            lo, hi, weight = [], [], []
+            for j in range(out):
+                if self.align_corners:
+                    src = j * (size - 1) / (out - 1) if out > 1 else 0.0
+                else:
+                    src = max((j + 0.5) / scale - 0.5, 0.0)
+                first = min(int(src), size - 1)
+                lo.append(first)
+                hi.append(min(first + 1, size - 1))
+                weight.append(src - first)
+            shape = [1] * len(x.shape)
+            shape[axis] = out
+            w = keras.ops.reshape(keras.ops.convert_to_tensor(weight, x.dtype), shape)
+            a = keras.ops.take(x, lo, axis=axis)
+            b = keras.ops.take(x, hi, axis=axis)
+            x = a + (b - a) * w
+        return x
+
+    def get_config(self):
+        config = {"scale": self.scale, "align_corners": self.align_corners}
+        return {**super().get_config(), **config}
+
+
+class Pad(layers.Layer):
+    """PyTorch's F.pad of the spatial axes, channels-last: (before, after) per spatial axis;
+    mode constant (`value`), reflect (mirrored without the edge) or replicate (the edge
+    repeated)."""
+
+    def __init__(self, padding, mode="constant", value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = tuple(tuple(p) for p in padding)
+        self.mode = mode
+        self.value = value
+
+    def call(self, x):
+        if self.mode != "replicate":
+            pads = [(0, 0), *self.padding, (0, 0)]
+            if self.mode == "reflect":
+                return keras.ops.pad(x, pads, mode="reflect")
+            return keras.ops.pad(x, pads, constant_values=self.value)
+        for i, (before, after) in enumerate(self.padding):
+            axis = 1 + i
+            head = (slice(None),) * axis
+            parts = [x]
+            if before:
+                parts.insert(0, keras.ops.repeat(x[head + (slice(0, 1),)], before, axis=axis))
+            if after:
+                parts.append(keras.ops.repeat(x[head + (slice(-1, None),)], after, axis=axis))
+            if len(parts) > 1:
+                x = keras.ops.concatenate(parts, axis=axis)
+        return x
+
+    def get_config(self):
+        config = {"padding": self.padding, "mode": self.mode, "value": self.value}
+        return {**super().get_config(), **config}
+
+
+class Reduce(layers.Layer):
+    """The mean, max or sum over Keras axes `axis` (batch = 0)."""
+
+    def __init__(self, axis, keepdims=False, reduce="mean", **kwargs):
+        super().__init__(**kwargs)
+        self.axis = tuple(axis)
+        self.keepdims = keepdims
+        self.reduce = reduce
+
+    def call(self, x):
+        fn = {"mean": keras.ops.mean, "max": keras.ops.max, "sum": keras.ops.sum}[self.reduce]
+        return fn(x, axis=self.axis, keepdims=self.keepdims)
+
+    def get_config(self):
+        config = {"axis": self.axis, "keepdims": self.keepdims, "reduce": self.reduce}
+        return {**super().get_config(), **config}
+
+
+class GroupNorm(layers.Layer):
+    """PyTorch's GroupNorm (and InstanceNorm: one group per channel), channels-last: each
+    example's group of channels normalized over its channels and the spatial axes, (x - mean)
+    / sqrt(var + eps), then gamma and beta per channel when `affine`."""
+
+    def __init__(self, groups, epsilon=1e-5, affine=True, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+        self.epsilon = epsilon
+        self.affine = affine
+
+    def build(self, input_shape):
+        if self.affine:
+            size = (input_shape[-1],)
+            self.gamma = self.add_weight(shape=size, initializer="ones", name="gamma")
+            self.beta = self.add_weight(shape=size, initializer="zeros", name="beta")
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        channels = x.shape[-1]
+        grouped = keras.ops.reshape(x, (*shape[:-1], self.groups, channels // self.groups))
+        axes = (*range(1, len(x.shape) - 1), len(x.shape))
+        mean = keras.ops.mean(grouped, axis=axes, keepdims=True)
+        centered = keras.ops.subtract(grouped, mean)
+        var = keras.ops.mean(keras.ops.square(centered), axis=axes, keepdims=True)
+        y = keras.ops.reshape(centered / keras.ops.sqrt(var + self.epsilon), shape)
+        if not self.affine:
+            return y
+        return keras.ops.subtract(y * self.gamma, keras.ops.negative(self.beta))
+
+    def get_config(self):
+        config = {"groups": self.groups, "epsilon": self.epsilon, "affine": self.affine}
+        return {**super().get_config(), **config}
+
+
+class DropPath(layers.Layer):
+    """Stochastic depth: in training, each example is zeroed with probability `rate` and the
+    rest scaled by 1 / (1 - rate); the identity at inference."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        shape = (keras.ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
+        noise = keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype)
+        return x * keras.ops.floor(keep + noise) / keep
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+class DropBlock(layers.Layer):
+    """DropBlock (Ghiasi et al. 2018), channels-last [N, H, W, C]: in training, block_size
+    squares inside each channel are zeroed, seeded with the probability that drops about
+    `rate` of the values, and the rest scaled by the inverse of the kept fraction; the
+    identity at inference."""
+
+    def __init__(self, rate, block_size, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.block_size = block_size
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        n, h, w, c = keras.ops.shape(x)
+        k = self.block_size
+        gamma = self.rate * h * w / (k * k * (h - k + 1) * (w - k + 1))
+        shape = (n, h - k + 1, w - k + 1, c)
+        seeds = keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype) < gamma
+        pads = [(0, 0), (k - 1, k - 1), (k - 1, k - 1), (0, 0)]
+        seeds = keras.ops.pad(keras.ops.cast(seeds, x.dtype), pads)
+        mask = keras.ops.max_pool(seeds, k, 1, padding="valid")
+        keep = 1.0 - mask
+        total = keras.ops.cast(keras.ops.size(keep), x.dtype)
+        return x * keep * (total / keras.ops.maximum(keras.ops.sum(keep), 1.0))
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "block_size": self.block_size}
+
+
 class Learned(layers.Layer):
     """netspec's parameter: a learned tensor of a fixed shape, the same for every example,
     broadcast to the batch size of the input (which gives nothing else)."""

@@ -149,6 +149,15 @@ def normalize_from_keras(mean, variance):
     return {"mean": mean, "variance": variance}
 
 
+def group_norm_to_keras(weight, bias):
+    """GroupNorm: gamma and beta are the canonical arrays."""
+    return [weight, bias]
+
+
+def group_norm_from_keras(gamma, beta):
+    return {"weight": gamma, "bias": beta}
+
+
 def prelu_to_keras(weight):
     """PReLU: one slope per channel (Keras' alpha has the channel axis among shared ones)."""
     return [weight]
@@ -250,6 +259,7 @@ BATCH_NORM = Conversion(batch_norm_to_keras, batch_norm_from_keras)
 LAYER_NORM = Conversion(layer_norm_to_keras, layer_norm_from_keras)
 PRELU = Conversion(prelu_to_keras, prelu_from_keras)
 NORMALIZE = Conversion(normalize_to_keras, normalize_from_keras)
+GROUP_NORM = Conversion(group_norm_to_keras, group_norm_from_keras)
 EMBEDDING = Conversion(embedding_to_keras, embedding_from_keras)
 RNN_WEIGHTS = Conversion(rnn_to_keras, rnn_from_keras)
 GRU_WEIGHTS = Conversion(gru_to_keras, gru_from_keras)
@@ -442,7 +452,7 @@ CONV_DEFAULTS = {
 }
 
 
-@emitter("conv1d", "conv2d", weights=(KERNEL, DEPTHWISE))
+@emitter("conv1d", "conv2d", "conv3d", weights=(KERNEL, DEPTHWISE))
 def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     a = node.attrs
     n = len(a["kernel"])
@@ -465,7 +475,7 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     perm = layout.spatial(len(node.shape))
     kernel = s.spatial(node, "kernel")
     tail = with_defaults(CONV_DEFAULTS, use_bias=a["bias"], activation=linear(act))
-    if g > 1 and g == c:
+    if g > 1 and g == c and n < 3:  # Keras has no DepthwiseConv3D
         kw |= with_defaults(CONV_DEFAULTS, depth_multiplier=f // c)
         cls, args, w = f"{L}DepthwiseConv{n}D", [kernel], DEPTHWISE
     else:
@@ -485,7 +495,7 @@ def emit_conv(s: Scope, node: Node, xs: list[T]) -> T:
     return finish(s, node, t, a["activation"], act is not None)
 
 
-@emitter("conv_transpose2d", weights=(KERNEL,))
+@emitter("conv_transpose1d", "conv_transpose2d", weights=(KERNEL,))
 def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
     """Keras' 'same' where it crops what netspec crops: PyTorch's output
     (in - 1) * stride + kernel - 2 * padding + output_padding starts `padding` into the full
@@ -517,7 +527,7 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
     )
     perm = layout.spatial(len(node.shape))
     t = s.layer(
-        f"{L}Conv2DTranspose",
+        f"{L}Conv{len(k)}DTranspose",
         x,
         node.local_name,
         full if cropped else node.shape,
@@ -528,7 +538,7 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
     )
     if cropped:
         t = s.layer(
-            f"{L}Cropping2D",
+            f"{L}Cropping{len(k)}D",
             t,
             f"{node.local_name}-crop",
             node.shape,
@@ -539,17 +549,24 @@ def emit_conv_transpose(s: Scope, node: Node, xs: list[T]) -> T:
 
 
 # -- pooling ------------------------------------------------------------------------------
-@emitter("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d")
+@emitter("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d")
 def emit_pool(s: Scope, node: Node, xs: list[T]) -> T:
     """Keras' pooling where its padding is exact: 'same' / 'valid' (its 'same' max pool never
     takes the padding, its average divides by the number of real elements: netspec's meaning),
     or, for a max pool of a tensor that is never negative, zero padding first (every window
-    keeps a real element, whose maximum is at least 0). Else a generated layer."""
+    keeps a real element, whose maximum is at least 0). Else a generated layer. Ceil mode's
+    overhang is padding after that no window counts; count_include_pad is a ZeroPadding layer
+    first (its zeros are then real elements)."""
     a = node.attrs
     n = len(a["size"])
     x = s.convert(xs[0], layout.spatial(xs[0].rank))
     perm = layout.spatial(len(node.shape))
-    size, stride, pads = a["size"], a["stride"], a["padding"]
+    size, stride = a["size"], a["stride"]
+    extra = a["ceil_extra"]
+    pads = tuple((b, c + e) for (b, c), e in zip(a["padding"], extra, strict=True))
+    if node.op.startswith("avg") and a["count_include_pad"] and any(map(any, a["padding"])):
+        x = zero_pad(s, node, x, a["padding"])
+        pads = tuple((0, e) for e in extra)
     mode = keras_padding(pads, x.shape[1:], size, stride, (1,) * n)
     is_max = node.op.startswith("max")
     cls = f"{L}{'Max' if is_max else 'Average'}Pooling{n}D"
@@ -577,6 +594,19 @@ def emit_pool(s: Scope, node: Node, xs: list[T]) -> T:
     )
 
 
+@emitter("adaptive_avg_pool", "adaptive_max_pool")
+def emit_adaptive_pool(s: Scope, node: Node, xs: list[T]) -> T:
+    x = s.convert(xs[0], layout.spatial(xs[0].rank))
+    kw = with_defaults(
+        {"reduce": "mean"}, reduce="mean" if node.op == "adaptive_avg_pool" else "max"
+    )
+    perm = layout.spatial(len(node.shape))
+    size = tuple(node.attrs["output_size"])
+    return s.layer(
+        s.custom("AdaptivePool"), x, node.local_name, node.shape, perm, output_size=size, **kw
+    )
+
+
 @emitter("global_avg_pool", "global_max_pool")
 def emit_global_pool(s: Scope, node: Node, xs: list[T]) -> T:
     x = s.convert(xs[0], layout.spatial(xs[0].rank))
@@ -592,7 +622,7 @@ def emit_batch_norm(s: Scope, node: Node, xs: list[T]) -> T:
     momentum = float(f"{1.0 - node.attrs['momentum']:.12g}")  # Keras: weight of the old stats
     kw = with_defaults(
         {"axis": -1, "momentum": 0.99, "epsilon": 0.001},
-        axis=layout.channel_axis(x.perm),
+        axis=layout.axis(x.perm, node.attrs["axis"]),
         momentum=momentum,
         epsilon=s.attr(node, "eps"),
     )
@@ -611,8 +641,34 @@ def emit_layer_norm(s: Scope, node: Node, xs: list[T]) -> T:
         x.shape,
         x.perm,
         weights=LAYER_NORM,
-        axis=layout.last_axis(x.perm),
+        axis=layout.axis(x.perm, node.attrs["axis"]),
         epsilon=s.attr(node, "eps"),
+    )
+
+
+@emitter("group_norm", "instance_norm", weights=(GROUP_NORM,))
+def emit_group_norm(s: Scope, node: Node, xs: list[T]) -> T:
+    """Not keras.layers.GroupNormalization: it folds the mean into the shift, as Keras'
+    LayerNormalization does (see LayerNorm)."""
+    x = s.convert(xs[0], layout.spatial(xs[0].rank))
+    a = node.attrs
+    if node.op == "group_norm":
+        groups, affine = s.attr(node, "groups"), True
+    else:
+        groups, affine = node.shape[0], a["affine"]
+    kw = with_defaults({"affine": True}, affine=affine)
+    w = GROUP_NORM if affine else None
+    cls = s.custom("GroupNorm")
+    return s.layer(
+        cls,
+        x,
+        node.local_name,
+        x.shape,
+        x.perm,
+        [groups],
+        weights=w,
+        epsilon=s.attr(node, "eps"),
+        **kw,
     )
 
 
@@ -629,6 +685,26 @@ def emit_normalize(s: Scope, node: Node, xs: list[T]) -> T:
 def emit_dropout(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
     t = s.layer(f"{L}Dropout", x, node.local_name, x.shape, x.perm, [s.attr(node, "rate")])
+    t.nonnegative = x.nonnegative
+    return t
+
+
+@emitter("drop_path", "spatial_dropout", "dropblock")
+def emit_drop(s: Scope, node: Node, xs: list[T]) -> T:
+    """SpatialDropout (channels-last); DropPath and DropBlock classes (the identity at
+    inference)."""
+    x = xs[0]
+    rate = s.attr(node, "rate")
+    if node.op == "spatial_dropout":
+        x = s.convert(x, layout.spatial(x.rank))
+        cls = f"{L}SpatialDropout{x.rank - 1}D"
+        t = s.layer(cls, x, node.local_name, x.shape, x.perm, [rate])
+    elif node.op == "drop_path":
+        t = s.layer(s.custom("DropPath"), x, node.local_name, x.shape, x.perm, [rate])
+    else:
+        x = s.convert(x, layout.spatial(x.rank))
+        size = s.attr(node, "block_size")
+        t = s.layer(s.custom("DropBlock"), x, node.local_name, x.shape, x.perm, [rate, size])
     t.nonnegative = x.nonnegative
     return t
 
@@ -655,6 +731,57 @@ def emit_permute(s: Scope, node: Node, xs: list[T]) -> T:
     x = xs[0]
     perm = layout.permuted(x.perm, node.attrs["dims"])
     return x.relabeled(node.shape, perm, node.local_name)
+
+
+@emitter("upsample")
+def emit_upsample(s: Scope, node: Node, xs: list[T]) -> T:
+    """Keras' UpSampling where it computes the same (nearest; bilinear with half-pixel centers
+    on two axes), else `LinearUpsample`."""
+    a = node.attrs
+    x = s.convert(xs[0], layout.spatial(xs[0].rank))
+    n = len(a["scale_factor"])
+    perm = layout.spatial(len(node.shape))
+    size = s.spatial(node, "scale_factor")
+    if a["mode"] == "nearest" or (n == 2 and not a["align_corners"]):
+        kw = {} if a["mode"] == "nearest" or n != 2 else {"interpolation": "bilinear"}
+        return s.layer(f"{L}UpSampling{n}D", x, node.local_name, node.shape, perm, [size], **kw)
+    kw = with_defaults({"align_corners": False}, align_corners=a["align_corners"])
+    cls = s.custom("LinearUpsample")
+    return s.layer(cls, x, node.local_name, node.shape, perm, scale=tuple(a["scale_factor"]), **kw)
+
+
+@emitter("pad")
+def emit_pad(s: Scope, node: Node, xs: list[T]) -> T:
+    a = node.attrs
+    x = s.convert(xs[0], layout.spatial(xs[0].rank))
+    perm = layout.spatial(len(node.shape))
+    if a["mode"] == "constant" and not a["value"]:
+        cls = f"{L}ZeroPadding{len(a['padding'])}D"
+        t = s.layer(cls, x, node.local_name, node.shape, perm, [compact_pads(a["padding"])])
+        t.nonnegative = x.nonnegative
+        return t
+    kw = with_defaults({"mode": "constant", "value": 0.0}, mode=a["mode"], value=a["value"])
+    pads = tuple(tuple(p) for p in a["padding"])
+    return s.layer(s.custom("Pad"), x, node.local_name, node.shape, perm, padding=pads, **kw)
+
+
+@emitter("reduce_mean", "reduce_max", "reduce_sum")
+def emit_reduce(s: Scope, node: Node, xs: list[T]) -> T:
+    """In the input's layout: its Keras axes of the reduced logical ones; the other axes keep
+    their order."""
+    x = xs[0]
+    axes, keep = node.attrs["axes"], node.attrs["keepdims"]
+    gone = {d - 1 for d in axes}
+    keras_axes = tuple(sorted(x.perm.index(g) + 1 for g in gone))
+    if keep:
+        perm = x.perm
+    else:
+        perm = tuple(p - sum(g < p for g in gone) for p in x.perm if p not in gone)
+    kw = with_defaults(
+        {"keepdims": False, "reduce": "mean"}, keepdims=keep, reduce=node.op.split("_")[1]
+    )
+    cls = s.custom("Reduce")
+    return s.layer(cls, x, node.local_name, node.shape, perm, axis=keras_axes, **kw)
 
 
 def logical_in(s: Scope, x: T) -> T:

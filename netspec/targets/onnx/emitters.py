@@ -119,7 +119,7 @@ def _has_act(node: Node) -> bool:
     return act is not None and act["op"] != "identity"
 
 
-@emitter("conv1d", "conv2d")
+@emitter("conv1d", "conv2d", "conv3d")
 def conv(b: Builder, node: Node, xs: list[str], out: str) -> str:
     a = node.attrs
     y = b.tmp("conv") if _has_act(node) else out
@@ -138,7 +138,7 @@ def conv(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return activate(b, node, y, out)
 
 
-@emitter("conv_transpose2d")
+@emitter("conv_transpose1d", "conv_transpose2d")
 def conv_transpose(b: Builder, node: Node, xs: list[str], out: str) -> str:
     a = node.attrs
     y = b.tmp("conv_transpose") if _has_act(node) else out
@@ -157,7 +157,21 @@ def conv_transpose(b: Builder, node: Node, xs: list[str], out: str) -> str:
 
 
 # -- pooling ------------------------------------------------------------------------------
-@emitter("max_pool1d", "max_pool2d")
+def _pad(
+    b: Builder, x: str, pairs, out: str | None = None, mode: str = "constant", what: str = "pad"
+) -> str:
+    """Pad the spatial axes by (before, after) pairs (zeros, or `mode`: reflect, edge)."""
+    pads = b.const(_pads([(0, 0), (0, 0), *pairs]), what="pads")
+    return b.op("Pad", [x, pads], out, what=what, mode=None if mode == "constant" else mode)
+
+
+def _overhang(a: dict) -> list[tuple[int, int]]:
+    """Padding pairs with ceil mode's overhang added after (ONNX's own ceil_mode is left
+    alone: ONNX Runtime's rounding has differed from PyTorch's between versions)."""
+    return [(b, c + x) for (b, c), x in zip(a["padding"], a["ceil_extra"], strict=True)]
+
+
+@emitter("max_pool1d", "max_pool2d", "max_pool3d")
 def max_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
     a = node.attrs  # ONNX MaxPool never takes a padded position as the maximum
     return b.op(
@@ -166,22 +180,62 @@ def max_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
         out,
         kernel_shape=list(a["size"]),
         strides=list(a["stride"]),
-        pads=_pads(a["padding"]),
+        pads=_pads(_overhang(a)),
     )
 
 
-@emitter("avg_pool1d", "avg_pool2d")
+@emitter("avg_pool1d", "avg_pool2d", "avg_pool3d")
 def avg_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """count_include_pad counts the padding but never ceil mode's overhang (PyTorch): the
+    padding is then a Pad of zeros, and the pool counts only the elements it reads."""
     a = node.attrs
+    x, pads = xs[0], _overhang(a)
+    if a["count_include_pad"] and any(p for pair in a["padding"] for p in pair):
+        x = _pad(b, x, a["padding"], what="padded")
+        pads = [(0, e) for e in a["ceil_extra"]]
     return b.op(
         "AveragePool",
-        xs[:1],
+        [x],
         out,
         kernel_shape=list(a["size"]),
         strides=list(a["stride"]),
-        pads=_pads(a["padding"]),
+        pads=_pads(pads),
         count_include_pad=0,
     )
+
+
+@emitter("adaptive_avg_pool", "adaptive_max_pool")
+def adaptive_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """One AveragePool / MaxPool over the axes whose size the output size divides (kernel and
+    stride L / o); each other axis bin by bin: Slice, ReduceMean / ReduceMax, Concat (a bin of
+    several axes is the product of one bin per axis, so reducing axis after axis is exact)."""
+    from ...ops.adaptive import bins
+
+    sizes = b.graph.value(node.inputs[0]).shape[1:]
+    outs = node.attrs["output_size"]
+    avg = node.op == "adaptive_avg_pool"
+    even = [o <= size and size % o == 0 for size, o in zip(sizes, outs, strict=True)]
+    steps = [i for i, ok in enumerate(even) if not ok]
+    x = xs[0]
+    if any(ok and size != o for ok, size, o in zip(even, sizes, outs, strict=True)):
+        k = [size // o if ok else 1 for ok, size, o in zip(even, sizes, outs, strict=True)]
+        pool = "AveragePool" if avg else "MaxPool"
+        x = b.op(pool, [x], out if not steps else None, what="pool", kernel_shape=k, strides=k)
+    for j, i in enumerate(steps):
+        axis = 2 + i
+        parts = []
+        for lo, hi in bins(sizes[i], outs[i]):
+            part = b.op(
+                "Slice",
+                [x, b.const([lo]), b.const([hi]), b.const([axis], what="axes")],
+                what="bin",
+            )
+            parts.append(
+                b.reduce("ReduceMean" if avg else "ReduceMax", part, [axis], True, what="bin_pool")
+            )
+        last = j == len(steps) - 1
+        x = b.op("Concat", parts, out if last else None, what="bins", axis=axis)
+    return x  # the input itself where the output size is the input's (the identity)
 
 
 @emitter("global_avg_pool", "global_max_pool")
@@ -193,32 +247,75 @@ def global_pool(b: Builder, node: Node, xs: list[str], out: str) -> str:
 # -- normalization ------------------------------------------------------------------------
 @emitter("batch_norm")
 def batch_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
-    ins = [xs[0], *(b.param(node, p) for p in ("weight", "bias", "running_mean", "running_var"))]
+    """On another axis than 1: transposed to axis 1 and back."""
+    axis, rank = node.attrs["axis"], len(node.shape)
+    x = xs[0]
+    perm = [0, axis, *[i for i in range(1, rank + 1) if i != axis]]
+    if axis != 1:
+        x = b.op("Transpose", [x], what="to_axis1", perm=perm)
+    ins = [x, *(b.param(node, p) for p in ("weight", "bias", "running_mean", "running_var"))]
     # ONNX's momentum weighs the running value (PyTorch's weighs the new batch)
-    return b.op(
+    y = b.op(
         "BatchNormalization",
         ins,
-        out,
+        out if axis == 1 else None,
+        what="normalized",
         epsilon=node.attrs["eps"],
         momentum=1.0 - node.attrs["momentum"],
     )
+    if axis == 1:
+        return y
+    return b.op("Transpose", [y], out, perm=[perm.index(i) for i in range(rank + 1)])
 
 
 @emitter("layer_norm")
 def layer_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
-    eps = node.attrs["eps"]
-    w, bias = b.param(node, "weight"), b.param(node, "bias")
-    if b.opset >= 17:
+    eps, axis, rank = node.attrs["eps"], node.attrs["axis"], len(node.shape)
+    last = axis == rank
+    shape = None if last else [-1] + [1] * (rank - axis)  # the weights broadcast on the axis
+    w, bias = b.param(node, "weight", shape), b.param(node, "bias", shape)
+    if b.opset >= 17 and last:
         return b.op("LayerNormalization", [xs[0], w, bias], out, axis=-1, epsilon=eps)
-    # before opset 17: (x - mean) / sqrt(var + eps) * w + b, statistics over the last axis
-    mean = b.reduce("ReduceMean", xs[0], [-1], True, what="mean")
+    # before opset 17, or another axis than the last: (x - mean) / sqrt(var + eps) * w + b
+    mean = b.reduce("ReduceMean", xs[0], [axis], True, what="mean")
     d = b.op("Sub", [xs[0], mean], what="centered")
-    var = b.reduce("ReduceMean", b.op("Mul", [d, d], what="square"), [-1], True, what="var")
+    var = b.reduce("ReduceMean", b.op("Mul", [d, d], what="square"), [axis], True, what="var")
     std = b.op(
         "Sqrt", [b.op("Add", [var, b.const(eps, np.float32, "eps")], what="var_eps")], what="std"
     )
     y = b.op("Mul", [b.op("Div", [d, std], what="normalized"), w], what="scaled")
     return b.op("Add", [y, bias], out)
+
+
+@emitter("group_norm")
+def group_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """[N, C, ...] -> [N, groups, -1], normalized over the last axis, back to the input's shape,
+    then the per-channel scale and shift (ONNX's GroupNormalization scales per group before
+    opset 21)."""
+    x, rank = xs[0], len(node.shape)
+    g = b.reshape(x, [0, node.attrs["groups"], -1], what="groups")
+    mean = b.reduce("ReduceMean", g, [2], True, what="mean")
+    d = b.op("Sub", [g, mean], what="centered")
+    var = b.reduce("ReduceMean", b.op("Mul", [d, d], what="square"), [2], True, what="var")
+    eps = b.const(node.attrs["eps"], np.float32, "eps")
+    std = b.op("Sqrt", [b.op("Add", [var, eps], what="var_eps")], what="std")
+    y = b.op("Div", [d, std], what="normalized")
+    y = b.op("Reshape", [y, b.op("Shape", [x], what="shape")], what="ungrouped")
+    c = node.params["weight"][0]
+    w = b.param(node, "weight", [c] + [1] * (rank - 1))
+    bias = b.param(node, "bias", [c] + [1] * (rank - 1))
+    return b.op("Add", [b.op("Mul", [y, w], what="scaled"), bias], out)
+
+
+@emitter("instance_norm")
+def instance_norm(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    c = node.shape[0]
+    if node.attrs["affine"]:
+        w, bias = b.param(node, "weight"), b.param(node, "bias")
+    else:
+        w = b.const(np.ones(c), np.float32, "ones")
+        bias = b.const(np.zeros(c), np.float32, "zeros")
+    return b.op("InstanceNormalization", [xs[0], w, bias], out, epsilon=node.attrs["eps"])
 
 
 @emitter("normalize")
@@ -234,7 +331,7 @@ def normalize(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return b.op("Div", [d, b.op("Max", [std, eps], what="std_eps")], out)
 
 
-@emitter("dropout", "identity")
+@emitter("dropout", "identity", "drop_path", "spatial_dropout", "dropblock")
 def identity(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return xs[0]  # the identity at inference: no node
 
@@ -253,6 +350,41 @@ def reshape(b: Builder, node: Node, xs: list[str], out: str) -> str:
 @emitter("permute")
 def permute(b: Builder, node: Node, xs: list[str], out: str) -> str:
     return b.op("Transpose", xs[:1], out, perm=[0, *node.attrs["dims"]])
+
+
+@emitter("upsample")
+def upsample(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    """Resize by constant scales: nearest as PyTorch picks (floor of out / scale), linear with
+    half-pixel centers or aligned corners."""
+    a = node.attrs
+    scales = b.const([1.0, 1.0, *map(float, a["scale_factor"])], np.float32, "scales")
+    if a["mode"] == "nearest":
+        kw = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:
+        corners = "align_corners" if a["align_corners"] else "half_pixel"
+        kw = {"coordinate_transformation_mode": corners}
+    return b.op("Resize", [xs[0], "", scales], out, mode=a["mode"], **kw)
+
+
+@emitter("pad")
+def pad(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    a = node.attrs
+    mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[a["mode"]]
+    if mode == "constant" and a["value"]:
+        pads = b.const(_pads([(0, 0), (0, 0), *a["padding"]]), what="pads")
+        value = b.const(a["value"], np.float32, "pad_value")
+        return b.op("Pad", [xs[0], pads, value], out)
+    return _pad(b, xs[0], a["padding"], out, mode)
+
+
+@emitter("reduce_mean", "reduce_max", "reduce_sum")
+def reduce(b: Builder, node: Node, xs: list[str], out: str) -> str:
+    axes, keep = list(node.attrs["axes"]), node.attrs["keepdims"]
+    if node.op == "reduce_sum":  # ReduceSum takes its axes as an input from opset 13
+        ins = [xs[0], b.const(axes, what="axes")]
+        return b.op("ReduceSum", ins, out, keepdims=int(keep))
+    op_type = "ReduceMean" if node.op == "reduce_mean" else "ReduceMax"
+    return b.reduce(op_type, xs[0], axes, keep, out=out)
 
 
 INT64_MAX = 2**63 - 1

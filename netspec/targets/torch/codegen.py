@@ -53,9 +53,17 @@ from ..python.text import docstring, escape, wrap
 from . import variables
 from .ctor import Ctor, Decl, Resolver
 from .emitters import Emitter, Size, Spec
+from .regularize import HELPERS as REGULARIZATION_HELPERS
 
 MODULE_NAMES = {"torch", "nn", "F", "load_file", "load_weights"}
-HELPER_NAMES = {"PaddedAvgPool", "Normalize", "Learned", "Gather", "Attention"}
+HELPER_NAMES = {
+    "PaddedAvgPool",
+    "Normalize",
+    "Learned",
+    "Gather",
+    "Attention",
+    *REGULARIZATION_HELPERS,
+}
 # builtins the generated source uses, and E741's ambiguous names (l, I, O)
 BUILTINS = {"super", "float", "int", "bool", "tuple", "str", "len", "object", "print"}
 RESERVED = KEYWORDS | ALWAYS | MODULE_NAMES | HELPER_NAMES | BUILTINS
@@ -93,7 +101,7 @@ class PaddedAvgPool(nn.Module):
         self.padding = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pool = F.avg_pool1d if len(self.padding) == 2 else F.avg_pool2d
+        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[len(self.padding) // 2 - 1]
         ones = torch.ones_like(x[:1, :1])
         total = pool(F.pad(x, self.padding), self.kernel_size, self.stride)
         count = pool(F.pad(ones, self.padding), self.kernel_size, self.stride)
@@ -197,6 +205,7 @@ HELPERS = {
     "Gather": GATHER,
     "PaddedAvgPool": PADDED_AVG_POOL,
     "Normalize": NORMALIZE.replace("clamp_min(EPSILON)", f"clamp_min({NORM_EPSILON!r})"),
+    **REGULARIZATION_HELPERS,
 }
 
 LOAD_WEIGHTS = '''

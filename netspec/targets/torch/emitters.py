@@ -191,7 +191,7 @@ def conv_input(node: Node, e: Emit) -> Raw:
     return Raw(e.var)
 
 
-@emitter("conv1d", "conv2d")
+@emitter("conv1d", "conv2d", "conv3d")
 def conv(node: Node, e: Emit) -> Expr:
     a = node.attrs
     n = len(a["kernel"])
@@ -210,7 +210,7 @@ def conv(node: Node, e: Emit) -> Expr:
     return activation(e.call(x), a["activation"], len(node.shape), FRESH)
 
 
-@emitter("conv_transpose2d")
+@emitter("conv_transpose1d", "conv_transpose2d")
 def conv_transpose(node: Node, e: Emit) -> Expr:
     a = node.attrs
     pads = tuple(b for b, _ in a["padding"])  # always symmetric: removed from each side
@@ -221,33 +221,73 @@ def conv_transpose(node: Node, e: Emit) -> Expr:
         "bias": e.attr("bias", opt(a["bias"], True)),
     }
     kernel = e.attr("kernel", uniform(a["kernel"]))
-    e.module("nn.ConvTranspose2d", e.size(0), e.attr("filters"), kernel, **kwargs)
+    n = len(a["kernel"])
+    e.module(f"nn.ConvTranspose{n}d", e.size(0), e.attr("filters"), kernel, **kwargs)
     return activation(e.call(conv_input(node, e)), a["activation"], len(node.shape), FRESH)
 
 
 # -- pooling ----------------------------------------------------------------------------------
-@emitter("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d")
+@emitter("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d")
 def pool(node: Node, e: Emit) -> Expr:
+    """nn.MaxPool / nn.AvgPool where their padding is exact (symmetric, with ceil_mode as
+    PyTorch rounds); else F.pad first (-inf before a max pool) or `PaddedAvgPool`, with ceil
+    mode's overhang (`ceil_extra`) written as padding after that no window counts."""
     a = node.attrs
     kind = node.op.split("_")[0]
     n = len(a["size"])
     size = e.attr("size", uniform(a["size"]))
     stride = uniform(a["stride"])
     stride = e.attr("stride", Default(stride) if tuple(a["stride"]) == tuple(a["size"]) else stride)
-    pads = a["padding"]
-    real = any(b or c for b, c in pads)
-    sym = e.attr("padding", opt(uniform(tuple(b for b, _ in pads)) if symmetric(pads) else 0, 0))
+    pads, extra = a["padding"], a["ceil_extra"]
+    include = kind == "avg" and a["count_include_pad"]
+    eff = tuple((b, c + x) for (b, c), x in zip(pads, extra, strict=True))
+    native, ceil = pads, a["ceil_mode"] and any(extra)
+    if not symmetric(pads) and symmetric(eff) and not include:
+        native, ceil = eff, False
+    # PyTorch's 3-D pools refuse an input smaller than the window on any axis, even when the
+    # padding makes up for it: pad first there
+    sizes = e.shape()[1:]
+    small = n == 3 and any(
+        not isinstance(d, int) or d < k for d, k in zip(sizes, a["size"], strict=True)
+    )
+    if symmetric(native) and not (small and any(map(any, native))):
+        sym = e.attr("padding", opt(uniform(tuple(b for b, _ in native)), 0))
+        kw = {"padding": sym, "ceil_mode": e.attr("ceil_mode", opt(ceil, False))}
+        if kind == "max":
+            e.module(f"nn.MaxPool{n}d", size, stride=stride, **kw)
+            return e.call(e.x)
+        real = any(b or c for b, c in native)  # without padding, count_include_pad is moot
+        kw["count_include_pad"] = e.attr(
+            "count_include_pad", Default(True) if not real or include else False
+        )
+        e.module(f"nn.AvgPool{n}d", size, stride=stride, **kw)
+        return e.call(e.x)
     if kind == "max":  # PyTorch pads max pooling with -inf
-        e.module(f"nn.MaxPool{n}d", size, stride=stride, padding=sym)
-        x = e.x if symmetric(pads) else padded(e.x, pads, float("-inf"))
-        return e.call(x)
-    if real and not symmetric(pads):
+        e.module(f"nn.MaxPool{n}d", size, stride=stride)
+        return e.call(padded(e.x, eff, float("-inf")))
+    x = e.x
+    if include:  # the padding counts as real zeros; only the overhang is left
+        x, eff = padded(x, pads), tuple((0, c) for c in extra)
+    if not any(b or c for b, c in eff):
+        e.module(f"nn.AvgPool{n}d", size, stride=stride)
+    else:
         e.helper("PaddedAvgPool")
-        stride = e.attr("stride", uniform(a["stride"]))
-        e.module("PaddedAvgPool", size, stride=stride, padding=pad_arg(pads))
-    else:  # count_include_pad=False: divide by the real elements only
-        include = Default(True) if not real else False
-        e.module(f"nn.AvgPool{n}d", size, stride=stride, padding=sym, count_include_pad=include)
+        e.module(
+            "PaddedAvgPool",
+            size,
+            stride=e.attr("stride", uniform(a["stride"])),
+            padding=pad_arg(eff),
+        )
+    return e.call(x)
+
+
+@emitter("adaptive_avg_pool", "adaptive_max_pool")
+def adaptive_pool(node: Node, e: Emit) -> Expr:
+    n = len(node.attrs["output_size"])
+    kind = "Avg" if node.op == "adaptive_avg_pool" else "Max"
+    e.module(
+        f"nn.Adaptive{kind}Pool{n}d", e.attr("output_size", uniform(node.attrs["output_size"]))
+    )
     return e.call(e.x)
 
 
@@ -260,19 +300,47 @@ def global_pool(node: Node, e: Emit) -> Expr:
 
 
 # -- normalization and regularization ---------------------------------------------------------
+def moved(node: Node, e: Emit, axis: int, to: int) -> Expr:
+    """The module's call on the input with logical `axis` moved to `to`, moved back after (a
+    norm on another axis than PyTorch's)."""
+    if axis == to or (to == -1 and axis == len(e.shape())):
+        return e.call(e.x)
+    e.stmt(e.var, e.call(Raw(f"{e.var_of(0)}.movedim({axis}, {to})")))
+    return Call(f"{e.var}.movedim", (lit(to), lit(axis)))
+
+
 @emitter("batch_norm")
 def batch_norm(node: Node, e: Emit) -> Expr:
     rank = len(e.shape())
     cls = {1: "nn.BatchNorm1d", 2: "nn.BatchNorm1d", 3: "nn.BatchNorm2d", 4: "nn.BatchNorm3d"}
     eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
     momentum = e.attr("momentum", opt(float(node.attrs["momentum"]), 0.1))
-    e.module(cls[rank], e.size(0), eps=eps, momentum=momentum)
-    return e.call(e.x)
+    axis = node.attrs["axis"]
+    e.module(cls[rank], e.size(axis - 1), eps=eps, momentum=momentum)
+    return moved(node, e, axis, 1)
 
 
 @emitter("layer_norm")
 def layer_norm(node: Node, e: Emit) -> Expr:
-    e.module("nn.LayerNorm", e.size(-1), eps=e.attr("eps", opt(float(node.attrs["eps"]), 1e-5)))
+    axis = node.attrs["axis"]
+    eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
+    e.module("nn.LayerNorm", e.size(axis - 1), eps=eps)
+    return moved(node, e, axis, -1)
+
+
+@emitter("group_norm")
+def group_norm(node: Node, e: Emit) -> Expr:
+    eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
+    e.module("nn.GroupNorm", e.attr("groups"), e.size(0), eps=eps)
+    return e.call(e.x)
+
+
+@emitter("instance_norm")
+def instance_norm(node: Node, e: Emit) -> Expr:
+    n = len(node.shape) - 1
+    eps = e.attr("eps", opt(float(node.attrs["eps"]), 1e-5))
+    affine = e.attr("affine", opt(node.attrs["affine"], False))
+    e.module(f"nn.InstanceNorm{n}d", e.size(0), eps=eps, affine=affine)
     return e.call(e.x)
 
 
@@ -302,6 +370,27 @@ def dropout(node: Node, e: Emit) -> Expr:
     return e.call(e.x)
 
 
+@emitter("drop_path")
+def drop_path(node: Node, e: Emit) -> Expr:
+    e.helper("DropPath")
+    e.module("DropPath", e.attr("rate", float(node.attrs["rate"])))
+    return e.call(e.x)
+
+
+@emitter("spatial_dropout")
+def spatial_dropout(node: Node, e: Emit) -> Expr:
+    e.module(f"nn.Dropout{len(node.shape) - 1}d", e.attr("rate", float(node.attrs["rate"])))
+    return e.call(e.x)
+
+
+@emitter("dropblock")
+def dropblock(node: Node, e: Emit) -> Expr:
+    e.helper("DropBlock")
+    rate = e.attr("rate", float(node.attrs["rate"]))
+    e.module("DropBlock", rate, e.attr("block_size"))
+    return e.call(e.x)
+
+
 # -- shape ------------------------------------------------------------------------------------
 @emitter("flatten")
 def flatten(node: Node, e: Emit) -> Expr:
@@ -318,6 +407,40 @@ def reshape(node: Node, e: Emit) -> Expr:
 @emitter("permute")
 def permute(node: Node, e: Emit) -> Expr:
     return Call(f"{e.var_of(0)}.permute", tuple(lit(d) for d in (0, *node.attrs["dims"])))
+
+
+@emitter("upsample")
+def upsample(node: Node, e: Emit) -> Expr:
+    a = node.attrs
+    n = len(a["scale_factor"])
+    args: list[Expr | Kw] = [e.x, Kw("scale_factor", lit(uniform(a["scale_factor"])))]
+    if a["mode"] == "linear":
+        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[n]
+        args.append(Kw("mode", lit(mode)))
+        if a["align_corners"]:
+            args.append(Kw("align_corners", lit(True)))
+    return Call("F.interpolate", tuple(args))
+
+
+@emitter("pad")
+def pad(node: Node, e: Emit) -> Expr:
+    a = node.attrs
+    args: list[Expr | Kw] = [e.x, lit(pad_arg(a["padding"]))]
+    if a["mode"] != "constant":
+        args.append(Kw("mode", lit(a["mode"])))
+    elif a["value"]:
+        args.append(Kw("value", lit(float(a["value"]))))
+    return Call("F.pad", tuple(args))
+
+
+@emitter("reduce_mean", "reduce_max", "reduce_sum")
+def reduce(node: Node, e: Emit) -> Expr:
+    axes = node.attrs["axes"]
+    method = {"reduce_mean": "mean", "reduce_max": "amax", "reduce_sum": "sum"}[node.op]
+    args: list[Expr | Kw] = [Kw("dim", lit(axes[0] if len(axes) == 1 else tuple(axes)))]
+    if node.attrs["keepdims"]:
+        args.append(Kw("keepdim", lit(True)))
+    return Call(f"{e.var_of(0)}.{method}", tuple(args))
 
 
 @emitter("slice")
