@@ -78,8 +78,7 @@ def test_siamese_stores_the_encoder_once():
     unshared = sum(n.param_count for n in g.nodes)  # what two encoders would hold
     assert encoder == 9 * 8 + 2 * 8 + 8 * 8 * 8 * 16 + 16
     assert g.param_count == unshared - encoder == 8_313
-    keys = set(netspec.init_weights(g)) if hasattr(netspec, "init_weights") else None
-    assert set(g.weight_shapes()) == keys or keys is None
+    assert set(g.weight_shapes()) == set(netspec.init_weights(g))
     assert not any(k.startswith("right_enc.") for k in g.weight_shapes())
 
 
@@ -200,3 +199,27 @@ def test_located_exit_2(tmp_path):
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "s.yaml:" in r.stderr and "left_encoder" in r.stderr and "did you mean" in r.stderr
+
+
+@pytest.mark.parametrize("target", randspec.available_targets())
+def test_targets_hold_the_weights_once(target):
+    """Each target holds one copy: PyTorch's parameters, ONNX's initializers, Keras' weights."""
+    g = netspec.load(SIAMESE)
+    w = netspec.init_weights(g, seed=0)
+    model = netspec.compile(g, target, w)
+    if target == "torch":
+        count = sum(p.numel() for p in model.parameters())
+        keys = set(model.state_dict()) - {"left_enc.bn.num_batches_tracked"}
+    elif target == "onnx":
+        from onnx import numpy_helper
+
+        inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        keys = {k for k in inits if not k.startswith("const/")}
+        count = sum(inits[k].size for k in keys if not k.startswith("left_enc.bn.running"))
+    else:
+        count = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+        keys = {f"{layer.name}.*" for layer in model.layers if layer.weights}
+        assert keys == {"left_enc.conv.*", "left_enc.bn.*", "left_enc.embed.*", "score.*"}
+        keys = set(g.weight_shapes())
+    assert count == g.param_count == 8_313
+    assert keys == set(g.weight_shapes())
