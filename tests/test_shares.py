@@ -223,3 +223,38 @@ def test_targets_hold_the_weights_once(target):
         keys = set(g.weight_shapes())
     assert count == g.param_count == 8_313
     assert keys == set(g.weight_shapes())
+
+
+def nested_share() -> netspec.Graph:
+    """A shared use whose block uses another block, a chain (three shares two shares one), and
+    a use of the same block that shares nothing."""
+    outer = {"layers": [{"block": "encoder"}, {"op": "dense", "name": "head", "units": 2}]}
+    return loads(
+        [
+            {"block": "outer", "name": "one"},
+            {"block": "outer", "name": "two", "inputs": ["x"], "shares": "one"},
+            {"block": "outer", "name": "three", "inputs": ["x"], "shares": "two"},
+            {"block": "outer", "name": "own", "inputs": ["x"]},
+            {"op": "concat", "inputs": ["one", "two", "three", "own"]},
+        ],
+        {"encoder": ENCODER, "outer": outer},
+    )
+
+
+def test_nested_and_chained_shares():
+    g = nested_share()
+    assert g.uses["three"].shares == "one" and g.uses["own"].shares is None
+    assert g.node("three.encoder_1.conv").shares == "one.encoder_1.conv"
+    prefixes = {k.split(".", 1)[0] for k in g.weight_shapes()}
+    assert prefixes == {"one", "own"}
+
+
+@pytest.mark.parametrize("target", randspec.available_targets())
+def test_nested_shares_compute_the_reference(target):
+    g = nested_share()
+    w = random_weights(g, seed=5)
+    x = random_inputs(g, batch=2, seed=6)
+    want = reference(g, w, x)
+    got = randspec.run_target(target, g, w, x)
+    for b, a in zip(want.values(), got, strict=True):
+        assert_close(np.asarray(a), b, f"nested shares: {target}")

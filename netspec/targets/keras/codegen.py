@@ -167,7 +167,8 @@ class Scope:
         key = weights_key or callee.rsplit(".", 1)[-1]
         node = self.current
         share = ""
-        if weights and node is not None and node.name in self.gen.involved:
+        in_made = self.use is not None and self.use.block in self.gen.made_blocks
+        if weights and node is not None and (in_made or node.name in self.gen.involved):
             share = (node.shares or node.name).rsplit(".", 1)[-1]
         self.steps.append(
             Step(
