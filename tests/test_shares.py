@@ -258,3 +258,23 @@ def test_nested_shares_compute_the_reference(target):
     got = randspec.run_target(target, g, w, x)
     for b, a in zip(want.values(), got, strict=True):
         assert_close(np.asarray(a), b, f"nested shares: {target}")
+
+
+def test_training_updates_the_one_copy(tmp_path):
+    """PyTorch training of a spec whose hidden layer is applied twice: the weights file holds
+    the owner's keys only, the training moved them, and the loss went down."""
+    pytest.importorskip("torch")
+    spec = (ROOT / "specs" / "xor.yaml").read_text()
+    spec = spec.replace(
+        "  - {op: dense, name: out,",
+        "  - {op: dense, name: again, units: 2, activation: sigmoid, shares: hidden}\n"
+        "  - {op: dense, name: out,",
+    ).replace("epochs: 500", "epochs: 30")
+    path = tmp_path / "xor_shared.yaml"
+    path.write_text(spec.replace("../data/xor.csv", str(ROOT / "data" / "xor.csv")))
+    g = netspec.load(path)
+    start = netspec.init_weights(g, seed=0)
+    h = netspec.train(g, target="torch", weights=start)
+    assert set(h.weights) == {"hidden.weight", "hidden.bias", "out.weight", "out.bias"}
+    assert not np.allclose(np.asarray(h.weights["hidden.weight"]), start["hidden.weight"])
+    assert h.history["loss"][-1] < h.history["loss"][0]
