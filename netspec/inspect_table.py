@@ -17,7 +17,8 @@ def human_bytes(n: int) -> str:
 def rows(graph: Graph) -> list[tuple[str, str, str, str]]:
     out = [(name, "input", shape_str(v.shape), "0") for name, v in graph.inputs.items()]
     for n in graph.nodes:
-        out.append((n.name, n.op, shape_str(n.shape), f"{n.param_count:,}"))
+        own = 0 if n.shares else n.param_count  # a sharer's are its owner's: the column sums up
+        out.append((n.name, n.op, shape_str(n.shape), f"{own:,}"))
     return out
 
 

@@ -79,6 +79,9 @@ class Node:
     scope: tuple[str, ...] = ()  # names of the enclosing block uses, outermost first
     loc: tuple[int, int] | None = None  # (line, col) of the layer in the spec, 1-based
     exprs: dict[str, Any] = field(default_factory=dict)  # attribute -> Expr (see above)
+    # `shares:`: the node whose weights this one applies (never itself a sharer); a sharer's
+    # `params`/`buffers` still give the shapes, but it owns no weight keys
+    shares: str | None = None
 
     @property
     def local_name(self) -> str:
@@ -93,8 +96,9 @@ class Node:
         return sum(math.prod(s) for s in self.buffers.values())
 
     def weight_names(self) -> list[str]:
-        """Canonical keys of this node's arrays, parameters first, in a fixed order."""
-        return [f"{self.name}.{p}" for p in [*self.params, *self.buffers]]
+        """Canonical keys of the arrays this node applies (its owner's when it shares),
+        parameters first, in a fixed order."""
+        return [f"{self.shares or self.name}.{p}" for p in [*self.params, *self.buffers]]
 
 
 @dataclass
@@ -118,6 +122,7 @@ class BlockUse:
     uses: list[str] = field(default_factory=list)  # names of nested uses directly inside
     scope: tuple[str, ...] = ()  # enclosing uses
     args: dict[str, Expr] = field(default_factory=dict)  # param -> expression written at the use
+    shares: str | None = None  # `shares:`: the earlier use (same block, params) it applies
 
 
 @dataclass
@@ -221,13 +226,19 @@ class Graph:
         keyed += [(first[u.name], u) for u in uses]
         return [item for _, item in sorted(keyed, key=lambda kv: kv[0])]
 
+    def borrowed(self, use: BlockUse) -> bool:
+        """Whether `use` applies another use's modules: it `shares:` one, or is inside one
+        that does (targets that emit a block use as a unit emit no unit for it)."""
+        names = [".".join(use.scope[: i + 1]) for i in range(len(use.scope))]
+        return any(u.shares for u in [*(self.uses[n] for n in names), use])
+
     @property
     def param_count(self) -> int:
-        return sum(n.param_count for n in self.nodes)
+        return sum(n.param_count for n in self.nodes if not n.shares)
 
     @property
     def buffer_count(self) -> int:
-        return sum(n.buffer_count for n in self.nodes)
+        return sum(n.buffer_count for n in self.nodes if not n.shares)
 
     @property
     def macs(self) -> int:
@@ -237,6 +248,8 @@ class Graph:
         """Every canonical weight key with its shape, in topological order."""
         out: dict[str, tuple[int, ...]] = {}
         for n in self.nodes:
+            if n.shares:
+                continue  # its weights are its owner's keys
             for p, s in [*n.params.items(), *n.buffers.items()]:
                 out[f"{n.name}.{p}"] = s
         return out

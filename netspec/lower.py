@@ -55,6 +55,7 @@ class Lowerer:
         self.overrides = overrides or {}
         self.max_params = max_params
         self.nodes: list[Node] = []
+        self.node_by_name: dict[str, Node] = {}
         self.uses: dict[str, BlockUse] = {}
         self.block_stack: list[str] = []
         self.total_params = 0
@@ -473,6 +474,8 @@ class Lowerer:
             scope.prefix,
             exprs=exprs,
         )
+        if "shares" in raw:
+            node.shares = self.layer_owner(raw["shares"], node, lpath, scope)
         self.add(node, lpath)
         scope.names[local] = full
         scope.prev = full
@@ -504,7 +507,8 @@ class Lowerer:
                 lpath,
                 "check the padding, stride, kernel or units: one of them is far too large",
             )
-        self.total_params += node.param_count + node.buffer_count
+        if not node.shares:
+            self.total_params += node.param_count + node.buffer_count
         if self.total_params > self.max_params:
             raise self.err(
                 f"the weights would need {self.total_params:,} numbers "
@@ -516,6 +520,7 @@ class Lowerer:
             )
         node.loc = self.where(lpath)
         self.nodes.append(node)
+        self.node_by_name[node.name] = node
         self.values[node.name] = Value(node.name, node.shape, node.dtype)
         self.node_paths[node.name] = lpath
 
@@ -537,6 +542,114 @@ class Lowerer:
             else:
                 out[a.name] = a.default
         return out
+
+    # -- shared weights ------------------------------------------------------------------
+    def owner_name(self, name: str, what: str, lpath: Path, scope: Scope) -> str:
+        """The full name of the earlier layer or block use `shares: name` names in this scope."""
+        spath = (*lpath, "shares")
+        full = scope.full(name)
+        if name in scope.later and name not in scope.names and name not in scope.multi:
+            raise self.err(
+                f"shares: {name!r} is defined below this {what}: only an earlier one's weights "
+                "can be shared",
+                spath,
+                f"move this {what} below '{name}'",
+            )
+        if name not in scope.names and name not in scope.multi:
+            here = [n for n in scope.names if n not in self.graph_inputs]
+            err = unknown(what, name, here, spath)
+            if not err.hint:
+                err.hint = f"shares: names an earlier {what} of this scope" + (
+                    " (" + ", ".join(here[:6]) + ")" if here else ", and there is none"
+                )
+            raise err
+        if name in self.graph_inputs or (full not in self.uses and scope.names.get(name) != full):
+            raise self.err(
+                f"shares: {name!r} is not a {what} in this scope" + scope.context,
+                spath,
+                f"name an earlier {what} of this scope whose weights this one should apply",
+            )
+        return full
+
+    def layer_owner(self, name: str, node: Node, lpath: Path, scope: Scope) -> str:
+        spath = (*lpath, "shares")
+        full = self.owner_name(name, "layer", lpath, scope)
+        if full in self.uses:
+            raise self.err(
+                f"shares: {name!r} is a block use; a layer shares another layer's weights",
+                spath,
+                "to share a whole block, write shares: on a block use of the same block",
+            )
+        owner = self.node_by_name[full]
+        self.check_same(owner, node, spath, name)
+        return owner.shares or owner.name
+
+    def check_same(self, owner: Node, node: Node, spath: Path, name: str) -> None:
+        if owner.op != node.op:
+            raise self.err(
+                f"shares: {name!r} is a {owner.op} layer; a {node.op} cannot apply its weights",
+                spath,
+                f"name an earlier {node.op} layer",
+            )
+        if not node.params and not node.buffers:
+            raise self.err(
+                f"shares: a {node.op} layer has no weights to share",
+                spath,
+                "remove shares:",
+            )
+        mine = {k: v for k, v in node.attrs.items() if k != "init"}
+        theirs = {k: v for k, v in owner.attrs.items() if k != "init"}
+        diff = [k for k in mine if mine[k] != theirs.get(k)]
+        if diff or {**node.params, **node.buffers} != {**owner.params, **owner.buffers}:
+            what = (
+                f"attribute {diff[0]!r} differs ({_show(theirs.get(diff[0]))} there, "
+                f"{_show(mine[diff[0]])} here)"
+                if diff
+                else "the weight shapes differ (its input has another shape)"
+            )
+            raise self.err(
+                f"shares: {owner.name!r} cannot lend its weights to this layer: {what}",
+                spath,
+                "a layer that shares weights needs the same attributes and input shape",
+            )
+
+    def share_use(self, name: str, use: BlockUse, nodes: list[Node], lpath: Path, scope: Scope):
+        """Make every node of `use` (nested ones too) apply the same node of the owner use."""
+        spath = (*lpath, "shares")
+        full = self.owner_name(name, "block use", lpath, scope)
+        owner = self.uses.get(full)
+        if owner is None:
+            raise self.err(
+                f"shares: {name!r} is a layer; a block use shares another use's weights",
+                spath,
+                "to share one layer, write shares: on a layer",
+            )
+        if owner.block != use.block or owner.params != use.params:
+            why = (
+                f"it is a use of block '{owner.block}'"
+                if owner.block != use.block
+                else "its block params differ"
+            )
+            raise self.err(
+                f"shares: {name!r} cannot lend its weights to this use of '{use.block}': {why}",
+                spath,
+                "a block use that shares weights needs the same block and params",
+            )
+        use.shares = owner.shares or owner.name
+        k = len(use.name)
+        for node in nodes:
+            twin = self.node_by_name.get(owner.name + node.name[k:])
+            if twin is None:
+                raise self.err(
+                    f"shares: {name!r} has no layer {node.name[k + 1 :]!r} (a when: "
+                    "condition left it out there)",
+                    spath,
+                    "a block use that shares weights needs the same layers",
+                )
+            if node.params or node.buffers:
+                self.check_same(twin, node, spath, name)
+                node.shares = twin.shares or twin.name
+                self.total_params -= node.param_count + node.buffer_count
 
     # -- blocks --------------------------------------------------------------------------
     def use(self, raw: dict, lpath: Path, local: str, refs: Any, scope: Scope) -> None:
@@ -625,6 +738,8 @@ class Lowerer:
         self.lower_layers(b["layers"], (*bpath, "layers"), inner)
         self.block_stack.pop()
         use.nodes = [n.name for n in self.nodes[start_nodes:] if n.scope == inner.prefix]
+        if "shares" in raw:
+            self.share_use(raw["shares"], use, self.nodes[start_nodes:], lpath, scope)
         outs = b.get("outputs")
         if outs is None:
             last = inner.prev

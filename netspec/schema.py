@@ -26,11 +26,17 @@ USE_KEYS = [
     "inputs",
     "repeat",
     "when",
+    "shares",
 ]  # keys of every block use: no block param's
 WHEN = {
     "anyOf": [{"type": "boolean"}, PARAM_REF],
     "description": "the layer is there only when this is true (usually a ${condition} on "
     "params); when false it passes its one input on",
+}
+SHARES = {
+    "$ref": "#/$defs/identifier",
+    "description": "reuse the weights of this earlier layer (or block use) in the same scope: "
+    "same op (or block) and attributes; the weights are stored once, under its name",
 }
 NO_CONV_ACT = ["softmax", "log_softmax"]  # which axis they normalize would be ambiguous
 
@@ -52,6 +58,7 @@ def _op_schema(name: str) -> dict:
         "inputs": {"$ref": "#/$defs/refs"},
         "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, PARAM_REF]},
         "when": WHEN,
+        "shares": SHARES,
     }
     for a in d.attrs.values():
         props[a.name] = a.json_schema()
@@ -185,6 +192,7 @@ def build_schema() -> dict:
                 "inputs": {"$ref": "#/$defs/refs"},
                 "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, PARAM_REF]},
                 "when": WHEN,
+                "shares": SHARES,
             },
             "description": "a use of a block; the block's params are given beside 'block'",
         },

@@ -577,7 +577,7 @@ def _unknown_key(f: Failure, data: Any) -> SpecError:
 
 def _unknown_attribute(k: str, op: str, path: Path) -> SpecError:
     attrs = list(OPS[op].attrs)
-    keys = ["op", "name", "inputs", "repeat", "when"]
+    keys = ["op", "name", "inputs", "repeat", "when", "shares"]
     guess = did_you_mean(k, [*attrs, *keys])
     if guess:
         hint = f"did you mean '{guess}'?"

@@ -99,7 +99,8 @@ def init_weights(graph: Graph, seed: int = 0) -> Weights:
     rng = np.random.Generator(np.random.PCG64(seed))
     out: Weights = {}
     for node in graph.nodes:
-        out.update(_node_init(rng, node))
+        if not node.shares:
+            out.update(_node_init(rng, node))
     return out
 
 

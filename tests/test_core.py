@@ -1033,6 +1033,8 @@ HAND_BN = {
         + (24 * 10 + 10),  # 10,738
         2 * 16 + 2 * 16 + 2 * 16 + (2 * 72 * 2 + 2 * 24) + (2 * 88 * 2 + 2 * 24),  # 832
     ),
+    # one encoder (3x3 conv without bias, bn, dense 8*8*8 -> 16) stored once for both images
+    "siamese": ((9 * 8 + 2 * 8 + (8 * 8 * 8 * 16 + 16)) + (16 + 1), 2 * 8),  # 8,313, 16
 }
 # keras.applications' published counts (trainable; non-trainable = batch norm statistics)
 KERAS_APPS = {"keras_resnet50": (25_583_592, 53_120), "keras_mobilenetv2": (3_504_872, 34_112)}

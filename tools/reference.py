@@ -5,7 +5,8 @@ references (`OPS[op].reference`).
 with its record's reference, which is written from the spec language's documented semantics
 (docs/spec-language.md), with numpy only: it shares no code with any target. It reads the IR (a
 node's `op`, `inputs`, normalized `attrs`, `params` and `buffers`; `graph.outputs`) and the
-canonical weights (`<node path>.<param>` -> array in PyTorch's layouts). A node's
+canonical weights (`<node path>.<param>` -> array in PyTorch's layouts; a node that
+`shares:` reads its owner's). A node's
 `activation:` is applied to its output with that activation op's reference.
 
 Layout: batch first, channels first; float inputs computed in float64, int64 ids stay int64.
@@ -28,7 +29,7 @@ def reference(graph: Graph, weights, inputs) -> dict[str, np.ndarray]:
     }
     for node in graph.nodes:
         p = {
-            k: np.asarray(weights[f"{node.name}.{k}"], np.float64)
+            k: np.asarray(weights[f"{node.shares or node.name}.{k}"], np.float64)
             for k in [*node.params, *node.buffers]
         }
         y = OPS[node.op].reference([vals[i] for i in node.inputs], node.attrs, p)

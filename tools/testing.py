@@ -24,6 +24,8 @@ def random_weights(graph: Graph, seed: int = 0, scale: float = 0.5) -> dict[str,
     rng = np.random.Generator(np.random.PCG64(seed))
     out: dict[str, np.ndarray] = {}
     for node in graph.nodes:
+        if node.shares:
+            continue  # its owner's weights
         values = OPS[node.op].test_values
         for p, shape in [*node.params.items(), *node.buffers.items()]:
             if p in values:

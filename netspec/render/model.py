@@ -168,7 +168,9 @@ def _family(op: str) -> str:
 
 def _tooltip(node: Node) -> str:
     lines = [f"{node.name}: {describe(node)}", f"output {shape_str(node.shape)}"]
-    if node.param_count:
+    if node.shares:
+        lines.append(f"the weights of {node.shares} (shares:)")
+    elif node.param_count:
         lines.append(f"{node.param_count:,} parameters")
     return "\n".join(lines)
 

@@ -35,8 +35,8 @@ def adapt(
     """`weights` with each normalize node's mean and variance taken from `dataset` at `rows`."""
     out = dict(weights)
     for node in graph.nodes:
-        if node.op != "normalize":
-            continue
+        if node.op != "normalize" or node.shares:
+            continue  # a sharer applies its owner's statistics
         source = node.inputs[0]
         if source not in graph.inputs:
             raise _not_an_input(graph, node, source)

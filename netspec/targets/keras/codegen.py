@@ -51,8 +51,16 @@ MODULE = frozenset(
         "save_weights",
         "CONVERSIONS",
         "_parts",
+        "reuse",
+        "made",
     }
 )
+REUSE = '''
+def reuse(made, key, layer):
+    """The layer made under `key` by an earlier use (a layer or block use that `shares:` its
+    weights applies it again), else `layer`, recorded under `key` for later uses."""
+    return made.setdefault(key, layer)
+'''
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,7 @@ class Step:
     want: list[str] = field(default_factory=list)  # variable names wanted for `outs`
     weights: Any = None  # the emitter's Conversion for a layer with weights
     weights_key: str = ""  # the Keras class its weights are converted by
+    share: str = ""  # `shares:`: the owner's local name, its key in `made` (see `reuse`)
 
 
 class Scope:
@@ -131,6 +140,7 @@ class Scope:
         self.converted: dict[tuple[str, tuple[int, ...]], T] = {}
         self.env = {**gen.graph.params, **(use.params if use else {})}
         self.declared = gen.graph.blocks[use.block].params if use else {}
+        self.current: Node | None = None  # the node being emitted
 
     def full(self, suffix: str) -> str:
         return f"{self.prefix}.{suffix}" if self.prefix else suffix
@@ -155,6 +165,11 @@ class Scope:
         many = isinstance(inputs, list)
         ins = [t.id for t in inputs] if many else [inputs.id]
         key = weights_key or callee.rsplit(".", 1)[-1]
+        node = self.current
+        share = ""
+        in_made = self.use is not None and self.use.block in self.gen.made_blocks
+        if weights and node is not None and (in_made or node.name in self.gen.involved):
+            share = (node.shares or node.name).rsplit(".", 1)[-1]
         self.steps.append(
             Step(
                 [out],
@@ -167,6 +182,7 @@ class Scope:
                 want=[suffix.replace("-", "_")],
                 weights=weights,
                 weights_key=key if weights else "",
+                share=share,
             )
         )
         return T(out, shape, perm, self.full(suffix), dtype, suffix)
@@ -267,6 +283,15 @@ class Generator:
         self.logits: dict[str, str] = {}
         self.renamed = False  # a layer with weights is `<node>-logits` (see split_logits)
         self.torch_batch_norm = False  # a model that trains uses TorchBatchNormalization
+        # `shares:`: the nodes that share weights or lend them; the blocks whose functions
+        # take `made` (the layers that uses which share weights apply again, see `reuse`)
+        self.involved = {n.shares for n in graph.nodes if n.shares}
+        self.involved |= {n.name for n in graph.nodes if n.shares}
+        needs: set[str] = set()
+        for u in sorted(graph.uses.values(), key=lambda u: -len(u.scope)):
+            if any(n in self.involved for n in u.nodes) or any(v in needs for v in u.uses):
+                needs.add(u.name)
+        self.made_blocks = {graph.uses[u].block for u in needs}
 
     def new_id(self) -> str:
         return f"t{next(self.ids)}"
@@ -276,7 +301,9 @@ class Generator:
         for item in self.graph.scope_items(s.use):
             if isinstance(item, Node):
                 xs = [s.tensors[v] for v in item.inputs]
+                s.current = item
                 s.tensors[item.name] = self.emitters[item.op](s, item, xs)
+                s.current = None
             else:
                 self.call(s, item)
 
@@ -451,6 +478,8 @@ class Generator:
 
             bn = class_source("train_layers.py", "TorchBatchNormalization")
             parts.append("\n" + runtime.REGISTER + "\n" + bn)
+        if self.involved:
+            parts.append(REUSE)
         parts += ["\n" + f for f in functions]
         parts.append("\n" + self.render_top(top, outs))
         parts.append("\n" + self.weights_code(conversions))
@@ -532,6 +561,7 @@ class Generator:
             *sig.inputs,
             *[sig.params[p] for p in sig.required if p in used],
             "name",
+            *(["made"] if block in self.made_blocks else []),
             *[f"{sig.params[p]}={sig.defaults[p]}" for p in sig.defaults if p in used],
         ]
         lines = signature(fn, params, None, 0)
@@ -608,6 +638,8 @@ class Generator:
             )
             doc += ["", *wrap(note, WIDTH - 4)]
         lines += docstring(doc, 1)
+        if self.involved:
+            lines.append("    made = {}  # layers that shares: applies again (see reuse)")
         lines += self.render_steps(
             top, namer, {}, outs + top.args, lambda n: kwargs[n], layer_name=_at_top
         )
@@ -656,6 +688,9 @@ class Generator:
                 given = self.call_args(st.use)
                 call += [f"{sig.params[p]}={code(given[p])}" for p in takes if p in given]
                 call.append(f"name={layer_name(st.use.name.rsplit('.', 1)[-1])}")
+                if st.use.block in self.made_blocks:  # the layers of the use it shares
+                    key = (st.use.shares or st.use.name).rsplit(".", 1)[-1]
+                    call.append(f"made=reuse(made, {quote(key)}, {{}})")
                 lines += call_lines(f"    {target} = ", self.fn_of[st.use.name], call, "")
                 continue
             if st.callee == "layers.Input":
@@ -667,6 +702,11 @@ class Generator:
             call.append(f"name={layer_name(st.suffix)}")
             ins = [names[i] for i in st.inputs]
             given = "[" + ", ".join(ins) + "]" if st.many else ins[0]
+            if st.share:  # one layer object for the owner and every use that shares it
+                made = f"{st.callee}({', '.join(call)})"
+                reused = ["made", quote(st.share), made]
+                lines += call_lines(f"    {target} = ", "reuse", reused, f"({given})")
+                continue
             lines += call_lines(f"    {target} = ", st.callee, call, f"({given})")
         return lines
 

@@ -238,7 +238,7 @@ def export_weights(model: onnx.ModelProto | str | os.PathLike, graph: Graph) -> 
     out: Weights = {}
     try:
         for node in graph.nodes:
-            if node.params or node.buffers:
+            if (node.params or node.buffers) and not node.shares:
                 out.update(EMITTERS[node.op].unpack(node, inits))
     except KeyError as e:
         raise SpecError(

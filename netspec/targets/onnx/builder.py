@@ -84,13 +84,29 @@ class Builder:
         return outputs[0]
 
     # -- initializers --------------------------------------------------------------------
+    def owned(self, name: str) -> str:
+        """`name` (a weight key `<layer>.<p>` or an initializer `<layer>/...` of the layer being
+        emitted) as its owner's when the layer `shares:` another's weights."""
+        c = self.current
+        if c is not None and c.shares:
+            for sep in "./":
+                if name.startswith(c.name + sep):
+                    return c.shares + name[len(c.name) :]
+        return name
+
     def weight(self, key: str) -> np.ndarray:
         """A canonical weight array (zeros of the right shape when building structure only)."""
+        key = self.owned(key)
         if self.weights is None:
             return np.zeros(self.graph.weight_shapes()[key], np.float32)
         return np.asarray(self.weights[key], np.float32)
 
     def initializer(self, name: str, array: np.ndarray) -> str:
+        """A new initializer; a layer that `shares:` gets its owner's (the same array)."""
+        shared = self.owned(name)
+        if shared != name and shared in self.initializers:
+            return shared
+        name = shared
         assert name not in self.initializers, name
         self.reserve(name)
         self.initializers[name] = np.asarray(array)

@@ -282,6 +282,8 @@ def param_inits(graph: Graph) -> list[tuple[str, tuple[str, ...], tuple[str, ...
 
     groups: dict[tuple, list[str]] = {}
     for node in graph.nodes:
+        if node.shares:
+            continue  # its owner's module
         start = OPS[node.op].start
         free = [p for p in node.params if p not in start]
         drawn = tuple(p for p in free if not p.startswith("bias"))
@@ -356,7 +358,8 @@ class Emit:
         self.node = node
         self.scope = scope
         self.var = scope.vars[node.name]
-        self.layer = node.local_name
+        # a node that `shares:` calls its owner's module (in the same scope) again
+        self.layer = (node.shares or node.name).rsplit(".", 1)[-1]
 
     def var_of(self, i: int) -> str:
         return self.scope.vars[self.node.inputs[i]]
@@ -374,6 +377,8 @@ class Emit:
         return self.scope.graph.value(self.node.inputs[i]).shape
 
     def module(self, func: str, *args: Any, **kwargs: Any) -> None:
+        if self.node.shares:
+            return  # the owner's module, declared once
         self.scope.body.decls.append(Decl(self.layer, func, args, tuple(kwargs.items())))
 
     def attr(self, name: str, value: Any = None) -> Any:
@@ -495,9 +500,10 @@ class ScopeBuilder:
         self.body.stmts.append(Stmt(e.var, expr, comment, unless=LOGITS))
 
     def use(self, use: BlockUse, owner: dict[str, str]) -> None:
-        local = use.name.rsplit(".", 1)[-1]
-        cls, kwargs = self.gen.ctor[use.name]
-        self.body.decls.append(Decl(local, cls, (), tuple(kwargs)))
+        local = (use.shares or use.name).rsplit(".", 1)[-1]
+        if not use.shares:  # a use that `shares:` calls its owner's module again
+            cls, kwargs = self.gen.ctor[use.name]
+            self.body.decls.append(Decl(local, cls, (), tuple(kwargs)))
         call = Call(f"self.{local}", tuple(Raw(self.vars[v]) for v in use.inputs))
         targets = []
         seen: set[str] = set()
@@ -581,7 +587,11 @@ class Generator:
 
     def _build(self) -> Body:
         for block in self.block_order():
-            uses = [u for u in self.graph.uses.values() if u.block == block]
+            uses = [
+                u
+                for u in self.graph.uses.values()
+                if u.block == block and not self.graph.borrowed(u)
+            ]
             groups: dict[tuple, list[tuple[BlockUse, Body]]] = {}
             for u in uses:
                 b = self.body(u)
