@@ -26,9 +26,12 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # A build whose ONNX step stops after writing its file, until a signal comes.
 SLOW = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     from netspec import targets
     from netspec.cli import main
+    # a shell starts background jobs with SIGINT ignored, and the child inherits that: the
+    # test sends SIGINT whatever way the suite was started
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     mod = targets.get("onnx")
     write = mod.write
     def slow(graph, w, outdir, **kw):
