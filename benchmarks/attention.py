@@ -19,13 +19,22 @@ from __future__ import annotations
 
 import argparse
 import io
-import re
 import sys
 import warnings
 from pathlib import Path
 
-from common import ROOT, Table, fmt_ratio, fmt_s, loadavg, paired_ratio, pin_threads
-from runtimes import ort_session, timed
+from common import (
+    ROOT,
+    Table,
+    fmt_ratio,
+    fmt_s,
+    loadavg,
+    paired_ratio,
+    pin_threads,
+    replace_section,
+)
+from inference import ort_session
+from runtimes import timed
 
 NETS = {
     "ViT (vit_tiny)": ROOT / "specs/vit_tiny.yaml",
@@ -122,7 +131,6 @@ def write(tables: list[Table], path: Path) -> None:
     from netspec.version import __version__
 
     body = [
-        BEGIN,
         f"## Attention (benchmarks/attention.py, {datetime.date.today()}, {os.cpu_count()} "
         f"CPUs, load {loadavg()})",
         "",
@@ -130,14 +138,7 @@ def write(tables: list[Table], path: Path) -> None:
         "",
     ]
     body += [t.markdown() for t in tables]
-    body.append(END)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = "\n".join(body)
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, BEGIN, END, "\n".join(body))
 
 
 def main() -> int:

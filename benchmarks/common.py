@@ -377,6 +377,21 @@ class Context:
     findings: list[str] = field(default_factory=list)  # one line per goal verdict
 
 
+def replace_section(path: Path, begin: str, end: str, block: str, heading: str = "") -> None:
+    """Put `block` between the `begin` and `end` markers of `path` (RESULTS.md), replacing what
+    is there, or append it (after `heading`) when the markers are missing; written atomically."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    marked = f"{begin}\n{block}\n{end}"
+    if begin in text and end in text:
+        a, b = text.index(begin), text.index(end) + len(end)
+        text = text[:a] + marked + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + heading + marked + "\n"
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def loadavg() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())

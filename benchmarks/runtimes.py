@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -33,9 +32,11 @@ from common import (
     loadavg,
     paired_ratio,
     pin_threads,
+    replace_section,
     rounds_for,
     time_calls,
 )
+from inference import ort_session  # the same session options as the inference section
 
 NETS = {
     "ResNet-18": ROOT / "specs/resnet18.yaml",
@@ -44,18 +45,6 @@ NETS = {
 }
 BATCHES = {"ResNet-18": [1], "MobileNetV2": [1], "digits CNN": [1, 64]}
 BEGIN, END = "<!-- runtimes:begin -->", "<!-- runtimes:end -->"
-
-
-def ort_session(src):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = THREADS
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
 
 
 def timed(fns: dict, repeat: int) -> dict:
@@ -210,7 +199,6 @@ def write(tables: list[Table], path: Path) -> None:
         f"ai-edge-litert {_version('ai-edge-litert')}, python {platform.python_version()}"
     )
     body = [
-        BEGIN,
         f"## Runtimes (benchmarks/runtimes.py, {datetime.date.today()}, {os.cpu_count()} CPUs, "
         f"load {loadavg()})",
         "",
@@ -218,14 +206,7 @@ def write(tables: list[Table], path: Path) -> None:
         "",
     ]
     body += [t.markdown() for t in tables]
-    body.append(END)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = "\n".join(body)
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, BEGIN, END, "\n".join(body))
 
 
 def _version(dist: str) -> str:

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import loadavg, replace_section
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
@@ -229,23 +231,7 @@ def table(rows: list[dict], args, load: tuple[str, str]) -> str:
 
 
 def write(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8")
-    block = f"{MARK[0]}\n{text}\n{MARK[1]}"
-    if MARK[0] in old and MARK[1] in old:
-        a, b = old.index(MARK[0]), old.index(MARK[1]) + len(MARK[1])
-        new = old[:a] + block + old[b:]
-    else:
-        new = old.rstrip("\n") + "\n\n## serve\n\n" + block + "\n"
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(RESULTS)
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
+    replace_section(RESULTS, *MARK, text, heading="## serve\n\n")
 
 
 def main() -> int:
