@@ -100,10 +100,12 @@ def _located(e: SpecError, graph: Graph, weights, model) -> SpecError:
     if e.file is not None:
         return e
     if e.path and graph.source and os.path.isfile(graph.source):
-        from ..yamlload import parse
+        from ..outdir import read_bounded
+        from ..yamlload import MAX_FILE_BYTES, parse
 
         try:
-            return parse(Path(graph.source).read_bytes(), graph.source).locate(e)
+            text = read_bounded(graph.source, MAX_FILE_BYTES, "spec")
+            return parse(text, graph.source).locate(e)
         except (SpecError, OSError):
             return e
     from ..weights import WeightsError

@@ -76,15 +76,13 @@ def prepare(
 ) -> Setup:
     """The checked `Setup` of a search (nothing written, nothing trained)."""
     from ..api import loads
-    from ..errors import SpecError
     from ..lower import MAX_PARAMS
+    from ..outdir import read_bounded
+    from ..yamlload import MAX_FILE_BYTES
 
     if not search:
         raise TuneError("nothing to search", hint="add --search NAME=SPACE, e.g. hidden=8,16,32")
-    try:
-        text = Path(spec).read_bytes()
-    except OSError as e:
-        raise SpecError(f"cannot read the spec: {e.strerror or e}", file=str(spec)) from None
+    text = read_bounded(spec, MAX_FILE_BYTES, "spec")  # as netspec.load reads a spec
     fixed = dict(fixed or {})
     graph = loads(text, fixed, file=str(spec), max_params=max_params or MAX_PARAMS)
     spaces = parse_spaces(search, _spec_params(text, graph))
