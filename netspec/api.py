@@ -124,19 +124,23 @@ def train(
     in that many processes under torchrun (PyTorch). Returns the `History` (per-epoch values,
     final metrics, weights)."""
     from .train.run import train as run
+    from .yamlload import locate_in_source
 
-    return run(
-        graph,
-        data,
-        target=target,
-        out=out,
-        weights=weights,
-        resume=resume,
-        epochs=epochs,
-        progress=progress,
-        tensorboard=tensorboard,
-        nproc=nproc,
-    )
+    try:
+        return run(
+            graph,
+            data,
+            target=target,
+            out=out,
+            weights=weights,
+            resume=resume,
+            epochs=epochs,
+            progress=progress,
+            tensorboard=tensorboard,
+            nproc=nproc,
+        )
+    except SpecError as e:  # the training section's mistakes found with the data: at their line
+        raise locate_in_source(e, graph.source) from None
 
 
 def evaluate(

@@ -413,3 +413,18 @@ def _syntax_error(e: yaml.MarkedYAMLError, doc: Document) -> SpecError:
         if mark.line < len(lines) and "${" in lines[mark.line] and "tab" not in problem:
             err.hint = 'inside { } or [ ], quote expressions: units: "${hidden * 2}"'
     return doc.locate(err)
+
+
+def locate_in_source(e: SpecError, source: str | None) -> SpecError:
+    """`e` at its line in the spec file `source` when it names a spec path but no file (an
+    error found after loading, e.g. in the `training:` section's data mapping); else `e`."""
+    import os
+
+    if e.file is not None or not e.path or not source or not os.path.isfile(source):
+        return e
+    from .outdir import read_bounded
+
+    try:
+        return parse(read_bounded(source, MAX_FILE_BYTES, "spec"), source).locate(e)
+    except (SpecError, OSError):
+        return e

@@ -118,3 +118,17 @@ def test_batch_norm_after_a_recurrent_layer_suggests_layer_norm(tmp_path):
     assert rc == 2, err
     assert "layer_norm" in err and "time axis" in err
     assert "give that axis a size" not in err
+
+
+def test_training_data_mapping_errors_are_located_in_the_spec(tmp_path):
+    # found only when the data is read, after the spec loaded: still at its line, not `<spec>:`
+    text = (ROOT / "specs" / "exam_score.yaml").read_text(encoding="utf-8")
+    text = text.replace("hours: study_hours", "hours: study_hourz")
+    text = text.replace("../data/", f"{ROOT.as_posix()}/data/")
+    spec = tmp_path / "exam.yaml"
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    rc, _, err = run_cli(["train", spec, "-o", out, "-q"])
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "study_hourz" in t)
+    assert rc == 2 and err.startswith(f"{spec}:{line}:"), err
+    assert "did you mean 'study_hours'?" in err and not out.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
+from ..errors import SpecError
 from .common import (
     UsageError,
     load_spec,
@@ -97,6 +98,7 @@ def epoch_progress(total: int, quiet: bool, file=None):
 
 def run(args) -> int:
     from ..train.run import train
+    from ..yamlload import locate_in_source
 
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
@@ -110,19 +112,22 @@ def run(args) -> int:
     graph = load_spec(args, args.spec)
     outdir = output_dir(args, graph)
     total = args.epochs or (graph.training.epochs if graph.training is not None else 0)
-    with epoch_progress(total, args.quiet) as show:
-        result = train(
-            graph,
-            args.data,
-            target=args.target,
-            out=outdir,
-            weights=args.weights,
-            resume=args.resume,
-            epochs=args.epochs,
-            progress=show,
-            tensorboard=args.tensorboard,
-            nproc=args.nproc,
-        )
+    try:
+        with epoch_progress(total, args.quiet) as show:
+            result = train(
+                graph,
+                args.data,
+                target=args.target,
+                out=outdir,
+                weights=args.weights,
+                resume=args.resume,
+                epochs=args.epochs,
+                progress=show,
+                tensorboard=args.tensorboard,
+                nproc=args.nproc,
+            )
+    except SpecError as e:  # the training section's mistakes found with the data: at their line
+        raise locate_in_source(e, graph.source) from None
     if not args.quiet:
         for part in ("train", "validation", "test"):
             if part in result.metrics:

@@ -99,15 +99,10 @@ def _located(e: SpecError, graph: Graph, weights, model) -> SpecError:
         e = SpecError(e.message, hint=e.hint, file=_file_name(model) or graph.source)
     if e.file is not None:
         return e
-    if e.path and graph.source and os.path.isfile(graph.source):
-        from ..outdir import read_bounded
-        from ..yamlload import MAX_FILE_BYTES, parse
+    if e.path:
+        from ..yamlload import locate_in_source
 
-        try:
-            text = read_bounded(graph.source, MAX_FILE_BYTES, "spec")
-            return parse(text, graph.source).locate(e)
-        except (SpecError, OSError):
-            return e
+        return locate_in_source(e, graph.source)
     from ..weights import WeightsError
 
     if isinstance(e, WeightsError):
