@@ -174,3 +174,20 @@ def test_rewrite_keeps_other_models(tmp_path):
         [netspec.load(ROOT / "specs" / f"{s}.yaml").name for s in ("mlp", "xor")]
     )
     assert not list(tmp_path.glob(".netspec-*"))
+
+
+def test_failed_write_into_a_new_folder_keeps_what_another_writer_put_there(tmp_path, monkeypatch):
+    # the folder is this call's, but a concurrent deploy finished a model in it meanwhile
+    import netspec.deploy.triton as triton
+
+    repo = tmp_path / "new"
+
+    def other_writer_then_fail(*args, **kwargs):
+        (repo / "other").mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(triton, "config_text", other_writer_then_fail)
+    src = from_graph(netspec.load(ROOT / "specs" / "mlp.yaml"))
+    with pytest.raises(KeyboardInterrupt):
+        write_repository(src, repo)
+    assert sorted(p.name for p in repo.iterdir()) == ["other"]

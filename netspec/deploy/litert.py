@@ -18,15 +18,13 @@ import contextlib
 import io
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..outdir import commit
+from ..outdir import commit, remove_if_empty, staging
 from ..targets.keras.layout import boundary
 from ..targets.onnx.run import RunError, _captured_stderr
 from .source import DeployError, Source, check_name
@@ -126,16 +124,14 @@ def write(
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-deploy-", dir=root))
     try:
-        (tmp / f"{name}{SUFFIX}").write_bytes(data)
-        return commit(tmp, root)
+        with staging(root, "deploy") as tmp:
+            (tmp / f"{name}{SUFFIX}").write_bytes(data)
+            return commit(tmp, root)
     except BaseException:
-        if created:
-            shutil.rmtree(root, ignore_errors=True)
+        if created:  # only what this call made: another writer's files stay
+            remove_if_empty(root)
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Session:

@@ -16,11 +16,9 @@ own model-config protobuf (shipped in `tritonclient`).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from ..outdir import commit
+from ..outdir import commit, remove_if_empty, staging
 from ..version import __version__
 from .source import DeployError, Source, check_name, read_onnx
 
@@ -159,30 +157,28 @@ def write_repository(
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-deploy-", dir=root))
     try:
-        version = tmp / name / "1"
-        version.mkdir(parents=True)
-        src.write_onnx(version / "model.onnx")
-        model = read_onnx(version / "model.onnx")
-        can_batch = batchable(model)
-        if max_batch_size is None:
-            max_batch_size = DEFAULT_MAX_BATCH_SIZE if can_batch else 0
-        elif max_batch_size > 0 and not can_batch:
-            raise DeployError(
-                "the model has no leading batch axis shared by every input and output, so "
-                "Triton cannot batch it",
-                file=where,
-                hint="use --max-batch-size 0",
+        with staging(root, "deploy") as tmp:
+            version = tmp / name / "1"
+            version.mkdir(parents=True)
+            src.write_onnx(version / "model.onnx")
+            model = read_onnx(version / "model.onnx")
+            can_batch = batchable(model)
+            if max_batch_size is None:
+                max_batch_size = DEFAULT_MAX_BATCH_SIZE if can_batch else 0
+            elif max_batch_size > 0 and not can_batch:
+                raise DeployError(
+                    "the model has no leading batch axis shared by every input and output, so "
+                    "Triton cannot batch it",
+                    file=where,
+                    hint="use --max-batch-size 0",
+                )
+            text = config_text(
+                model, name, max_batch_size=max_batch_size, instance=instance, source=where or ""
             )
-        text = config_text(
-            model, name, max_batch_size=max_batch_size, instance=instance, source=where or ""
-        )
-        (tmp / name / "config.pbtxt").write_text(text, encoding="utf-8")
-        return commit(tmp, root), max_batch_size
+            (tmp / name / "config.pbtxt").write_text(text, encoding="utf-8")
+            return commit(tmp, root), max_batch_size
     except BaseException:
         if created:
-            shutil.rmtree(root, ignore_errors=True)
+            remove_if_empty(root)
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -379,10 +379,8 @@ def write(evaluation: Evaluation, out: str | os.PathLike) -> list[Path]:
     """evaluation.json and the pictures of each trained output (`confusion_matrix` or
     `predicted_vs_true`, PNG and SVG; `<output>_...` with several outputs) into `out`: written
     into a temporary folder inside it, then moved into place (netspec.outdir.commit)."""
-    import shutil
-    import tempfile
 
-    from ..outdir import commit
+    from ..outdir import commit, staging
     from . import plots, report
 
     root = Path(out)
@@ -392,8 +390,7 @@ def write(evaluation: Evaluation, out: str | os.PathLike) -> list[Path]:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise SpecError(f"cannot create the output folder {str(root)!r}: {e.strerror}") from None
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-evaluate-", dir=root.resolve()))
-    try:
+    with staging(root.resolve(), "evaluate") as tmp:
         rep = evaluation.report
         report.write_json(rep, tmp)
         several = len(rep["outputs"]) > 1
@@ -413,5 +410,3 @@ def write(evaluation: Evaluation, out: str | os.PathLike) -> list[Path]:
                     true, pred, title, tmp, f"{name}_{stem}" if several else stem
                 )
         return commit(tmp, root.resolve())
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,7 +208,7 @@ def _has_study(db: Path, name: str) -> bool:
 
 def finish(setup: Setup, study, storage: str, root: Path, ran, *, best_model=True) -> TuneResult:
     """Write the report of `study` into `root` and train its best params into `root/best`."""
-    from ..outdir import commit
+    from ..outdir import commit, staging
     from . import report
     from .study import shown_url
 
@@ -233,8 +231,7 @@ def finish(setup: Setup, study, storage: str, root: Path, ran, *, best_model=Tru
         table=table,
     )
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-tune-", dir=root.resolve()))
-    try:
+    with staging(root.resolve(), "tune") as tmp:
         report.write_csv(table, tmp)
         plots, result.notes = report.write_plots(study, tmp)
         summary = {
@@ -255,8 +252,6 @@ def finish(setup: Setup, study, storage: str, root: Path, ran, *, best_model=Tru
             summary["best"]["model"] = _train_best(setup, best, root / "best", result)
         report.write_best(summary, tmp)
         result.files = commit(tmp, root.resolve()) + result.files
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 

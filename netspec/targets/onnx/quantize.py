@@ -204,16 +204,11 @@ def write_variant(
 ) -> tuple[Path, str, float]:
     """Quantize `outdir/<name>.onnx` (written by the build) into `outdir/<name>.int8.onnx` or
     `.fp16.onnx`, all or nothing: (the file, what was done, its size over the float model's)."""
-    import shutil
-
-    from ...outdir import commit
+    from ...outdir import commit, staging
 
     root = Path(outdir).resolve()
     model = root / f"{graph.name}.onnx"
-    tmp = Path(tempfile.mkdtemp(prefix=".netspec-quantize-", dir=root))
-    try:
+    with staging(root, "quantize") as tmp:
         done = quantize(model, tmp / variant_name(graph, mode), mode, calibration)
         (path,) = commit(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path, done, path.stat().st_size / model.stat().st_size
